@@ -1,0 +1,76 @@
+/* The growable byte buffer (see include/kmipd/buf.h). */
+#include "kmipd/buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmipd/error.h"
+
+int buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need, cap;
+	uint8_t *data;
+
+	if (extra > SIZE_MAX - b->len)
+		return KMIPD_ENOMEM;
+	need = b->len + extra;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+
+	/* Not realloc(): the old block may hold secrets and must be wiped, not abandoned. */
+	data = malloc(cap);
+	if (data == NULL)
+		return KMIPD_ENOMEM;
+	if (b->data != NULL) {
+		memcpy(data, b->data, b->len);
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
+	}
+	b->data = data;
+	b->cap = cap;
+	return 0;
+}
+
+int buf_append(struct buf *b, const void *data, size_t len)
+{
+	int rv = buf_reserve(b, len);
+
+	if (rv != 0)
+		return rv;
+	if (len > 0)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+	if (n >= b->len) {
+		buf_clear(b);
+		return;
+	}
+	memmove(b->data, b->data + n, b->len - n);
+	explicit_bzero(b->data + b->len - n, n);
+	b->len -= n;
+}
+
+void buf_clear(struct buf *b)
+{
+	if (b->data != NULL)
+		explicit_bzero(b->data, b->len);
+	b->len = 0;
+}
+
+void buf_free(struct buf *b)
+{
+	if (b->data != NULL) {
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
+	}
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
