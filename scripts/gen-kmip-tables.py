@@ -10,6 +10,19 @@ Usage: scripts/gen-kmip-tables.py include/kmipd/kmip_tags.def include/kmipd/kmip
 """
 import re, sys
 src = open('/usr/lib/python3/dist-packages/kmip/core/enums.py').read().split('\n')
+# Classes enums.py gives no "# KMIP x.y" section although the specification has them.
+UNMARKED = {'KeyWrapType': (1, 4)}
+# Values enums.py files under the wrong section: its own glossary (docs/source/glossary.rst)
+# and the specifications introduce these Result Reasons in 1.1, 1.2 and 1.4, not 1.0.
+VERSION_FIXES = {
+    ('ResultReason', 'ENCODING_OPTION_ERROR'): (1, 1),
+    ('ResultReason', 'KEY_VALUE_NOT_PRESENT'): (1, 2),
+    ('ResultReason', 'ATTESTATION_REQUIRED'): (1, 2),
+    ('ResultReason', 'ATTESTATION_FAILED'): (1, 2),
+    ('ResultReason', 'SENSITIVE'): (1, 4),
+    ('ResultReason', 'NOT_EXTRACTABLE'): (1, 4),
+    ('ResultReason', 'OBJECT_ALREADY_EXISTS'): (1, 4),
+}
 classes = {}; order = []
 cur = None; ver = None
 for line in src:
@@ -21,9 +34,13 @@ for line in src:
     if cur is None: continue
     m = re.match(r'^\s+# KMIP (\d)\.(\d)', line)
     if m: ver = (int(m.group(1)), int(m.group(2))); continue
-    m = re.match(r'^\s+([A-Z0-9_]+)\s*=\s*(0x[0-9A-Fa-f]+|\d+)', line)
+    # Constants may hold lower case (PaddingMethod.PKCS1v15, ProfileName.*_KMIPv12).
+    m = re.match(r'^\s+([A-Z][A-Za-z0-9_]*)\s*=\s*(0x[0-9A-Fa-f]+|\d+)', line)
+    if m and ver is None and cur in UNMARKED:
+        ver = UNMARKED[cur]
     if m and ver is not None and ver <= (1, 4):
-        classes[cur].append((m.group(1), int(m.group(2), 0), ver))
+        since = VERSION_FIXES.get((cur, m.group(1)), ver)
+        classes[cur].append((m.group(1), int(m.group(2), 0), since))
 
 # Attribute names as the spec writes them.
 attr_names = {}
@@ -96,8 +113,14 @@ VALUE_OVERRIDES = {
 def family_of(cls):
     if cls in SHORT: return SHORT[cls]
     return re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '_', cls).upper()
+def c_constant(const):
+    # PKCS1v15 -> PKCS1_V1_5, BASELINE_SERVER_TLSv12_KMIPv12 -> ..._TLS_V1_2_KMIP_V1_2
+    return re.sub(r'v(\d)(\d)', r'_V\1_\2', const)
 def value_name(fam, const):
     if (fam, const) in VALUE_OVERRIDES: return VALUE_OVERRIDES[(fam, const)]
+    if re.search(r'v\d\d', const):  # "KMIP v1.2", "TLS v1.2", "PKCS1 v1.5"
+        return ' '.join(re.sub(r'^v(\d)(\d)$', r'v\1.\2', w) if re.match(r'^v\d\d$', w)
+                        else words(w) for w in re.sub(r'v(\d)(\d)', r'_v\1\2', const).split('_'))
     c = const
     if fam == 'QUERY': c = c  # names are "Query Operations"
     s = words(c)
@@ -124,7 +147,7 @@ with open(sys.argv[2], 'w') as f:
         for n, v, ver in sorted(classes[cls], key=lambda t: t[1]):
             if v in seenv: continue
             seenv.add(v)
-            c = n
+            c = c_constant(n)
             if (fam, c) == ('OBJECT_TYPE', 'OPAQUE_DATA'): n = c = 'OPAQUE_OBJECT'
             if fam == 'QUERY' and c.startswith('QUERY_'): c = c[6:]
             f.write('KMIP_VALUE(%s, %s, 0x%X, "%s", KMIP_V%d_%d)\n' % (fam, c, v, value_name(fam, n), ver[0], ver[1]))
