@@ -152,7 +152,8 @@ static int parse_header(const struct ttlv_item *h, struct kmip_request_header *h
 		}
 		case KMIP_TAG_ASYNCHRONOUS_INDICATOR:
 			rv = expect_type(c, TTLV_BOOLEAN, err);
-			hdr->asynchronous = c->v.boolean;
+			if (rv == 0) /* v.boolean is only valid in a Boolean */
+				hdr->asynchronous = c->v.boolean;
 			break;
 		case KMIP_TAG_BATCH_ERROR_CONTINUATION_OPTION:
 			rv = expect_type(c, TTLV_ENUMERATION, err);
@@ -166,7 +167,8 @@ static int parse_header(const struct ttlv_item *h, struct kmip_request_header *h
 			break;
 		case KMIP_TAG_BATCH_ORDER_OPTION:
 			rv = expect_type(c, TTLV_BOOLEAN, err);
-			hdr->batch_order = c->v.boolean;
+			if (rv == 0) /* v.boolean is only valid in a Boolean */
+				hdr->batch_order = c->v.boolean;
 			break;
 		case KMIP_TAG_TIME_STAMP:
 			rv = expect_type(c, TTLV_DATE_TIME, err);

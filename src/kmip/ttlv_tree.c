@@ -25,8 +25,9 @@ bool ttlv_text_equals(const struct ttlv_item *item, const char *s)
 {
 	size_t n = strlen(s);
 
+	/* An empty text made by ttlv_new() has no bytes; memcmp() must not see that NULL. */
 	return item != NULL && item->type == TTLV_TEXT_STRING && item->length == n &&
-	       memcmp(item->v.bytes, s, n) == 0;
+	       (n == 0 || memcmp(item->v.bytes, s, n) == 0);
 }
 
 struct ttlv_item *ttlv_new(struct arena *arena, uint32_t tag, enum ttlv_type type)
