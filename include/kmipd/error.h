@@ -26,7 +26,9 @@
 	X(STATE, "operation not allowed in the current state")      \
 	X(AGAIN, "try again later")                                 \
 	X(CANCELED, "operation canceled")                           \
-	X(NO_QUORUM, "the cluster has no quorum")
+	X(NO_QUORUM, "the cluster has no quorum")                   \
+	X(NO_SPACE, "storage is full")                              \
+	X(CORRUPT, "stored data is corrupt")
 
 enum {
 	KMIPD_OK = 0,

@@ -1,0 +1,907 @@
+/* The LMDB store: persistence across reopen, the applied index, tenants, objects and their
+ * ordering and paging, the Name index, tenant isolation, a full map, snapshot isolation and
+ * readers running beside the writer. Each test gets a fresh directory under /tmp. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kmipd/error.h"
+#include "kmipd/store.h"
+
+#define MiB ((size_t)1 << 20)
+
+struct fixture {
+	char dir[64];
+	char path[128]; /* the store's directory, inside dir */
+	struct store *store;
+	struct arena arena;
+	char errmsg[256];
+};
+
+static int open_store(struct fixture *f, size_t map_size)
+{
+	struct store_config config = {f->path, map_size, false};
+
+	return store_open(&f->store, &config, f->errmsg, sizeof(f->errmsg));
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	strcpy(f->dir, "/tmp/kmipd-test-store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/store", f->dir);
+	arena_init(&f->arena, 4096, 0);
+	if (open_store(f, 64 * MiB) != 0) {
+		print_error("store_open: %s\n", f->errmsg);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static void remove_in(const char *dir, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->store);
+	arena_free(&f->arena);
+	remove_in(f->path, "data.mdb");
+	remove_in(f->path, "lock.mdb");
+	rmdir(f->path);
+	remove_in(f->dir, "file");
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* A small vocabulary: one write transaction per step unless a test says otherwise. */
+#define BEGIN_WRITE(t) assert_int_equal(store_txn_begin(f->store, true, &(t)), 0)
+#define BEGIN_READ(t)  assert_int_equal(store_txn_begin(f->store, false, &(t)), 0)
+#define COMMIT(t)      assert_int_equal(store_txn_commit(t), 0)
+
+static void make_uid(char *uid, unsigned n)
+{
+	snprintf(uid, OBJECT_UID_LEN + 1, "%08x-0000-4000-8000-%012x", n * 2654435761u, n);
+}
+
+/* Name values as the operation layer would hand them over (TTLV bytes, opaque here). */
+static size_t name_value(uint8_t *out, const char *text)
+{
+	size_t len = strlen(text);
+
+	memcpy(out, "\x42\x00\x0b\x01\x00\x00\x00", 7);
+	out[7] = (uint8_t)len;
+	memcpy(out + 8, text, len);
+	return 8 + len;
+}
+
+static void init_object(struct object *obj, const char *tenant, const char *uid)
+{
+	memset(obj, 0, sizeof(*obj));
+	strcpy(obj->tenant, tenant);
+	strcpy(obj->uid, uid);
+	obj->object_type = 2;
+	obj->state = 1;
+	obj->initial_date = 1700000000;
+}
+
+static void add_name(struct fixture *f, struct object *obj, uint32_t index, const char *text)
+{
+	uint8_t value[64];
+	size_t len = name_value(value, text);
+
+	assert_int_equal(object_attr_add(obj, &f->arena, "Name", index, value, len), 0);
+}
+
+/* Puts a plain object in its own transaction. */
+static void put_plain(struct fixture *f, const char *tenant, const char *uid)
+{
+	struct store_txn *t;
+	struct object obj;
+
+	init_object(&obj, tenant, uid);
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	COMMIT(t);
+}
+
+static uint64_t count(struct fixture *f, const char *tenant)
+{
+	struct store_txn *t;
+	uint64_t n;
+
+	BEGIN_READ(t);
+	assert_int_equal(store_object_count(t, tenant, &n), 0);
+	COMMIT(t);
+	return n;
+}
+
+/* ---- Opening ---- */
+
+static void open_creates_private_directory(void **state)
+{
+	struct fixture *f = *state;
+	struct stat st;
+
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+}
+
+static void reopen_keeps_everything(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tenant tenant = {"acme", "local", "", (const uint8_t *)"kek", 3, 17};
+	struct store_tenant back;
+	struct store_txn *t;
+	struct object obj;
+	uint64_t index;
+
+	init_object(&obj, "acme", "11111111-2222-3333-4444-555555555555");
+	add_name(f, &obj, 0, "persistent");
+	BEGIN_WRITE(t);
+	assert_int_equal(store_tenant_put(t, &tenant), 0);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	assert_int_equal(store_set_applied_index(t, 99), 0);
+	COMMIT(t);
+
+	store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(open_store(f, 64 * MiB), 0);
+
+	BEGIN_READ(t);
+	assert_int_equal(store_applied_index(t, &index), 0);
+	assert_true(index == 99);
+	assert_int_equal(store_tenant_get(t, "acme", &f->arena, &back), 0);
+	assert_int_equal(back.created, 17);
+	assert_int_equal(store_object_get(t, "acme", obj.uid, &f->arena, &obj), 0);
+	assert_int_equal(obj.attr_count, 1);
+	store_txn_abort(t);
+}
+
+static void open_refuses_newer_format(void **state)
+{
+	struct fixture *f = *state;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {6, "format"}, v = {4, "\x02\x00\x00\x00"};
+
+	store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, f->path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	assert_int_equal(open_store(f, 64 * MiB), KMIPD_EUNSUPPORTED);
+	assert_non_null(strstr(f->errmsg, f->path));
+	assert_non_null(strstr(f->errmsg, "format 2"));
+}
+
+static void open_errors_name_the_path(void **state)
+{
+	struct fixture *f = *state;
+	char file[128];
+	struct store_config config = {file, 0, true};
+	struct store *s = NULL;
+	FILE *fp;
+
+	snprintf(file, sizeof(file), "%s/file", f->dir);
+	fp = fopen(file, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_not_equal(store_open(&s, &config, f->errmsg, sizeof(f->errmsg)), 0);
+	assert_null(s);
+	assert_non_null(strstr(f->errmsg, "opening LMDB environment in "));
+	assert_non_null(strstr(f->errmsg, file));
+
+	config.dir = "/proc/kmipd-no-such-dir/store";
+	assert_true(store_open(&s, &config, f->errmsg, sizeof(f->errmsg)) < 0);
+	assert_non_null(strstr(f->errmsg, "creating directory /proc/kmipd-no-such-dir/store: "));
+}
+
+/* The default map is 64 GiB of address space, not of disk. */
+static void default_map_size_opens(void **state)
+{
+	struct fixture *f = *state;
+	const char *preload;
+
+	/* Valgrind will not map that much address space (mmap fails with EINVAL). */
+	preload = getenv("LD_PRELOAD");
+	if (preload != NULL && strstr(preload, "vgpreload") != NULL)
+		skip();
+	store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(open_store(f, 0), 0);
+	put_plain(f, "t", "00000000-0000-0000-0000-000000000001");
+	assert_true(count(f, "t") == 1);
+}
+
+/* ---- Applied index ---- */
+
+static void applied_index(void **state)
+{
+	struct fixture *f = *state;
+	struct store_txn *t;
+	uint64_t index;
+
+	BEGIN_READ(t);
+	assert_int_equal(store_applied_index(t, &index), 0);
+	assert_true(index == 0);
+	assert_int_equal(store_set_applied_index(t, 1), KMIPD_EINVAL); /* read-only */
+	store_txn_abort(t);
+
+	BEGIN_WRITE(t);
+	assert_int_equal(store_set_applied_index(t, 42), 0);
+	assert_int_equal(store_applied_index(t, &index), 0); /* sees its own write */
+	assert_true(index == 42);
+	COMMIT(t);
+
+	BEGIN_WRITE(t);
+	assert_int_equal(store_set_applied_index(t, UINT64_MAX), 0);
+	store_txn_abort(t);
+
+	BEGIN_READ(t);
+	assert_int_equal(store_applied_index(t, &index), 0);
+	assert_true(index == 42);
+	COMMIT(t);
+}
+
+/* ---- Tenants ---- */
+
+static int collect_tenant(const struct store_tenant *tenant, void *arg)
+{
+	char *names = arg;
+
+	strcat(names, tenant->name);
+	strcat(names, ",");
+	return strcmp(tenant->name, "stop") == 0 ? 7 : 0;
+}
+
+static void tenants(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t kek[] = {0, 1, 2, 0xff, 0};
+	struct store_tenant a = {"zeta", "keyprotect", "crn:v1:root-key", kek, sizeof(kek), 1};
+	struct store_tenant b = {"alpha", "hpcs", "hpcs-key-1", kek, 2, 2};
+	struct store_tenant c = {"mid.dle_1", "local", NULL, NULL, 0, -5};
+	struct store_tenant back;
+	struct store_txn *t;
+	char names[128] = "";
+
+	BEGIN_WRITE(t);
+	assert_int_equal(store_tenant_put(t, &a), 0);
+	assert_int_equal(store_tenant_put(t, &b), 0);
+	assert_int_equal(store_tenant_put(t, &c), 0);
+	COMMIT(t);
+
+	BEGIN_READ(t);
+	assert_int_equal(store_tenant_get(t, "zeta", &f->arena, &back), 0);
+	assert_string_equal(back.name, "zeta");
+	assert_string_equal(back.provider, "keyprotect");
+	assert_string_equal(back.root_key_id, "crn:v1:root-key");
+	assert_int_equal(back.wrapped_kek_len, sizeof(kek));
+	assert_memory_equal(back.wrapped_kek, kek, sizeof(kek));
+	assert_int_equal(back.created, 1);
+	assert_int_equal(store_tenant_get(t, "mid.dle_1", &f->arena, &back), 0);
+	assert_string_equal(back.root_key_id, "");
+	assert_int_equal(back.wrapped_kek_len, 0);
+	assert_int_equal(back.created, -5);
+	assert_int_equal(store_tenant_get(t, "zet", &f->arena, &back), KMIPD_ENOT_FOUND);
+	assert_int_equal(store_tenant_get(t, "", &f->arena, &back), KMIPD_ENOT_FOUND);
+	assert_int_equal(store_tenant_foreach(t, &f->arena, collect_tenant, names), 0);
+	assert_string_equal(names, "alpha,mid.dle_1,zeta,");
+	COMMIT(t);
+
+	/* Replace one, and stop a walk early. */
+	a.provider[0] = 'K';
+	strcpy(b.name, "stop");
+	BEGIN_WRITE(t);
+	assert_int_equal(store_tenant_put(t, &a), 0);
+	assert_int_equal(store_tenant_put(t, &b), 0);
+	COMMIT(t);
+	BEGIN_READ(t);
+	assert_int_equal(store_tenant_get(t, "zeta", &f->arena, &back), 0);
+	assert_string_equal(back.provider, "Keyprotect");
+	names[0] = '\0';
+	assert_int_equal(store_tenant_foreach(t, &f->arena, collect_tenant, names), 7);
+	assert_string_equal(names, "alpha,mid.dle_1,stop,");
+	COMMIT(t);
+}
+
+static void tenant_put_refuses_bad_records(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tenant bad = {"", "local", "", NULL, 0, 0};
+	struct store_txn *t;
+
+	BEGIN_WRITE(t);
+	assert_int_equal(store_tenant_put(t, &bad), KMIPD_EINVAL);
+	strcpy(bad.name, "ok");
+	memset(bad.provider, 'p', sizeof(bad.provider)); /* unterminated */
+	assert_int_equal(store_tenant_put(t, &bad), KMIPD_EINVAL);
+	strcpy(bad.provider, "local");
+	bad.wrapped_kek_len = 3; /* without bytes */
+	assert_int_equal(store_tenant_put(t, &bad), KMIPD_EINVAL);
+	COMMIT(t);
+}
+
+/* ---- Objects ---- */
+
+static void object_put_get(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t sealed[] = "sealed material";
+	const char *uid = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+	struct store_txn *t;
+	struct object obj, back;
+
+	init_object(&obj, "acme", uid);
+	obj.sealed = sealed;
+	obj.sealed_len = sizeof(sealed);
+	obj.revocation_message = "why";
+	add_name(f, &obj, 0, "one");
+	add_name(f, &obj, 1, "two");
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	COMMIT(t);
+
+	BEGIN_READ(t);
+	assert_int_equal(store_object_get(t, "acme", uid, &f->arena, &back), 0);
+	assert_string_equal(back.uid, uid);
+	assert_string_equal(back.tenant, "acme");
+	assert_int_equal(back.sealed_len, sizeof(sealed));
+	assert_memory_equal(back.sealed, sealed, sizeof(sealed));
+	assert_string_equal(back.revocation_message, "why");
+	assert_int_equal(back.attr_count, 2);
+	assert_int_equal(back.attrs[1].index, 1);
+
+	/* Another tenant's object is simply not there, whatever the uid. */
+	assert_int_equal(store_object_get(t, "acme2", uid, &f->arena, &back), KMIPD_ENOT_FOUND);
+	assert_int_equal(store_object_get(t, "acm", uid, &f->arena, &back), KMIPD_ENOT_FOUND);
+	assert_int_equal(store_object_get(t, "acme", "3f2504e0", &f->arena, &back),
+			 KMIPD_ENOT_FOUND);
+	assert_int_equal(store_object_get(t, "acme", "", &f->arena, &back), KMIPD_ENOT_FOUND);
+	assert_int_equal(store_object_get(t, "acme", "x-much-longer-than-any-uid-could-ever-be",
+					  &f->arena, &back),
+			 KMIPD_ENOT_FOUND);
+	COMMIT(t);
+}
+
+static void object_put_refuses_bad_objects(void **state)
+{
+	struct fixture *f = *state;
+	struct store_txn *t;
+	struct object obj;
+
+	init_object(&obj, "acme", "");
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), KMIPD_EINVAL);
+	init_object(&obj, "", "u1");
+	assert_int_equal(store_object_put(t, &obj), KMIPD_EINVAL);
+	COMMIT(t);
+
+	init_object(&obj, "acme", "u1");
+	BEGIN_READ(t);
+	assert_int_equal(store_object_put(t, &obj), KMIPD_EINVAL); /* read-only */
+	COMMIT(t);
+}
+
+struct walk {
+	char uids[64][OBJECT_UID_LEN + 1];
+	size_t n;
+	size_t stop_at; /* return 5 once this many were seen (0: never) */
+	size_t arena_used_max;
+	struct arena *arena;
+};
+
+static int collect_object(const struct object *obj, void *arg)
+{
+	struct walk *w = arg;
+
+	assert_true(w->n < 64);
+	strcpy(w->uids[w->n++], obj->uid);
+	if (w->arena != NULL && w->arena->used > w->arena_used_max)
+		w->arena_used_max = w->arena->used;
+	return w->stop_at != 0 && w->n == w->stop_at ? 5 : 0;
+}
+
+static int compare_uids(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void foreach_order_and_paging(void **state)
+{
+	struct fixture *f = *state;
+	char sorted[20][OBJECT_UID_LEN + 1];
+	struct store_txn *t;
+	struct walk w;
+	char between[OBJECT_UID_LEN + 1];
+	unsigned i;
+
+	for (i = 0; i < 20; i++)
+		make_uid(sorted[i], i + 1);
+	for (i = 0; i < 20; i++)
+		put_plain(f, "acme", sorted[(i * 7) % 20]); /* out of order */
+	put_plain(f, "acme-other", sorted[0]);
+	put_plain(f, "acm", sorted[1]);
+	qsort(sorted, 20, sizeof(sorted[0]), compare_uids);
+
+	BEGIN_READ(t);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(
+		store_object_foreach(t, "acme", NULL, &f->arena, false, collect_object, &w), 0);
+	assert_int_equal(w.n, 20);
+	for (i = 0; i < 20; i++)
+		assert_string_equal(w.uids[i], sorted[i]);
+
+	/* Paging: strictly after the given uid. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(
+		store_object_foreach(t, "acme", sorted[4], &f->arena, false, collect_object, &w),
+		0);
+	assert_int_equal(w.n, 15);
+	assert_string_equal(w.uids[0], sorted[5]);
+
+	/* A page of three: the callback's value comes back. */
+	memset(&w, 0, sizeof(w));
+	w.stop_at = 3;
+	assert_int_equal(
+		store_object_foreach(t, "acme", sorted[9], &f->arena, false, collect_object, &w),
+		5);
+	assert_int_equal(w.n, 3);
+	assert_string_equal(w.uids[2], sorted[12]);
+
+	/* After a uid that is not stored: from the next one up. */
+	strcpy(between, sorted[6]);
+	between[OBJECT_UID_LEN - 1] = '\0'; /* a prefix sorts just before sorted[6] */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(
+		store_object_foreach(t, "acme", between, &f->arena, false, collect_object, &w), 0);
+	assert_string_equal(w.uids[0], sorted[6]);
+
+	/* After the last: nothing; an empty tenant: nothing. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(
+		store_object_foreach(t, "acme", sorted[19], &f->arena, false, collect_object, &w),
+		0);
+	assert_int_equal(w.n, 0);
+	assert_int_equal(
+		store_object_foreach(t, "nobody", NULL, &f->arena, false, collect_object, &w), 0);
+	assert_int_equal(w.n, 0);
+
+	/* With reset_between the arena holds one object at a time. */
+	arena_reset(&f->arena);
+	memset(&w, 0, sizeof(w));
+	w.arena = &f->arena;
+	assert_int_equal(store_object_foreach(t, "acme", NULL, &f->arena, true, collect_object, &w),
+			 0);
+	assert_int_equal(w.n, 20);
+	assert_true(w.arena_used_max < 256);
+	COMMIT(t);
+
+	assert_true(count(f, "acme") == 20);
+	assert_true(count(f, "acme-other") == 1);
+	assert_true(count(f, "acm") == 1);
+	assert_true(count(f, "ac") == 0);
+}
+
+struct names {
+	char uids[8][OBJECT_UID_LEN + 1];
+	size_t n;
+};
+
+static int collect_name(const char *uid, void *arg)
+{
+	struct names *names = arg;
+
+	assert_true(names->n < 8);
+	strcpy(names->uids[names->n++], uid);
+	return 0;
+}
+
+/* The uids of @tenant's objects named @text, in order, comma-separated in @out. */
+static const char *lookup(struct fixture *f, const char *tenant, const char *text, char *out)
+{
+	struct store_txn *t;
+	struct names names = {.n = 0};
+	uint8_t value[64];
+	size_t len = name_value(value, text), i;
+
+	BEGIN_READ(t);
+	assert_int_equal(store_name_foreach(t, tenant, value, len, collect_name, &names), 0);
+	COMMIT(t);
+	out[0] = '\0';
+	for (i = 0; i < names.n; i++) {
+		strcat(out, names.uids[i]);
+		strcat(out, i + 1 < names.n ? "," : "");
+	}
+	return out;
+}
+
+static void name_index_follows_renames(void **state)
+{
+	struct fixture *f = *state;
+	struct store_txn *t;
+	struct object obj;
+	char out[256];
+
+	init_object(&obj, "acme", "u1");
+	add_name(f, &obj, 0, "A");
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	COMMIT(t);
+	assert_string_equal(lookup(f, "acme", "A", out), "u1");
+	assert_string_equal(lookup(f, "acme", "B", out), "");
+
+	/* Rename: the old name no longer finds it. */
+	assert_int_equal(object_attr_remove(&obj, "Name", 0), 0);
+	add_name(f, &obj, 0, "B");
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	COMMIT(t);
+	assert_string_equal(lookup(f, "acme", "A", out), "");
+	assert_string_equal(lookup(f, "acme", "B", out), "u1");
+
+	/* Two names, then one removed; a second object shares a name. */
+	add_name(f, &obj, 1, "C");
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	COMMIT(t);
+	assert_string_equal(lookup(f, "acme", "B", out), "u1");
+	assert_string_equal(lookup(f, "acme", "C", out), "u1");
+	assert_int_equal(object_attr_remove(&obj, "Name", 0), 0);
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	init_object(&obj, "acme", "u0");
+	add_name(f, &obj, 0, "C");
+	assert_int_equal(store_object_put(t, &obj), 0);
+	/* The same name in another tenant stays there. */
+	init_object(&obj, "acme2", "u2");
+	add_name(f, &obj, 0, "C");
+	assert_int_equal(store_object_put(t, &obj), 0);
+	COMMIT(t);
+	assert_string_equal(lookup(f, "acme", "B", out), "");
+	assert_string_equal(lookup(f, "acme", "C", out), "u0,u1");
+	assert_string_equal(lookup(f, "acme2", "C", out), "u2");
+	assert_string_equal(lookup(f, "acm", "C", out), "");
+
+	/* Non-Name attributes are not indexed, even with the same value. */
+	init_object(&obj, "acme", "u3");
+	{
+		uint8_t value[64];
+		size_t len = name_value(value, "D");
+
+		assert_int_equal(object_attr_add(&obj, &f->arena, "name", 0, value, len), 0);
+		assert_int_equal(
+			object_attr_add(&obj, &f->arena, "Alternative Name", 0, value, len), 0);
+	}
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	COMMIT(t);
+	assert_string_equal(lookup(f, "acme", "D", out), "");
+}
+
+/* An aborted write leaves neither the object nor its index entries behind. */
+static void aborted_write_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store_txn *t;
+	struct object obj;
+	char out[64];
+
+	init_object(&obj, "acme", "u1");
+	add_name(f, &obj, 0, "A");
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	store_txn_abort(t);
+	assert_true(count(f, "acme") == 0);
+	assert_string_equal(lookup(f, "acme", "A", out), "");
+}
+
+/* Reads or replaces one record with LMDB directly; the store must be closed. @val NULL:
+ * read into @out (at most *@len bytes, *@len set to the record's size). */
+static void raw_record(struct fixture *f, const char *db, const char *key, size_t key_len,
+		       const void *val, size_t val_len, void *out, size_t *len)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {key_len, (void *)key}, v = {val_len, (void *)val};
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 64 * MiB), 0);
+	assert_int_equal(mdb_env_open(env, f->path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	if (val != NULL) {
+		assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	} else {
+		assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+		assert_true(v.mv_size <= *len);
+		memcpy(out, v.mv_data, v.mv_size);
+		*len = v.mv_size;
+	}
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* A damaged record read back is reported as corruption, whatever the damage. */
+static void damaged_records_are_corrupt(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tenant tenant = {"acme", "hpcs", "root-1", (const uint8_t *)"wrapped", 7, 9};
+	static const char object_key[] = "acme\0u1";
+	uint8_t tenant_record[256], object_record[256];
+	size_t tenant_len = sizeof(tenant_record), object_len = sizeof(object_record), cut;
+	struct store_txn *t;
+	struct store_tenant back;
+	struct object obj;
+
+	init_object(&obj, "acme", "u1");
+	add_name(f, &obj, 0, "A");
+	BEGIN_WRITE(t);
+	assert_int_equal(store_tenant_put(t, &tenant), 0);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	COMMIT(t);
+	store_close(f->store);
+	f->store = NULL;
+	raw_record(f, "tenants", "acme", 4, NULL, 0, tenant_record, &tenant_len);
+	raw_record(f, "objects", object_key, sizeof(object_key) - 1, NULL, 0, object_record,
+		   &object_len);
+
+	/* Every cut of the tenant record (the object decoder has its own tests). */
+	for (cut = 1; cut < tenant_len; cut++) {
+		raw_record(f, "tenants", "acme", 4, tenant_record, cut, NULL, NULL);
+		assert_int_equal(open_store(f, 64 * MiB), 0);
+		BEGIN_READ(t);
+		if (store_tenant_get(t, "acme", &f->arena, &back) != KMIPD_ECORRUPT)
+			fail_msg("a tenant record cut to %zu bytes was accepted", cut);
+		COMMIT(t);
+		store_close(f->store);
+		f->store = NULL;
+	}
+
+	/* A record stored under another tenant's key, and a cut object record. */
+	raw_record(f, "tenants", "acmf", 4, tenant_record, tenant_len, NULL, NULL);
+	raw_record(f, "objects", object_key, sizeof(object_key) - 1, object_record, object_len - 1,
+		   NULL, NULL);
+	assert_int_equal(open_store(f, 64 * MiB), 0);
+	BEGIN_READ(t);
+	assert_int_equal(store_tenant_get(t, "acmf", &f->arena, &back), KMIPD_ECORRUPT);
+	assert_int_equal(store_object_get(t, "acme", "u1", &f->arena, &obj), KMIPD_ECORRUPT);
+	COMMIT(t);
+	/* Replacing a damaged object is refused too: its Name entries cannot be known. */
+	init_object(&obj, "acme", "u1");
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), KMIPD_ECORRUPT);
+	store_txn_abort(t);
+}
+
+/* ---- A full map ---- */
+
+static void map_full(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t big[64 * 1024];
+	char uid[OBJECT_UID_LEN + 1];
+	struct store_txn *t;
+	struct object obj;
+	unsigned committed = 0, i;
+	int rc = 0;
+
+	store_close(f->store);
+	f->store = NULL;
+	remove_in(f->path, "data.mdb");
+	remove_in(f->path, "lock.mdb");
+	assert_int_equal(open_store(f, 1 * MiB), 0);
+
+	memset(big, 0x5a, sizeof(big));
+	while (committed < 100) {
+		make_uid(uid, committed);
+		init_object(&obj, "acme", uid);
+		assert_int_equal(object_attr_add(&obj, &f->arena, "x-Big", 0, big, sizeof(big)), 0);
+		BEGIN_WRITE(t);
+		rc = store_object_put(t, &obj);
+		if (rc == 0)
+			rc = store_set_applied_index(t, committed + 1);
+		if (rc != 0) {
+			/* The transaction is over: later calls say so, commit writes nothing. */
+			assert_int_equal(store_set_applied_index(t, 1000), rc);
+			assert_int_equal(store_txn_commit(t), rc);
+			break;
+		}
+		rc = store_txn_commit(t);
+		if (rc != 0)
+			break;
+		committed++;
+		arena_reset(&f->arena);
+	}
+	assert_int_equal(rc, KMIPD_ENO_SPACE);
+	assert_true(committed > 0);
+
+	/* Everything committed before is still there. */
+	BEGIN_READ(t);
+	for (i = 0; i < committed; i++) {
+		make_uid(uid, i);
+		assert_int_equal(store_object_get(t, "acme", uid, &f->arena, &obj), 0);
+		assert_int_equal(obj.attrs[0].value_len, sizeof(big));
+		arena_reset(&f->arena);
+	}
+	make_uid(uid, committed);
+	assert_int_equal(store_object_get(t, "acme", uid, &f->arena, &obj), KMIPD_ENOT_FOUND);
+	COMMIT(t);
+	assert_true(count(f, "acme") == committed);
+
+	/* A small write still fits: the failed transaction's pages were never committed. */
+	BEGIN_WRITE(t);
+	init_object(&obj, "small", "u1");
+	assert_int_equal(store_object_put(t, &obj), 0);
+	assert_int_equal(store_set_applied_index(t, 12345), 0);
+	COMMIT(t);
+	assert_true(count(f, "small") == 1);
+}
+
+/* ---- Concurrency ---- */
+
+static void read_transaction_sees_a_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	struct store_txn *before, *w, *after;
+	struct object obj;
+	uint64_t n, index;
+
+	put_plain(f, "acme", "u1");
+	BEGIN_READ(before);
+
+	init_object(&obj, "acme", "u2");
+	BEGIN_WRITE(w);
+	assert_int_equal(store_object_put(w, &obj), 0);
+	assert_int_equal(store_set_applied_index(w, 7), 0);
+	COMMIT(w);
+
+	assert_int_equal(store_object_get(before, "acme", "u2", &f->arena, &obj), KMIPD_ENOT_FOUND);
+	assert_int_equal(store_object_count(before, "acme", &n), 0);
+	assert_true(n == 1);
+	assert_int_equal(store_applied_index(before, &index), 0);
+	assert_true(index == 0);
+
+	BEGIN_READ(after);
+	assert_int_equal(store_object_get(after, "acme", "u2", &f->arena, &obj), 0);
+	assert_int_equal(store_applied_index(after, &index), 0);
+	assert_true(index == 7);
+	store_txn_abort(after);
+	store_txn_abort(before);
+}
+
+/* Reader threads report through counters: cmocka's assertions belong to the main thread. */
+struct reader_arg {
+	struct store *store;
+	atomic_bool *writer_done; /* readers run until the writer is done */
+	int rounds;
+	int errors;
+	uint64_t last_count;
+};
+
+static int count_visit(const struct object *obj, void *arg)
+{
+	(void)obj;
+	++*(uint64_t *)arg;
+	return 0;
+}
+
+static void *reader_main(void *p)
+{
+	struct reader_arg *r = p;
+	struct arena arena;
+	int i;
+
+	arena_init(&arena, 4096, 0);
+	for (i = 0; !atomic_load(r->writer_done) || i < 10; i++) {
+		struct store_txn *t;
+		struct object obj;
+		uint64_t n = 0, walked = 0;
+
+		if (store_txn_begin(r->store, false, &t) != 0) {
+			r->errors++;
+			continue;
+		}
+		if (store_object_get(t, "acme", "seed", &arena, &obj) != 0)
+			r->errors++;
+		if (store_object_count(t, "acme", &n) != 0 || n < r->last_count)
+			r->errors++; /* snapshots only move forward */
+		if (store_object_foreach(t, "acme", NULL, &arena, true, count_visit, &walked) !=
+			    0 ||
+		    walked != n)
+			r->errors++; /* one transaction, one snapshot */
+		r->last_count = n;
+		store_txn_abort(t);
+		arena_reset(&arena);
+	}
+	r->rounds = i;
+	arena_free(&arena);
+	return NULL;
+}
+
+static void readers_beside_the_writer(void **state)
+{
+	struct fixture *f = *state;
+	atomic_bool writer_done = false;
+	struct reader_arg args[2];
+	pthread_t threads[2];
+	char uid[OBJECT_UID_LEN + 1];
+	unsigned i;
+
+	put_plain(f, "acme", "seed");
+	for (i = 0; i < 2; i++) {
+		args[i] = (struct reader_arg){f->store, &writer_done, 0, 0, 0};
+		assert_int_equal(pthread_create(&threads[i], NULL, reader_main, &args[i]), 0);
+	}
+	for (i = 0; i < 200; i++) {
+		make_uid(uid, i);
+		put_plain(f, "acme", uid);
+	}
+	atomic_store(&writer_done, true);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+		assert_int_equal(args[i].errors, 0);
+		assert_true(args[i].rounds >= 10);
+	}
+	assert_true(count(f, "acme") == 201);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+		T(open_creates_private_directory),
+		T(reopen_keeps_everything),
+		T(open_refuses_newer_format),
+		T(open_errors_name_the_path),
+		T(default_map_size_opens),
+		T(applied_index),
+		T(tenants),
+		T(tenant_put_refuses_bad_records),
+		T(object_put_get),
+		T(object_put_refuses_bad_objects),
+		T(foreach_order_and_paging),
+		T(name_index_follows_renames),
+		T(aborted_write_leaves_nothing),
+		T(damaged_records_are_corrupt),
+		T(map_full),
+		T(read_transaction_sees_a_snapshot),
+		T(readers_beside_the_writer),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
