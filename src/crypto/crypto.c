@@ -1,0 +1,468 @@
+/* Key material handling (see include/kmipd/crypto.h): locked key storage, randomness, UUIDs,
+ * AES-256-GCM sealing, the local root key file and tenant KEK wrapping. */
+#include "kmipd/crypto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "kmipd/error.h"
+#include "kmipd/fsutil.h"
+
+#define NONCE_LEN 12
+#define TAG_LEN	  16
+
+static const char kek_aad_prefix[] = "kmipd-kek"; /* the terminating NUL is part of it */
+static const char object_aad_prefix[] = "kmipd-object";
+
+/* One page per key, so that mlock() and munlock() of one key never touch another's page. */
+static size_t key_alloc_size(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (page < (long)sizeof(struct crypto_key))
+		return 4096;
+	return (size_t)page;
+}
+
+struct crypto_key *crypto_key_new(void)
+{
+	size_t size = key_alloc_size();
+	void *p = NULL;
+
+	if (posix_memalign(&p, size, size) != 0)
+		return NULL;
+	memset(p, 0, size);
+	/* Best effort: without CAP_IPC_LOCK or with a small RLIMIT_MEMLOCK the key still works,
+	 * it may merely be swapped out. */
+	(void)mlock(p, size);
+#ifdef MADV_DONTDUMP
+	(void)madvise(p, size, MADV_DONTDUMP);
+#endif
+	return p;
+}
+
+void crypto_key_free(struct crypto_key *key)
+{
+	size_t size = key_alloc_size();
+
+	if (key == NULL)
+		return;
+	OPENSSL_cleanse(key, size);
+	(void)munlock(key, size);
+	free(key);
+}
+
+int crypto_random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	/* RAND_bytes takes an int length. */
+	while (len > 0) {
+		int n = len > INT_MAX ? INT_MAX : (int)len;
+
+		if (RAND_bytes(p, n) != 1)
+			return KMIPD_ECRYPTO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int crypto_uuid(char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t b[16];
+	size_t i, o = 0;
+
+	if (crypto_random(b, sizeof(b)) != 0)
+		return KMIPD_ECRYPTO;
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	for (i = 0; i < sizeof(b); i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 0x0f];
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Feeds the version byte and then @aad into a GCM context as additional data. */
+static int add_aad(EVP_CIPHER_CTX *ctx, int encrypt, uint8_t version, const void *aad,
+		   size_t aad_len)
+{
+	const uint8_t *p = aad;
+	int outl;
+
+	if ((encrypt ? EVP_EncryptUpdate : EVP_DecryptUpdate)(ctx, NULL, &outl, &version, 1) != 1)
+		return -1;
+	while (aad_len > 0) {
+		int n = aad_len > INT_MAX ? INT_MAX : (int)aad_len;
+
+		if ((encrypt ? EVP_EncryptUpdate : EVP_DecryptUpdate)(ctx, NULL, &outl, p, n) != 1)
+			return -1;
+		p += n;
+		aad_len -= (size_t)n;
+	}
+	return 0;
+}
+
+int crypto_seal(const struct crypto_key *key, const void *aad, size_t aad_len, const uint8_t *plain,
+		size_t len, struct buf *out)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	uint8_t *p, *nonce, *cipher, *tag;
+	int outl, rv = KMIPD_ECRYPTO;
+
+	if (key == NULL || out == NULL || (plain == NULL && len > 0) ||
+	    (aad == NULL && aad_len > 0))
+		return KMIPD_EINVAL;
+	if (len > INT_MAX)
+		return KMIPD_ETOO_LARGE;
+	rv = buf_reserve(out, CRYPTO_SEAL_OVERHEAD + len);
+	if (rv != 0)
+		return rv;
+	rv = KMIPD_ECRYPTO;
+
+	/* Written in place after out->len; len is only advanced once everything succeeded. */
+	p = out->data + out->len;
+	nonce = p + 1;
+	cipher = nonce + NONCE_LEN;
+	tag = cipher + len;
+	p[0] = CRYPTO_SEAL_VERSION;
+	if (crypto_random(nonce, NONCE_LEN) != 0)
+		goto err;
+
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		goto err;
+	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
+	    EVP_EncryptInit_ex(ctx, NULL, NULL, key->bytes, nonce) != 1)
+		goto err;
+	if (add_aad(ctx, 1, CRYPTO_SEAL_VERSION, aad, aad_len) != 0)
+		goto err;
+	if (len > 0 &&
+	    (EVP_EncryptUpdate(ctx, cipher, &outl, plain, (int)len) != 1 || (size_t)outl != len))
+		goto err;
+	if (EVP_EncryptFinal_ex(ctx, cipher + len, &outl) != 1 || outl != 0)
+		goto err;
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) != 1)
+		goto err;
+	EVP_CIPHER_CTX_free(ctx);
+	out->len += CRYPTO_SEAL_OVERHEAD + len;
+	return 0;
+
+err:
+	EVP_CIPHER_CTX_free(ctx);
+	OPENSSL_cleanse(p, CRYPTO_SEAL_OVERHEAD + len);
+	return rv;
+}
+
+int crypto_open(const struct crypto_key *key, const void *aad, size_t aad_len,
+		const uint8_t *sealed, size_t sealed_len, uint8_t *plain)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	const uint8_t *nonce, *cipher, *tag;
+	uint8_t *tmp = NULL;
+	size_t len;
+	int outl, rv = KMIPD_ECRYPTO;
+
+	if (key == NULL || (aad == NULL && aad_len > 0) || (sealed == NULL && sealed_len > 0))
+		return KMIPD_EINVAL;
+	if (sealed_len < CRYPTO_SEAL_OVERHEAD || sealed[0] != CRYPTO_SEAL_VERSION)
+		return KMIPD_EMALFORMED;
+	len = sealed_len - CRYPTO_SEAL_OVERHEAD;
+	if (len > INT_MAX)
+		return KMIPD_ETOO_LARGE;
+	if (plain == NULL && len > 0)
+		return KMIPD_EINVAL;
+	nonce = sealed + 1;
+	cipher = nonce + NONCE_LEN;
+	tag = cipher + len;
+
+	/* Decrypt aside: the caller's buffer sees plaintext only once the tag has verified. */
+	tmp = malloc(len > 0 ? len : 1);
+	if (tmp == NULL)
+		return KMIPD_ENOMEM;
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		goto out;
+	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
+	    EVP_DecryptInit_ex(ctx, NULL, NULL, key->bytes, nonce) != 1)
+		goto out;
+	if (add_aad(ctx, 0, sealed[0], aad, aad_len) != 0)
+		goto out;
+	if (len > 0 &&
+	    (EVP_DecryptUpdate(ctx, tmp, &outl, cipher, (int)len) != 1 || (size_t)outl != len))
+		goto out;
+	/* The ctrl takes a non-const pointer but only reads the tag for decryption. */
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, (void *)(uintptr_t)tag) != 1)
+		goto out;
+	if (EVP_DecryptFinal_ex(ctx, tmp + len, &outl) != 1)
+		goto out;
+	if (len > 0)
+		memcpy(plain, tmp, len);
+	rv = 0;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	OPENSSL_cleanse(tmp, len > 0 ? len : 1);
+	free(tmp);
+	return rv;
+}
+
+size_t crypto_object_aad(uint8_t *out, size_t cap, const char *tenant, const char *uid,
+			 uint32_t object_type)
+{
+	size_t prefix_len = sizeof(object_aad_prefix); /* with its NUL */
+	size_t tenant_len, uid_len, need, o = 0;
+
+	if (out == NULL || tenant == NULL || uid == NULL)
+		return 0;
+	tenant_len = strlen(tenant);
+	uid_len = strlen(uid);
+	need = prefix_len + tenant_len + 1 + uid_len + 1 + 4;
+	if (need > cap || need < tenant_len || need < uid_len)
+		return 0;
+	memcpy(out + o, object_aad_prefix, prefix_len);
+	o += prefix_len;
+	memcpy(out + o, tenant, tenant_len + 1);
+	o += tenant_len + 1;
+	memcpy(out + o, uid, uid_len + 1);
+	o += uid_len + 1;
+	out[o++] = (uint8_t)(object_type >> 24);
+	out[o++] = (uint8_t)(object_type >> 16);
+	out[o++] = (uint8_t)(object_type >> 8);
+	out[o++] = (uint8_t)object_type;
+	return o;
+}
+
+/* Writes all of @len bytes. 0 or -errno. */
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Creates @path holding a fresh random key. -EEXIST if someone else created it first. */
+static int create_root_key(const char *path, struct crypto_key *key, char *errmsg, size_t errlen)
+{
+	uint8_t fresh[CRYPTO_KEY_LEN];
+	int fd, rv;
+
+	if (crypto_random(fresh, sizeof(fresh)) != 0) {
+		errmsgf(errmsg, errlen,
+			"cannot generate a root key for %s: the random generator failed", path);
+		return KMIPD_ECRYPTO;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rv = -errno;
+		if (rv != -EEXIST)
+			errmsgf(errmsg, errlen, "cannot create root key file %s: %s", path,
+				strerror(-rv));
+		goto out;
+	}
+	rv = write_all(fd, fresh, sizeof(fresh));
+	if (rv == 0 && fsync(fd) != 0)
+		rv = -errno;
+	if (close(fd) != 0 && rv == 0)
+		rv = -errno;
+	if (rv == 0)
+		rv = fsync_parent_dir(path);
+	if (rv != 0) {
+		errmsgf(errmsg, errlen, "cannot write root key file %s: %s", path,
+			kmipd_strerror(rv));
+		/* A partial key file would be refused on the next start; do not leave one. */
+		unlink(path);
+		goto out;
+	}
+	memcpy(key->bytes, fresh, sizeof(fresh));
+out:
+	OPENSSL_cleanse(fresh, sizeof(fresh));
+	return rv;
+}
+
+/* Reads the key from an open root key file, checking its type, mode and size first. */
+static int read_root_key(int fd, const char *path, struct crypto_key *key, char *errmsg,
+			 size_t errlen)
+{
+	uint8_t tmp[CRYPTO_KEY_LEN + 1];
+	struct stat st;
+	size_t got = 0;
+	int rv = 0;
+
+	if (fstat(fd, &st) != 0) {
+		rv = -errno;
+		errmsgf(errmsg, errlen, "cannot stat root key file %s: %s", path, strerror(-rv));
+		return rv;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		errmsgf(errmsg, errlen, "root key file %s is not a regular file", path);
+		return KMIPD_EINVAL;
+	}
+	if ((st.st_mode & 077) != 0) {
+		errmsgf(errmsg, errlen,
+			"root key file %s is %s by other users (mode 0%03o); chmod 600 it", path,
+			(st.st_mode & 044) != 0	  ? "readable"
+			: (st.st_mode & 022) != 0 ? "writable"
+						  : "accessible",
+			(unsigned)(st.st_mode & 0777));
+		return KMIPD_EPERMISSION;
+	}
+	if (st.st_size != CRYPTO_KEY_LEN) {
+		errmsgf(errmsg, errlen,
+			"root key file %s is %lld bytes long; a root key file holds exactly %d "
+			"bytes",
+			path, (long long)st.st_size, CRYPTO_KEY_LEN);
+		return KMIPD_ECORRUPT;
+	}
+	/* Read one byte more than expected to notice a file that grew since fstat(). */
+	while (got < sizeof(tmp)) {
+		ssize_t n = read(fd, tmp + got, sizeof(tmp) - got);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rv = -errno;
+			errmsgf(errmsg, errlen, "cannot read root key file %s: %s", path,
+				strerror(-rv));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != CRYPTO_KEY_LEN) {
+		errmsgf(errmsg, errlen,
+			"root key file %s changed size while being read; a root key file holds "
+			"exactly %d bytes",
+			path, CRYPTO_KEY_LEN);
+		rv = KMIPD_ECORRUPT;
+		goto out;
+	}
+	memcpy(key->bytes, tmp, CRYPTO_KEY_LEN);
+out:
+	OPENSSL_cleanse(tmp, sizeof(tmp));
+	return rv;
+}
+
+int crypto_root_key_load(const char *path, bool create, struct crypto_key *key, char *errmsg,
+			 size_t errlen)
+{
+	int attempt, fd, rv;
+
+	if (path == NULL || key == NULL) {
+		errmsgf(errmsg, errlen, "no root key file given");
+		return KMIPD_EINVAL;
+	}
+	/* Two rounds: a concurrent creator may win the O_EXCL race, then we read its file. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			rv = read_root_key(fd, path, key, errmsg, errlen);
+			close(fd);
+			return rv;
+		}
+		rv = -errno;
+		if (rv != -ENOENT || !create) {
+			if (rv == -ENOENT)
+				errmsgf(errmsg, errlen, "root key file %s does not exist", path);
+			else
+				errmsgf(errmsg, errlen, "cannot open root key file %s: %s", path,
+					strerror(-rv));
+			return rv;
+		}
+		rv = create_root_key(path, key, errmsg, errlen);
+		if (rv != -EEXIST)
+			return rv;
+	}
+	errmsgf(errmsg, errlen, "root key file %s keeps appearing and disappearing", path);
+	return KMIPD_EAGAIN;
+}
+
+/* "kmipd-kek\0" tenant, in a new allocation (free() it). */
+static uint8_t *kek_aad(const char *tenant, size_t *len)
+{
+	size_t tenant_len = strlen(tenant);
+	uint8_t *aad;
+
+	*len = sizeof(kek_aad_prefix) + tenant_len;
+	aad = malloc(*len);
+	if (aad == NULL)
+		return NULL;
+	memcpy(aad, kek_aad_prefix, sizeof(kek_aad_prefix));
+	memcpy(aad + sizeof(kek_aad_prefix), tenant, tenant_len);
+	return aad;
+}
+
+int crypto_kek_wrap(const struct crypto_key *root, const char *tenant, const struct crypto_key *kek,
+		    struct buf *out)
+{
+	uint8_t *aad;
+	size_t aad_len;
+	int rv;
+
+	if (root == NULL || tenant == NULL || kek == NULL || out == NULL)
+		return KMIPD_EINVAL;
+	aad = kek_aad(tenant, &aad_len);
+	if (aad == NULL)
+		return KMIPD_ENOMEM;
+	rv = crypto_seal(root, aad, aad_len, kek->bytes, CRYPTO_KEY_LEN, out);
+	free(aad);
+	return rv;
+}
+
+int crypto_kek_unwrap(const struct crypto_key *root, const char *tenant, const uint8_t *wrapped,
+		      size_t len, struct crypto_key *kek)
+{
+	uint8_t *aad;
+	size_t aad_len;
+	int rv;
+
+	if (root == NULL || tenant == NULL || kek == NULL || (wrapped == NULL && len > 0))
+		return KMIPD_EINVAL;
+	if (len != CRYPTO_SEAL_OVERHEAD + CRYPTO_KEY_LEN)
+		return KMIPD_EMALFORMED;
+	aad = kek_aad(tenant, &aad_len);
+	if (aad == NULL)
+		return KMIPD_ENOMEM;
+	/* crypto_open() writes nothing unless the tag verifies. */
+	rv = crypto_open(root, aad, aad_len, wrapped, len, kek->bytes);
+	free(aad);
+	return rv;
+}
+
+void crypto_disable_core_dumps(void)
+{
+	struct rlimit none = {0, 0};
+
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &none);
+}
