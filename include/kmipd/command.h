@@ -1,0 +1,92 @@
+/* Replicated commands: every change to a node's state is one command, proposed by the node
+ * that received the request, ordered by Raft, and applied by command_apply() on every node
+ * in the same order. command_apply() is the state machine: it is the only code that writes
+ * LMDB.
+ *
+ * A command carries everything its effect depends on (the proposer's clock, generated
+ * identifiers, sealed material), so applying it is deterministic: every replica ends in
+ * the same state. Application-level refusals (an object that no longer exists, a state
+ * that does not allow the change) are results, never errors of the state machine. */
+#ifndef KMIPD_COMMAND_H
+#define KMIPD_COMMAND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kmipd/arena.h"
+#include "kmipd/buf.h"
+#include "kmipd/object.h"
+#include "kmipd/store.h"
+
+#define COMMAND_FORMAT	1	 /* the encoding written by this version */
+#define COMMAND_MAX_LEN 0xFFFFFF /* the most msgpack bytes one entry's header can describe */
+
+enum command_type {
+	COMMAND_TENANT_CREATE = 1,
+	COMMAND_OBJECT_CREATE,
+	COMMAND_ATTR_ADD,
+	COMMAND_ATTR_MODIFY,
+	COMMAND_ATTR_DELETE,
+	COMMAND_ACTIVATE,
+	COMMAND_REVOKE,
+	COMMAND_DESTROY,
+};
+
+struct command {
+	enum command_type type;
+	int64_t time; /* the proposer's clock: the date every replica records */
+	char tenant[OBJECT_TENANT_MAX + 1];
+	char uid[OBJECT_UID_LEN + 1];
+
+	/* COMMAND_TENANT_CREATE */
+	struct store_tenant tenant_record;
+
+	/* COMMAND_OBJECT_CREATE: the whole new object, material sealed. */
+	struct object object;
+
+	/* COMMAND_ATTR_*: one attribute instance. ATTR_ADD assigns the next free index (the
+	 * result says which); with @single_instance it fails if the name already has one. */
+	const char *attr_name;
+	uint32_t attr_index;
+	const uint8_t *attr_value; /* encoded Attribute Value item, as in struct object_attr */
+	size_t attr_value_len;
+	bool single_instance;
+
+	/* COMMAND_REVOKE */
+	uint32_t revocation_code; /* KMIP_REVOCATION_* */
+	const char *revocation_message;
+	int64_t compromise_occurrence_date; /* 0 if not given */
+};
+
+/* What applying a command did, for the proposer to answer its client with. */
+struct command_result {
+	int status;	   /* 0, KMIPD_ENOT_FOUND, KMIPD_EEXISTS, KMIPD_ESTATE, ... */
+	uint32_t index;	   /* ATTR_ADD: the index assigned */
+	uint32_t state;	   /* the object's state afterwards */
+	char message[160]; /* why, when status != 0: a sentence for the client */
+};
+
+/* Encodes @cmd into @out (appending): msgpack, preceded by a 4-byte format/length header
+ * and zero-padded to a multiple of 8 bytes, as Raft entries must be. 0 or KMIPD_ENOMEM;
+ * also KMIPD_ETOO_LARGE (more than COMMAND_MAX_LEN bytes of msgpack) and KMIPD_EINVAL (an
+ * unknown type, or an object object_encode() refuses). On error @out is left as it was. */
+int command_encode(const struct command *cmd, struct buf *out);
+
+/* Decodes an entry made by command_encode(); strings and bytes are copied into @arena.
+ * Only the fields of the command's type are read; for TENANT_CREATE and OBJECT_CREATE,
+ * @cmd->tenant (and uid) are set from the record carried. 0, KMIPD_EMALFORMED (including a
+ * newer format than this binary knows, missing or foreign fields) or KMIPD_ENOMEM (@arena
+ * refused). */
+int command_decode(const uint8_t *data, size_t len, struct arena *arena, struct command *cmd);
+
+/* Applies @cmd as entry @index inside the write transaction @txn, and records @index as
+ * applied. Entries at or below the store's applied index are skipped (result status 0):
+ * replay after a restart is harmless. Returns 0 with @result filled in, or a negative code
+ * only when the store itself failed (KMIPD_ENO_SPACE, KMIPD_EIO, KMIPD_ECORRUPT, or
+ * KMIPD_ENOMEM from @arena): then nothing was applied and the caller must abort the
+ * transaction. */
+int command_apply(struct store_txn *txn, const struct command *cmd, uint64_t index,
+		  struct arena *arena, struct command_result *result);
+
+#endif
