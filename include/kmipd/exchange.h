@@ -29,6 +29,9 @@ struct kmip_op_ctx {
 	struct ttlv_writer out;		 /* writes the children of the Response Payload */
 	struct kmip_result *result;
 	void *app; /* the server's per-connection state (kmip_exchange_config.app) */
+	/* A pending handler's own state for its done function (arena memory). Set by the
+	 * handler before it returns KMIP_OP_PENDING; meaningless otherwise. */
+	void *op_state;
 };
 
 enum {
@@ -82,6 +85,10 @@ struct kmip_exchange {
 	size_t done;	     /* results produced */
 	size_t next;	     /* next request item to run */
 	bool pending;
+	/* The ID Placeholder: the Unique Identifier of the object the last successful Create,
+	 * Register or Locate (exactly one match) of this message named, for later items that
+	 * omit theirs (arena memory; NULL until set). */
+	const char *id_placeholder;
 	struct kmip_op_ctx ctx; /* the item being run */
 };
 

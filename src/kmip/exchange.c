@@ -43,6 +43,19 @@ static unsigned peek_version(const uint8_t *m, size_t len)
 	return KMIP_VERSION(major, minor);
 }
 
+/* The version to answer an unusable message in: the client's, when its header can be
+ * read; KMIP 1.0, which every 1.x client reads, when the message is at least a Request
+ * Message; 0 (no answer: close) for anything else. */
+static unsigned error_version(const uint8_t *m, size_t len)
+{
+	unsigned version = peek_version(m, len);
+
+	if (version == 0 && len >= 4 && m[0] == 0x42 && m[1] == 0x00 && m[2] == 0x78 &&
+	    m[3] == TTLV_STRUCTURE)
+		version = KMIP_V1_0;
+	return version;
+}
+
 int kmip_exchange_begin(struct kmip_exchange *ex, const uint8_t *msg, size_t len, int64_t now)
 {
 	struct ttlv_item *root;
@@ -54,7 +67,7 @@ int kmip_exchange_begin(struct kmip_exchange *ex, const uint8_t *msg, size_t len
 	if (rv != 0) {
 		ex->unusable = true;
 		ex->error.reason = KMIP_REASON_INVALID_MESSAGE;
-		ex->error.version = peek_version(msg, len);
+		ex->error.version = error_version(msg, len);
 		snprintf(ex->error.message, sizeof(ex->error.message),
 			 "the message is not valid TTLV: %s", terr.message);
 		if (rv == KMIPD_ENOMEM) {
@@ -67,6 +80,8 @@ int kmip_exchange_begin(struct kmip_exchange *ex, const uint8_t *msg, size_t len
 	rv = kmip_request_parse(root, &ex->arena, &ex->request, &ex->error);
 	if (rv != 0) {
 		ex->unusable = true;
+		if (ex->error.version == 0)
+			ex->error.version = error_version(msg, len);
 		return ex->error.version != 0 ? 0 : KMIPD_EMALFORMED;
 	}
 	ex->version = kmip_response_version(ex->request.header.version);
@@ -228,8 +243,11 @@ int kmip_exchange_respond(struct kmip_exchange *ex, struct buf *out)
 
 	if (ex->unusable)
 		return kmip_response_encode_error(&ex->error, ex->now, out);
-	for (size_t i = 0; i < ex->done; i++)
-		ex->results[i].payload.data = ex->payloads.data + ex->payload_at[i];
+	/* No item may have written a payload yet (payloads.data is then NULL, and every
+	 * payload is empty): NULL + 0 is undefined, so leave the pointers NULL. */
+	if (ex->payloads.data != NULL)
+		for (size_t i = 0; i < ex->done; i++)
+			ex->results[i].payload.data = ex->payloads.data + ex->payload_at[i];
 	return kmip_response_encode(ex->version, ex->now, ex->results, ex->done,
 				    h->has_max_response_size ? (size_t)h->max_response_size : 0,
 				    out);

@@ -1,0 +1,78 @@
+/* Modify Attribute: a new value for one existing instance of an attribute (Attribute Index
+ * 0 when the request names none). Only attributes clients may change qualify; a missing
+ * instance is Item Not Found, to be added with Add Attribute first. */
+#include <string.h>
+
+#include "kmipd/error.h"
+#include "kmipd/kmip_spec.h"
+#include "ops.h"
+
+static void modify_done(struct kmip_op_ctx *ctx, const struct command_result *result)
+{
+	const struct op_pending *p = ctx->op_state;
+
+	if (result->status != 0) {
+		op_fail_result(ctx, result);
+		return;
+	}
+	ttlv_put_cstr(&ctx->out, KMIP_TAG_UNIQUE_IDENTIFIER, p->uid);
+	kmip_attr_put(&ctx->out, p->attr_name, strlen(p->attr_name), (int32_t)p->attr_index, false,
+		      p->attr_value);
+}
+
+int op_modify_attribute(struct kmip_op_ctx *ctx)
+{
+	static const uint32_t fields[] = {KMIP_TAG_UNIQUE_IDENTIFIER, KMIP_TAG_ATTRIBUTE};
+	const struct ttlv_item *item;
+	struct kmip_attr attr;
+	struct kmip_attr_problem problem;
+	struct op_pending *pending;
+	struct object obj;
+	struct command cmd;
+	const uint8_t *value;
+	const char *uid, *name;
+	uint32_t index;
+	size_t len;
+
+	if (op_only(ctx, ctx->payload, fields, 2) != 0 ||
+	    op_child(ctx, ctx->payload, KMIP_TAG_ATTRIBUTE, TTLV_STRUCTURE, &item) != 0)
+		return KMIP_OP_DONE;
+	if (item == NULL)
+		return kmip_op_fail(ctx, KMIP_REASON_MISSING_DATA,
+				    "Modify Attribute: the request has no Attribute");
+	if (kmip_attr_parse(item, ctx->version, KMIP_ATTR_VALUE_REQUIRED, &attr, &problem) != 0)
+		return kmip_op_fail(ctx, problem.reason, "Modify Attribute: %s", problem.message);
+	if (attr.kind == KMIP_ATTR_STANDARD && (attr.def->flags & KMIP_ATTR_CLIENT_MODIFY) == 0)
+		return kmip_op_fail(ctx, KMIP_REASON_PERMISSION_DENIED,
+				    "Modify Attribute: %s cannot be changed by clients",
+				    attr.def->name);
+	index = attr.has_index ? (uint32_t)attr.index : 0;
+	if (op_uid(ctx, &uid) != 0 || op_object_read(ctx, uid, &obj) != 0 ||
+	    op_attr_check_settable(ctx, &attr, obj.object_type, false) != 0)
+		return KMIP_OP_DONE;
+	name = op_attr_name(ctx, &attr);
+	if (name == NULL)
+		return kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
+				    "Modify Attribute: out of memory");
+	if (object_attr_find(&obj, name, index) == NULL)
+		return kmip_op_fail(
+			ctx, KMIP_REASON_ITEM_NOT_FOUND,
+			"Modify Attribute: %s has no %s with Attribute Index %u (add it "
+			"with Add Attribute)",
+			obj.uid, name, index);
+	if (op_value_encode(ctx, attr.def, attr.value, &value, &len) != 0)
+		return KMIP_OP_DONE;
+
+	pending = op_pending_new(ctx, obj.uid);
+	if (pending == NULL)
+		return KMIP_OP_DONE;
+	pending->attr_name = name;
+	pending->attr_index = index;
+	pending->attr_value = attr.value;
+	op_command_init(ctx, &cmd, COMMAND_ATTR_MODIFY, obj.uid);
+	cmd.attr_name = name;
+	cmd.attr_index = index;
+	cmd.attr_value = value;
+	cmd.attr_value_len = len;
+	return service_propose(ctx, &cmd, modify_done);
+}

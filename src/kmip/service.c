@@ -1,0 +1,57 @@
+/* The glue between operations and the node: read transactions, proposing commands and
+ * finishing the items that waited for them. */
+#include <time.h>
+
+#include "kmipd/error.h"
+#include "kmipd/kmip_spec.h"
+#include "kmipd/service.h"
+
+int service_propose(struct kmip_op_ctx *ctx, const struct command *cmd, service_done_fn done)
+{
+	struct session *session = service_session(ctx);
+	struct buf entry = BUF_INIT;
+	int rv;
+
+	rv = command_encode(cmd, &entry);
+	if (rv == 0)
+		rv = session->service->propose(session->service, ctx, &entry, done);
+	buf_free(&entry);
+	if (rv != 0)
+		return kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
+				    "the change could not be submitted for replication: %s",
+				    kmipd_strerror(rv));
+	return KMIP_OP_PENDING;
+}
+
+void service_complete(struct kmip_op_ctx *ctx, service_done_fn done,
+		      const struct command_result *result)
+{
+	struct session *session = service_session(ctx);
+
+	done(ctx, result);
+	kmip_exchange_item_done(ctx);
+	if (session->resume != NULL)
+		session->resume(session);
+}
+
+struct store_txn *service_read(struct kmip_op_ctx *ctx, int *done_rv)
+{
+	struct session *session = service_session(ctx);
+	struct store_txn *txn = NULL;
+	int rv = store_txn_begin(session->service->store, false, &txn);
+
+	if (rv != 0) {
+		*done_rv = kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
+					"the key store could not be read: %s", kmipd_strerror(rv));
+		return NULL;
+	}
+	return txn;
+}
+
+int64_t service_now(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (int64_t)now.tv_sec;
+}
