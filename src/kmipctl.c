@@ -1,5 +1,7 @@
-/* kmipctl: the command-line tool for operating kmipd. Today it decodes TTLV for people
- * (`kmipctl ttlv decode`); the admin commands join it as the admin API is built. */
+/* kmipctl: the command-line tool for operating kmipd. It decodes TTLV for people
+ * (`kmipctl ttlv decode`) and issues client certificates from a node's CA
+ * (`kmipctl --data-dir DIR issue-client`); the admin commands join it as the admin API
+ * is built. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,15 +11,17 @@
 #include "kmipd/buf.h"
 #include "kmipd/dump.h"
 #include "kmipd/error.h"
+#include "kmipd/pki.h"
 #include "kmipd/ttlv.h"
 
 #define EXIT_USAGE 2
 
 static const char usage_top[] =
-	"usage: kmipctl <command> ...\n"
+	"usage: kmipctl [--data-dir DIR] <command> ...\n"
 	"\n"
 	"commands:\n"
 	"  ttlv decode HEX|FILE|-   print a KMIP message (TTLV) with the specification's names\n"
+	"  issue-client             issue a client certificate from the node's CA\n"
 	"\n"
 	"Run 'kmipctl <command> --help' for more.\n";
 
@@ -30,6 +34,14 @@ static const char usage_ttlv[] =
 	"with the offset and the rule it breaks, and kmipctl exits with status 1.\n"
 	"\n"
 	"  --max-size BYTES   refuse messages larger than this (default 1048576)\n";
+
+static const char usage_issue[] =
+	"usage: kmipctl --data-dir DIR issue-client --tenant NAME --name CLIENT --out OUTDIR\n"
+	"\n"
+	"Writes OUTDIR/CLIENT.pem and OUTDIR/CLIENT-key.pem (mode 0600): a certificate and key\n"
+	"for client CLIENT of tenant NAME, signed by the CA in DIR/pki. The node trusts the\n"
+	"CA's word: the tenant is created on the client's first connection if it does not\n"
+	"exist, without a restart. Names are 1-64 characters of A-Z a-z 0-9 . _ -\n";
 
 /* Reads all of @f into @out. */
 static int read_all(FILE *f, struct buf *out)
@@ -183,8 +195,64 @@ static int cmd_ttlv(int argc, char **argv)
 	return rv == 0 ? 0 : EXIT_FAILURE;
 }
 
+static int cmd_issue_client(const char *data_dir, int argc, char **argv)
+{
+	const char *tenant = NULL, *name = NULL, *out = NULL;
+	char pki[4096], cert[4096], key[4096], errmsg[512];
+	int rv;
+
+	for (int i = 1; i < argc; i++) {
+		const char **field = strcmp(argv[i], "--tenant") == 0 ? &tenant
+				     : strcmp(argv[i], "--name") == 0 ? &name
+				     : strcmp(argv[i], "--out") == 0  ? &out
+								      : NULL;
+
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage_issue, stdout);
+			return 0;
+		}
+		if (field == NULL || i + 1 >= argc) {
+			fprintf(stderr, "kmipctl issue-client: unexpected '%s'\n\n%s", argv[i],
+				usage_issue);
+			return EXIT_USAGE;
+		}
+		*field = argv[++i];
+	}
+	if (data_dir == NULL || tenant == NULL || name == NULL || out == NULL) {
+		fprintf(stderr,
+			"kmipctl issue-client: --data-dir, --tenant, --name and --out are "
+			"all required\n\n%s",
+			usage_issue);
+		return EXIT_USAGE;
+	}
+	if (!pki_name_valid(tenant) || !pki_name_valid(name)) {
+		fprintf(stderr,
+			"kmipctl issue-client: '%s' is not a valid name (1-64 characters "
+			"of A-Z a-z 0-9 . _ -)\n",
+			pki_name_valid(tenant) ? name : tenant);
+		return EXIT_USAGE;
+	}
+	snprintf(pki, sizeof(pki), "%s/pki", data_dir);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", out, name);
+	snprintf(key, sizeof(key), "%s/%s-key.pem", out, name);
+	rv = pki_issue_client(pki, tenant, name, cert, key, errmsg, sizeof(errmsg));
+	if (rv != 0) {
+		fprintf(stderr, "kmipctl issue-client: %s\n", errmsg);
+		return 1;
+	}
+	printf("%s\n%s\n", cert, key);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	const char *data_dir = NULL;
+
+	if (argc >= 3 && strcmp(argv[1], "--data-dir") == 0) {
+		data_dir = argv[2];
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 2) {
 		fputs(usage_top, stderr);
 		return EXIT_USAGE;
@@ -196,6 +264,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "ttlv") == 0)
 		return cmd_ttlv(argc - 1, argv + 1);
+	if (strcmp(argv[1], "issue-client") == 0)
+		return cmd_issue_client(data_dir, argc - 1, argv + 1);
 	fprintf(stderr, "kmipctl: unknown command '%s'\n\n%s", argv[1], usage_top);
 	return EXIT_USAGE;
 }

@@ -2,8 +2,11 @@
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("KMIPD_BUILD", ROOT / "build"))
@@ -12,6 +15,26 @@ BUILD = pathlib.Path(os.environ.get("KMIPD_BUILD", ROOT / "build"))
 @pytest.fixture(scope="session")
 def build():
     return BUILD
+
+
+@pytest.fixture
+def node(build, tmp_path):
+    """A running dev node, stopped (and checked to stop cleanly) after the test."""
+    from node import Node
+    n = Node(build, tmp_path / "node").start()
+    yield n
+    if n.proc is not None:
+        assert n.stop() == 0, n.stderr()
+
+
+@pytest.fixture(scope="module")
+def shared_node(build, tmp_path_factory):
+    """One dev node for a whole test module (tests that do not restart it)."""
+    from node import Node
+    n = Node(build, tmp_path_factory.mktemp("shared") / "node").start()
+    yield n
+    if n.proc is not None:
+        assert n.stop() == 0, n.stderr()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The message layer against an independent KMIP implementation: PyKMIP encodes the
 requests and decodes kmipd's responses, so neither side can agree with itself by accident."""
-from kmip.core import attributes, enums, utils
+from kmip.core import enums, utils
 from kmip.core.messages import contents, messages, payloads
 
 
@@ -61,12 +61,12 @@ def test_query_names_operations_and_vendor(kmip_process):
 
 
 def test_unsupported_operation_fails_with_a_reason(kmip_process):
-    payload = payloads.ActivateRequestPayload(attributes.UniqueIdentifier("1"))
-    out = response(kmip_process(request(enums.Operation.ACTIVATE, payload)))
+    payload = payloads.CheckRequestPayload(unique_identifier="1")
+    out = response(kmip_process(request(enums.Operation.CHECK, payload)))
     item = out.batch_items[0]
     assert item.result_status.value == enums.ResultStatus.OPERATION_FAILED
     assert item.result_reason.value == enums.ResultReason.OPERATION_NOT_SUPPORTED
-    assert "Activate" in item.result_message.value
+    assert "Check" in item.result_message.value
 
 
 def test_kmipctl_decodes_a_pykmip_request(kmipctl):

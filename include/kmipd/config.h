@@ -1,0 +1,51 @@
+/* A node's settings: one INI file (`kmipd --config FILE`), every setting also a flag
+ * (`--section.key=value` or the short forms kmipd --help lists). Flags override the
+ * file; the file overrides the defaults. */
+#ifndef KMIPD_CONFIG_H
+#define KMIPD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_PATH_MAX 1024
+
+struct config {
+	/* [server] */
+	char listen_host[64];
+	unsigned listen_port;
+	unsigned workers;
+	char data_dir[CONFIG_PATH_MAX];
+	char log_level[16];
+	size_t max_message;
+	unsigned idle_timeout_ms;
+	unsigned handshake_timeout_ms;
+	unsigned max_connections;
+	bool dev;
+	/* [tls] */
+	char cert[CONFIG_PATH_MAX];
+	char key[CONFIG_PATH_MAX];
+	char client_ca[CONFIG_PATH_MAX];
+	char ciphers[512];
+	/* [root_key] */
+	char root_key_file[CONFIG_PATH_MAX];
+	/* [raft] */
+	unsigned long long node_id;
+	char raft_address[128];
+};
+
+/* Fills @config with the defaults. */
+void config_defaults(struct config *config);
+
+/* Sets one setting by its "section.key" name from text. 0, or KMIPD_EINVAL / KMIPD_ENOT_FOUND
+ * with a sentence in @errmsg naming the setting and the problem. */
+int config_set(struct config *config, const char *name, const char *value, char *errmsg,
+	       size_t errlen);
+
+/* Reads an INI file into @config. 0 or an error with a sentence naming the file and line. */
+int config_load(struct config *config, const char *path, char *errmsg, size_t errlen);
+
+/* Fills the paths left empty from data_dir (dev mode and defaults):
+ * DIR/pki/{server.pem,server-key.pem,ca.pem}, DIR/root.key. */
+int config_finish(struct config *config, char *errmsg, size_t errlen);
+
+#endif

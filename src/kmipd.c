@@ -1,0 +1,368 @@
+/* kmipd: the daemon. Reads its settings, opens the key store, loads the root key, starts
+ * the raft loop and the KMIP workers, and stops them in order on SIGTERM or SIGINT:
+ * stop accepting, finish the requests in flight, close Raft, close the store, exit 0. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <uv.h>
+
+#include "kmipd/command.h"
+#include "kmipd/config.h"
+#include "kmipd/crypto.h"
+#include "kmipd/error.h"
+#include "kmipd/keyring.h"
+#include "kmipd/log.h"
+#include "kmipd/net.h"
+#include "kmipd/pki.h"
+#include "kmipd/replication.h"
+#include "kmipd/service.h"
+#include "kmipd/store.h"
+#include "kmipd/tls.h"
+
+#define KMIPD_VERSION "0.1.0"
+#define DEV_TENANT    "default"
+#define DEV_CLIENT    "dev-client"
+
+static const char usage[] =
+	"usage: kmipd --config FILE [--SECTION.KEY=VALUE ...]\n"
+	"       kmipd --dev --data-dir DIR [--listen HOST:PORT]\n"
+	"\n"
+	"Serves KMIP 1.0-1.4 over mutual TLS.\n"
+	"\n"
+	"  --config FILE       read settings from an INI file\n"
+	"  --dev               development node: on first start make a CA, a server\n"
+	"                      certificate for localhost, the tenant 'default' on a local\n"
+	"                      root key and a client certificate for it (DIR/pki)\n"
+	"  --data-dir DIR      where the key store, Raft log, root key and PKI live\n"
+	"                      (server.data_dir)\n"
+	"  --listen HOST:PORT  KMIP address (server.listen, default 127.0.0.1:5696)\n"
+	"  --workers N         worker threads (server.workers, default: one per core)\n"
+	"  --log-level LEVEL   debug, info, warn or error (server.log_level)\n"
+	"  --SECTION.KEY=VALUE any setting of the config file, e.g. --tls.cert=FILE\n"
+	"  --version           print the version\n"
+	"\n"
+	"Settings: server.{listen,workers,data_dir,log_level,max_message,idle_timeout_ms,\n"
+	"handshake_timeout_ms,max_connections}, tls.{cert,key,client_ca,ciphers},\n"
+	"root_key.file, raft.{id,address}.\n";
+
+struct daemon {
+	struct config config;
+	uv_loop_t loop;
+	uv_signal_t sigterm, sigint;
+	struct mailbox replies;
+	struct store *store;
+	struct keyring *keyring;
+	struct replication *replication;
+	struct service service;
+	SSL_CTX *tls;
+	struct net *net;
+	struct kmip_server_identity identity;
+	int tenant_status; /* of the dev tenant's creation; 1 while waiting */
+};
+
+static int parse_args(struct config *config, int argc, char **argv)
+{
+	char errmsg[256];
+
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const char *value = NULL;
+		char name[128];
+		const char *eq;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			fputs(usage, stdout);
+			exit(0);
+		}
+		if (strcmp(arg, "--version") == 0) {
+			printf("kmipd %s\n", KMIPD_VERSION);
+			exit(0);
+		}
+		if (strcmp(arg, "--dev") == 0) {
+			config->dev = true;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			fprintf(stderr, "kmipd: unexpected argument '%s'\n%s", arg, usage);
+			return 2;
+		}
+		eq = strchr(arg, '=');
+		snprintf(name, sizeof(name), "%.*s",
+			 eq ? (int)(eq - arg - 2) : (int)strlen(arg + 2), arg + 2);
+		if (eq != NULL)
+			value = eq + 1;
+		else if (i + 1 < argc)
+			value = argv[++i];
+		else {
+			fprintf(stderr, "kmipd: --%s needs a value\n", name);
+			return 2;
+		}
+		if (strcmp(name, "config") == 0) {
+			if (config_load(config, value, errmsg, sizeof(errmsg)) != 0) {
+				fprintf(stderr, "kmipd: %s\n", errmsg);
+				return 1;
+			}
+			continue;
+		}
+		/* Short forms of the common settings. */
+		if (strcmp(name, "data-dir") == 0)
+			snprintf(name, sizeof(name), "server.data_dir");
+		else if (strcmp(name, "listen") == 0)
+			snprintf(name, sizeof(name), "server.listen");
+		else if (strcmp(name, "workers") == 0)
+			snprintf(name, sizeof(name), "server.workers");
+		else if (strcmp(name, "log-level") == 0)
+			snprintf(name, sizeof(name), "server.log_level");
+		if (config_set(config, name, value, errmsg, sizeof(errmsg)) != 0) {
+			fprintf(stderr, "kmipd: %s\n%s", errmsg, usage);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static void on_signal(uv_signal_t *signal, int signum)
+{
+	struct daemon *d = signal->data;
+
+	log_info("kmipd: %s received: finishing requests in flight and stopping",
+		 signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	uv_signal_stop(&d->sigterm);
+	uv_signal_stop(&d->sigint);
+	uv_stop(&d->loop);
+}
+
+static void on_reply(struct mailbox *mailbox, struct mailbox_item *item)
+{
+	(void)mailbox;
+	replication_deliver(item);
+}
+
+static void on_tenant_created(void *arg, const struct command_result *result)
+{
+	struct daemon *d = arg;
+
+	d->tenant_status = result->status == KMIPD_EEXISTS ? 0 : result->status;
+	uv_stop(&d->loop);
+}
+
+/* Dev mode: the tenant the dev client certificate names exists before anyone connects. */
+static int ensure_dev_tenant(struct daemon *d)
+{
+	struct crypto_key kek;
+	struct command cmd;
+	struct buf wrapped = BUF_INIT, entry = BUF_INIT;
+	int rv;
+
+	if (keyring_get(d->keyring, DEV_TENANT, &kek) == 0) {
+		OPENSSL_cleanse(&kek, sizeof(kek));
+		return 0;
+	}
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = COMMAND_TENANT_CREATE;
+	cmd.time = service_now();
+	snprintf(cmd.tenant, sizeof(cmd.tenant), DEV_TENANT);
+	rv = keyring_make(d->keyring, DEV_TENANT, &wrapped);
+	if (rv == 0) {
+		snprintf(cmd.tenant_record.name, sizeof(cmd.tenant_record.name), DEV_TENANT);
+		snprintf(cmd.tenant_record.provider, sizeof(cmd.tenant_record.provider), "local");
+		cmd.tenant_record.root_key_id = "";
+		cmd.tenant_record.wrapped_kek = wrapped.data;
+		cmd.tenant_record.wrapped_kek_len = wrapped.len;
+		cmd.tenant_record.created = cmd.time;
+		rv = command_encode(&cmd, &entry);
+	}
+	if (rv == 0)
+		rv = replication_submit(d->replication, &entry, &d->replies, on_tenant_created, d);
+	buf_free(&wrapped);
+	buf_free(&entry);
+	if (rv != 0)
+		return rv;
+	d->tenant_status = 1;
+	while (d->tenant_status == 1)
+		uv_run(&d->loop, UV_RUN_ONCE);
+	if (d->tenant_status == 0)
+		log_info("kmipd: created tenant '%s' on the local root key", DEV_TENANT);
+	return d->tenant_status;
+}
+
+static int make_dir(const char *path, char *errmsg, size_t errlen)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		snprintf(errmsg, errlen, "creating %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int start(struct daemon *d, char *errmsg, size_t errlen)
+{
+	struct config *c = &d->config;
+	struct crypto_key *root = crypto_key_new();
+	char path[CONFIG_PATH_MAX + 16];
+	int rv;
+
+	if (root == NULL)
+		return KMIPD_ENOMEM;
+	rv = make_dir(c->data_dir, errmsg, errlen);
+	if (rv == 0 && c->dev) {
+		snprintf(path, sizeof(path), "%s/pki", c->data_dir);
+		rv = pki_dev_init(path, NULL, DEV_TENANT, DEV_CLIENT, errmsg, errlen);
+	}
+	if (rv == 0)
+		rv = crypto_root_key_load(c->root_key_file, c->dev, root, errmsg, errlen);
+	if (rv == 0) {
+		d->keyring = keyring_new(root);
+		rv = d->keyring ? 0 : KMIPD_ENOMEM;
+	}
+	crypto_key_free(root);
+	if (rv != 0)
+		return rv;
+
+	snprintf(path, sizeof(path), "%s/store", c->data_dir);
+	struct store_config store_config = {.dir = path, .durable = false};
+	rv = store_open(&d->store, &store_config, errmsg, errlen);
+	if (rv != 0)
+		return rv;
+
+	snprintf(path, sizeof(path), "%s/raft", c->data_dir);
+	struct replication_config repl_config = {
+		.dir = path,
+		.id = c->node_id,
+		.address = c->raft_address,
+		.store = d->store,
+		.keyring = d->keyring,
+	};
+	rv = replication_start(&d->replication, &repl_config, errmsg, errlen);
+	if (rv != 0)
+		return rv;
+
+	d->service.store = d->store;
+	d->service.keyring = d->keyring;
+	d->service.propose = replication_propose;
+	d->service.propose_arg = d->replication;
+
+	if (c->dev) {
+		rv = ensure_dev_tenant(d);
+		if (rv != 0) {
+			snprintf(errmsg, errlen, "creating the dev tenant: %s", kmipd_strerror(rv));
+			return rv;
+		}
+	}
+
+	struct tls_config tls_config = {
+		.cert_file = c->cert,
+		.key_file = c->key,
+		.client_ca = c->client_ca,
+		.ciphers = c->ciphers[0] ? c->ciphers : NULL,
+	};
+	d->tls = tls_server_context(&tls_config, errmsg, errlen);
+	if (d->tls == NULL)
+		return KMIPD_ECRYPTO;
+
+	d->identity.vendor = "kmipd " KMIPD_VERSION;
+	struct net_config net_config = {
+		.host = c->listen_host,
+		.port = c->listen_port,
+		.workers = c->workers,
+		.tls = d->tls,
+		.service = &d->service,
+		.replication = d->replication,
+		.identity = &d->identity,
+		.max_message = c->max_message,
+		.handshake_timeout_ms = c->handshake_timeout_ms,
+		.idle_timeout_ms = c->idle_timeout_ms,
+		.max_connections = c->max_connections,
+	};
+	return net_start(&d->net, &net_config, errmsg, errlen);
+}
+
+static void stop(struct daemon *d)
+{
+	net_stop(d->net);
+	d->net = NULL;
+	replication_stop(d->replication);
+	d->replication = NULL;
+	if (d->store != NULL)
+		store_close(d->store);
+	keyring_free(d->keyring);
+	SSL_CTX_free(d->tls);
+}
+
+static void print_ready(struct daemon *d)
+{
+	struct config *c = &d->config;
+
+	printf("kmipd %s listening on %s:%u (KMIP over mutual TLS)\n", KMIPD_VERSION,
+	       c->listen_host, net_port(d->net));
+	printf("  data directory  %s\n", c->data_dir);
+	printf("  server cert     %s\n", c->cert);
+	printf("  client CA       %s\n", c->client_ca);
+	if (c->dev) {
+		printf("  dev client      %s/pki/client.pem, key %s/pki/client-key.pem "
+		       "(tenant '%s')\n",
+		       c->data_dir, c->data_dir, DEV_TENANT);
+		printf("  CA for clients  %s/pki/ca.pem\n", c->data_dir);
+	}
+	printf("ready\n");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d;
+	enum log_level level;
+	char errmsg[512];
+	int rv;
+
+	memset(&d, 0, sizeof(d));
+	config_defaults(&d.config);
+	rv = parse_args(&d.config, argc, argv);
+	if (rv != 0)
+		return rv;
+	if (log_level_parse(d.config.log_level, &level) != 0) {
+		fprintf(stderr, "kmipd: unknown log level '%s'\n", d.config.log_level);
+		return 2;
+	}
+	log_set_level(level);
+	if (config_finish(&d.config, errmsg, sizeof(errmsg)) != 0) {
+		fprintf(stderr, "kmipd: %s\n%s", errmsg, usage);
+		return 2;
+	}
+	if (!d.config.dev)
+		crypto_disable_core_dumps();
+	signal(SIGPIPE, SIG_IGN);
+
+	uv_loop_init(&d.loop);
+	mailbox_init(&d.replies, &d.loop, on_reply, &d);
+	uv_signal_init(&d.loop, &d.sigterm);
+	uv_signal_init(&d.loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+	rv = start(&d, errmsg, sizeof(errmsg));
+	if (rv != 0) {
+		log_error("kmipd: %s", errmsg);
+		stop(&d);
+		return 1;
+	}
+	print_ready(&d);
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+
+	stop(&d);
+	mailbox_close(&d.replies, NULL);
+	uv_close((uv_handle_t *)&d.sigterm, NULL);
+	uv_close((uv_handle_t *)&d.sigint, NULL);
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&d.loop);
+	log_info("kmipd: stopped");
+	return 0;
+}

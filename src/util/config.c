@@ -1,0 +1,186 @@
+/* Settings from the defaults, an INI file and flags; see config.h. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "kmipd/config.h"
+#include "kmipd/error.h"
+
+void config_defaults(struct config *config)
+{
+	memset(config, 0, sizeof(*config));
+	snprintf(config->listen_host, sizeof(config->listen_host), "127.0.0.1");
+	config->listen_port = 5696;
+	snprintf(config->log_level, sizeof(config->log_level), "info");
+	config->max_message = 1024 * 1024;
+	config->idle_timeout_ms = 120000;
+	config->handshake_timeout_ms = 10000;
+	config->max_connections = 10000;
+	config->node_id = 1;
+	snprintf(config->raft_address, sizeof(config->raft_address), "127.0.0.1:7696");
+}
+
+static int parse_unsigned(const char *value, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (value[0] == '-' || value[0] == '\0')
+		return KMIPD_EINVAL;
+	v = strtoull(value, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return KMIPD_EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int set_text(char *field, size_t size, const char *value)
+{
+	if (strlen(value) >= size)
+		return KMIPD_ERANGE;
+	memcpy(field, value, strlen(value) + 1);
+	return 0;
+}
+
+/* host:port, [v6]:port or host alone. */
+static int set_listen(struct config *config, const char *value)
+{
+	const char *colon = strrchr(value, ':');
+	unsigned long long port;
+	size_t host_len;
+
+	if (value[0] == '[') {
+		const char *close = strchr(value, ']');
+
+		if (close == NULL)
+			return KMIPD_EINVAL;
+		host_len = (size_t)(close - value - 1);
+		value++;
+		colon = close[1] == ':' ? close + 1 : NULL;
+	} else {
+		host_len = colon ? (size_t)(colon - value) : strlen(value);
+	}
+	if (host_len == 0 || host_len >= sizeof(config->listen_host))
+		return KMIPD_EINVAL;
+	if (colon != NULL) {
+		if (parse_unsigned(colon + 1, 65535, &port) != 0)
+			return KMIPD_EINVAL;
+		config->listen_port = (unsigned)port;
+	}
+	memcpy(config->listen_host, value, host_len);
+	config->listen_host[host_len] = '\0';
+	return 0;
+}
+
+#define TEXT(name_, field)                                                \
+	if (strcmp(name, name_) == 0)                                     \
+	return set_text(config->field, sizeof(config->field), value) == 0 \
+		       ? 0                                                \
+		       : (snprintf(errmsg, errlen, "%s: value is too long", name), KMIPD_ERANGE)
+#define NUMBER(name_, field, max)                                                                 \
+	if (strcmp(name, name_) == 0) {                                                           \
+		if (parse_unsigned(value, max, &number) != 0) {                                   \
+			snprintf(errmsg, errlen, "%s: '%s' is not a number from 0 to %llu", name, \
+				 value, (unsigned long long)(max));                               \
+			return KMIPD_EINVAL;                                                      \
+		}                                                                                 \
+		config->field = number;                                                           \
+		return 0;                                                                         \
+	}
+
+int config_set(struct config *config, const char *name, const char *value, char *errmsg,
+	       size_t errlen)
+{
+	unsigned long long number;
+
+	if (strcmp(name, "server.listen") == 0) {
+		if (set_listen(config, value) != 0) {
+			snprintf(errmsg, errlen, "server.listen: '%s' is not HOST:PORT", value);
+			return KMIPD_EINVAL;
+		}
+		return 0;
+	}
+	NUMBER("server.workers", workers, 256)
+	TEXT("server.data_dir", data_dir);
+	TEXT("server.log_level", log_level);
+	NUMBER("server.max_message", max_message, 64u << 20)
+	NUMBER("server.idle_timeout_ms", idle_timeout_ms, 86400000)
+	NUMBER("server.handshake_timeout_ms", handshake_timeout_ms, 600000)
+	NUMBER("server.max_connections", max_connections, 1000000)
+	TEXT("tls.cert", cert);
+	TEXT("tls.key", key);
+	TEXT("tls.client_ca", client_ca);
+	TEXT("tls.ciphers", ciphers);
+	TEXT("root_key.file", root_key_file);
+	NUMBER("raft.id", node_id, ULLONG_MAX)
+	TEXT("raft.address", raft_address);
+	snprintf(errmsg, errlen, "unknown setting '%s'", name);
+	return KMIPD_ENOT_FOUND;
+}
+
+struct load_state {
+	struct config *config;
+	char *errmsg;
+	size_t errlen;
+	int rv;
+};
+
+static int on_ini(void *user, const char *section, const char *key, const char *value)
+{
+	struct load_state *state = user;
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s.%s", section, key);
+	state->rv = config_set(state->config, name, value, state->errmsg, state->errlen);
+	return state->rv == 0;
+}
+
+int config_load(struct config *config, const char *path, char *errmsg, size_t errlen)
+{
+	struct load_state state = {config, errmsg, errlen, 0};
+	char detail[256];
+	int line = ini_parse(path, on_ini, &state);
+
+	if (line == -1) {
+		snprintf(errmsg, errlen, "config file %s: %s", path, strerror(errno));
+		return KMIPD_EIO;
+	}
+	if (line != 0) {
+		snprintf(detail, sizeof(detail), "%s", state.rv ? errmsg : "syntax error");
+		snprintf(errmsg, errlen, "config file %s, line %d: %s", path, line, detail);
+		return KMIPD_EINVAL;
+	}
+	return 0;
+}
+
+static int default_path(char *field, const char *dir, const char *name)
+{
+	if (field[0] != '\0')
+		return 0;
+	if ((size_t)snprintf(field, CONFIG_PATH_MAX, "%s/%s", dir, name) >= CONFIG_PATH_MAX)
+		return KMIPD_ERANGE;
+	return 0;
+}
+
+int config_finish(struct config *config, char *errmsg, size_t errlen)
+{
+	const char *dir = config->data_dir;
+
+	if (dir[0] == '\0') {
+		snprintf(errmsg, errlen, "no data directory: set server.data_dir or --data-dir");
+		return KMIPD_EINVAL;
+	}
+	if (default_path(config->cert, dir, "pki/server.pem") != 0 ||
+	    default_path(config->key, dir, "pki/server-key.pem") != 0 ||
+	    default_path(config->client_ca, dir, "pki/ca.pem") != 0 ||
+	    default_path(config->root_key_file, dir, "root.key") != 0) {
+		snprintf(errmsg, errlen, "data directory path is too long");
+		return KMIPD_ERANGE;
+	}
+	return 0;
+}

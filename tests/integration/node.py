@@ -1,0 +1,118 @@
+"""Starting and stopping real kmipd processes for the integration tests."""
+import os
+import pathlib
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+READY_TIMEOUT = 30
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    """One `kmipd --dev` process on loopback with its own data directory."""
+
+    def __init__(self, build, data_dir, extra_args=()):
+        self.build = pathlib.Path(build)
+        self.data_dir = pathlib.Path(data_dir)
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.port = None
+        self.raft_port = free_port()
+        self.log_path = self.data_dir.parent / (self.data_dir.name + ".log")
+        self.stdout_lines = []
+
+    @property
+    def pki(self):
+        return self.data_dir / "pki"
+
+    def start(self, port=0):
+        args = [str(self.build / "kmipd"), "--dev", "--data-dir", str(self.data_dir),
+                "--listen", f"127.0.0.1:{port}", "--raft.address",
+                f"127.0.0.1:{self.raft_port}", "--log-level", "debug", *self.extra_args]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
+        deadline = time.monotonic() + READY_TIMEOUT
+        self.stdout_lines = []
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                raise RuntimeError(f"kmipd exited ({self.proc.wait()}): {self.stderr()}")
+            self.stdout_lines.append(line)
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+            if line.strip() == "ready":
+                return self
+        raise RuntimeError("kmipd did not become ready: " + self.stderr())
+
+    def stderr(self):
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+            raise AssertionError("kmipd did not stop within %ss" % timeout)
+        finally:
+            self.proc.stdout.close()
+            self.log.close()
+            self.proc = None
+        return rc
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def tls_context(self, cert=None, key=None):
+        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.pem"))
+        ctx.load_cert_chain(str(cert or self.pki / "client.pem"),
+                            str(key or self.pki / "client-key.pem"))
+        return ctx
+
+    def connect(self, cert=None, key=None, timeout=10):
+        """A TLS connection to the node as a client certificate holder."""
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        return self.tls_context(cert, key).wrap_socket(sock, server_hostname="localhost")
+
+    def pykmip(self, cert=None, key=None):
+        from kmip.pie.client import ProxyKmipClient
+        client = ProxyKmipClient(
+            hostname="127.0.0.1", port=self.port,
+            cert=str(cert or self.pki / "client.pem"),
+            key=str(key or self.pki / "client-key.pem"),
+            ca=str(self.pki / "ca.pem"),
+            config_file="/dev/null")
+        return client
+
+
+def exchange(sock, request: bytes) -> bytes:
+    """Sends one TTLV message and reads one back."""
+    sock.sendall(request)
+    header = recv_exact(sock, 8)
+    length = int.from_bytes(header[4:8], "big")
+    return header + recv_exact(sock, length)
+
+
+def recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data

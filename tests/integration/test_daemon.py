@@ -1,0 +1,314 @@
+"""kmipd as a process: start-up in dev mode, mutual TLS, what bad clients get, shutdown.
+
+Every test that hurts one connection also checks that another client is still served."""
+import os
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+from kmip.core import enums
+from kmip.core.messages import payloads
+
+from node import Node, exchange, recv_exact
+from test_message_layer import request, response
+
+
+def discover_versions(sock, version=(1, 1)):
+    data = request(enums.Operation.DISCOVER_VERSIONS,
+                   payloads.DiscoverVersionsRequestPayload(), version=version)
+    return response(exchange(sock, bytes(data)))
+
+
+def assert_serves(node):
+    """A well-behaved client still gets answers."""
+    with node.connect() as s:
+        out = discover_versions(s)
+        assert out.batch_items[0].result_status.value == enums.ResultStatus.SUCCESS
+
+
+def test_dev_mode_makes_pki_root_key_and_prints_paths(node):
+    for name in ("ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "client.pem",
+                 "client-key.pem"):
+        assert (node.pki / name).exists(), name
+    for secret in ("ca-key.pem", "server-key.pem", "client-key.pem"):
+        assert oct((node.pki / secret).stat().st_mode & 0o777) == "0o600", secret
+    root = node.data_dir / "root.key"
+    assert root.stat().st_size == 32 and root.stat().st_mode & 0o077 == 0
+    printed = "".join(node.stdout_lines)
+    assert str(node.pki / "client.pem") in printed
+    assert str(node.pki / "ca.pem") in printed
+    assert f"127.0.0.1:{node.port}" in printed
+
+
+def test_vcenter_first_exchange_discover_versions_empty_payload(shared_node):
+    with shared_node.connect() as s:
+        out = discover_versions(s, version=(1, 1))
+        item = out.batch_items[0]
+        assert item.result_status.value == enums.ResultStatus.SUCCESS
+        versions = [(v.major, v.minor) for v in item.response_payload.protocol_versions]
+        assert (1, 1) in versions and versions[0] == (1, 4)
+        # The same connection answers again (vCenter's health check sends it twice).
+        out = discover_versions(s, version=(1, 1))
+        assert out.response_header.protocol_version.minor == 1
+
+
+def test_pykmip_client_queries_server_information(shared_node):
+    client = shared_node.pykmip()
+    client.open()
+    try:
+        result = client.proxy.query(
+            query_functions=[enums.QueryFunction.QUERY_SERVER_INFORMATION])
+        assert result.vendor_identification.startswith("kmipd")
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_tls_versions(shared_node, version):
+    ctx = shared_node.tls_context()
+    ctx.minimum_version = ctx.maximum_version = version
+    with socket.create_connection(("127.0.0.1", shared_node.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            assert discover_versions(s).batch_items[0].result_status.value == \
+                enums.ResultStatus.SUCCESS
+
+
+def test_kmip_profile_rsa_cbc_suite_vcenter_negotiates(shared_node):
+    ctx = shared_node.tls_context()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("AES128-SHA256")
+    with socket.create_connection(("127.0.0.1", shared_node.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            assert s.cipher()[0] == "AES128-SHA256"
+            discover_versions(s)
+
+
+def test_tls_1_1_is_refused(shared_node):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    try:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    except ssl.SSLError:
+        pass
+    with socket.create_connection(("127.0.0.1", shared_node.port), timeout=10) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            ctx.wrap_socket(raw, server_hostname="localhost")
+    assert_serves(shared_node)
+
+
+def test_session_resumption_with_client_certificate(shared_node):
+    ctx = shared_node.tls_context()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection(("127.0.0.1", shared_node.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            discover_versions(s)
+            session = s.session
+    assert session is not None
+    with socket.create_connection(("127.0.0.1", shared_node.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            assert s.session_reused
+            discover_versions(s)
+
+
+def test_no_client_certificate_is_refused_and_others_served(shared_node):
+    ctx = ssl.create_default_context(cafile=str(shared_node.pki / "ca.pem"))
+    with socket.create_connection(("127.0.0.1", shared_node.port), timeout=10) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                # TLS 1.3: the refusal arrives with the first read.
+                discover_versions(s)
+    assert_serves(shared_node)
+
+
+def test_certificate_from_unknown_ca_is_refused(shared_node, tmp_path):
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-subj", "/CN=stranger", "-days", "1",
+                    "-addext", "subjectAltName=URI:urn:kmipd:tenant:default:client:x"],
+                   check=True, capture_output=True)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        with shared_node.connect(cert=cert, key=key) as s:
+            discover_versions(s)
+    assert_serves(shared_node)
+
+
+def test_tls_only_probe_then_service_continues(shared_node):
+    # vCenter's health check: handshake, then close without a byte of KMIP.
+    for _ in range(5):
+        s = shared_node.connect()
+        s.close()
+    assert_serves(shared_node)
+
+
+def test_plain_tcp_garbage_closes_that_connection_only(shared_node):
+    with socket.create_connection(("127.0.0.1", shared_node.port), timeout=10) as raw:
+        raw.sendall(os.urandom(4096))
+        raw.settimeout(10)
+        try:
+            while raw.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+    assert_serves(shared_node)
+
+
+def test_ttlv_garbage_after_handshake_closes_connection(shared_node):
+    with shared_node.connect() as s:
+        s.sendall(b"\x42\x00\x78\x07" + b"\x00\x00\x00\x08" + b"garbage!")
+        s.settimeout(10)
+        assert s.recv(1) == b""
+    assert_serves(shared_node)
+
+
+def test_oversized_length_is_refused_before_buffering(shared_node):
+    with shared_node.connect() as s:
+        # A Request Message announcing 512 MiB.
+        s.sendall(bytes.fromhex("42007801") + (512 << 20).to_bytes(4, "big"))
+        s.settimeout(10)
+        assert s.recv(1) == b""
+    assert_serves(shared_node)
+    assert "larger than the configured maximum" in shared_node.stderr()
+
+
+def test_malformed_message_gets_invalid_message_response(shared_node):
+    with shared_node.connect() as s:
+        # Framable, but the Request Header holds an Integer where a structure belongs.
+        body = bytes.fromhex("42007702000000040000000100000000")
+        out = exchange(s, bytes.fromhex("42007801") + len(body).to_bytes(4, "big") + body)
+        msg = response(out)
+        item = msg.batch_items[0]
+        assert item.result_status.value == enums.ResultStatus.OPERATION_FAILED
+        assert item.result_reason.value == enums.ResultReason.INVALID_MESSAGE
+        # The connection is still usable.
+        assert discover_versions(s).batch_items[0].result_status.value == \
+            enums.ResultStatus.SUCCESS
+
+
+def test_client_disconnecting_mid_message(shared_node):
+    data = bytes(request(enums.Operation.DISCOVER_VERSIONS,
+                         payloads.DiscoverVersionsRequestPayload()))
+    s = shared_node.connect()
+    s.sendall(data[:20])
+    s.close()
+    assert_serves(shared_node)
+
+
+def test_slow_client_trickling_bytes_does_not_block_others(shared_node):
+    data = bytes(request(enums.Operation.DISCOVER_VERSIONS,
+                         payloads.DiscoverVersionsRequestPayload()))
+    slow = shared_node.connect()
+    done = threading.Event()
+
+    def trickle():
+        try:
+            for b in data[:-1]:
+                if done.is_set():
+                    return
+                slow.sendall(bytes([b]))
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        started = time.monotonic()
+        for _ in range(20):
+            assert_serves(shared_node)
+        assert time.monotonic() - started < 10
+    finally:
+        done.set()
+        t.join()
+        slow.close()
+
+
+def test_idle_connection_is_closed_after_timeout(build, tmp_path):
+    n = Node(build, tmp_path / "idle", ["--server.idle_timeout_ms", "500"]).start()
+    try:
+        with n.connect() as s:
+            discover_versions(s)
+            s.settimeout(10)
+            started = time.monotonic()
+            assert s.recv(1) == b""
+            assert time.monotonic() - started < 5
+    finally:
+        assert n.stop() == 0
+
+
+def test_sigterm_finishes_and_exits_zero(node):
+    s = node.connect()
+    discover_versions(s)
+    assert node.stop() == 0
+    assert "stopped" in node.log_path.read_text()
+    s.close()
+
+
+def test_restart_reuses_data_dir_and_pki(build, tmp_path):
+    n = Node(build, tmp_path / "n").start()
+    ca = (n.pki / "ca.pem").read_bytes()
+    client = (n.pki / "client.pem").read_bytes()
+    root = (n.data_dir / "root.key").read_bytes()
+    assert n.stop() == 0
+    n.start()
+    try:
+        assert (n.pki / "ca.pem").read_bytes() == ca
+        assert (n.pki / "client.pem").read_bytes() == client
+        assert (n.data_dir / "root.key").read_bytes() == root
+        assert_serves(n)
+    finally:
+        assert n.stop() == 0
+
+
+def test_port_in_use_is_a_clear_error(build, tmp_path, shared_node):
+    done = subprocess.run([str(build / "kmipd"), "--dev", "--data-dir", str(tmp_path / "x"),
+                           "--listen", f"127.0.0.1:{shared_node.port}"],
+                          capture_output=True, timeout=30)
+    # The workers share the port with SO_REUSEPORT, which must not let a second kmipd
+    # quietly take half of the first one's connections.
+    assert done.returncode == 1
+    assert f"listening on 127.0.0.1:{shared_node.port}: Address already in use".encode() \
+        in done.stderr, done.stderr
+
+
+def test_bad_flag_exits_2_with_usage(build):
+    done = subprocess.run([str(build / "kmipd"), "--no-such-thing", "1"], capture_output=True)
+    assert done.returncode == 2
+    assert b"unknown setting 'no-such-thing'" in done.stderr
+
+
+def test_issue_client_for_new_tenant_while_node_runs(build, kmipctl, node, tmp_path):
+    out = tmp_path / "certs"
+    out.mkdir()
+    done = kmipctl("--data-dir", str(node.data_dir), "issue-client", "--tenant", "acme",
+                   "--name", "vc01", "--out", str(out))
+    assert done.returncode == 0, done.stderr.decode()
+    cert, key = out / "vc01.pem", out / "vc01-key.pem"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    # No restart: the node trusts its CA's word for the tenant and creates it.
+    with node.connect(cert=cert, key=key) as s:
+        assert discover_versions(s).batch_items[0].result_status.value == \
+            enums.ResultStatus.SUCCESS
+    assert "tenant acme created for client vc01" in node.stderr()
+    # Issuing the same client again refuses to overwrite the files.
+    again = kmipctl("--data-dir", str(node.data_dir), "issue-client", "--tenant", "acme",
+                    "--name", "vc01", "--out", str(out))
+    assert again.returncode == 1
+    # The tenant survives a restart and is not created twice.
+    assert node.stop() == 0
+    node.start()
+    with node.connect(cert=cert, key=key) as s:
+        discover_versions(s)
+    assert node.stderr().count("tenant acme created") == 1
+
+
+def test_issue_client_usage_errors(kmipctl, tmp_path):
+    assert kmipctl("issue-client", "--tenant", "a").returncode == 2
+    bad = kmipctl("--data-dir", str(tmp_path), "issue-client", "--tenant", "a:b", "--name",
+                  "x", "--out", str(tmp_path))
+    assert bad.returncode == 2 and b"not a valid name" in bad.stderr
