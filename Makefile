@@ -35,6 +35,7 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 DEPS_STAMP := $(DEPS)/.installed
 FORMAT_FILES := $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
+.SECONDARY:
 .PHONY: all deps test unit integration asan fuzz bench run format format-check clean distclean
 all: $(PROGRAMS) $(UNIT_TESTS) $(TOOLS) $(BENCHES)
 

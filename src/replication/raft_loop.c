@@ -7,7 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <raft.h>
 #include <raft/uv.h>
@@ -426,8 +431,9 @@ static int loop_start(struct replication *repl)
 
 	rv = raft_start(&repl->raft);
 	if (rv != 0) {
-		snprintf(repl->errmsg, sizeof(repl->errmsg), "raft start: %s",
-			 raft_errmsg(&repl->raft));
+		snprintf(repl->errmsg, sizeof(repl->errmsg), "starting Raft (log in %s, peer "
+			 "address %s): %s%s%s", repl->dir, repl->address, raft_strerror(rv),
+			 raft_errmsg(&repl->raft)[0] ? ": " : "", raft_errmsg(&repl->raft));
 		return KMIPD_EIO;
 	}
 	return 0;
@@ -475,6 +481,40 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
+/* libraft reports a peer port in use as a bare I/O error once it starts; find out first,
+ * so the operator reads which address collides. */
+static int check_address(const char *address, char *errmsg, size_t errlen)
+{
+	struct sockaddr_in addr;
+	char host[64];
+	const char *colon = strrchr(address, ':');
+	int fd, one = 1, rv = 0;
+
+	if (colon == NULL || (size_t)(colon - address) >= sizeof(host)) {
+		snprintf(errmsg, errlen, "Raft address '%s' is not HOST:PORT", address);
+		return KMIPD_EINVAL;
+	}
+	memcpy(host, address, (size_t)(colon - address));
+	host[colon - address] = '\0';
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+		return 0; /* not an IPv4 literal: let libraft resolve and report it */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		rv = -errno;
+		snprintf(errmsg, errlen,
+			 "Raft peer address %s: %s (another kmipd? set raft.address)", address,
+			 strerror(errno));
+	}
+	close(fd);
+	return rv;
+}
+
 int replication_start(struct replication **out, const struct replication_config *config,
 		      char *errmsg, size_t errlen)
 {
@@ -483,6 +523,11 @@ int replication_start(struct replication **out, const struct replication_config 
 
 	if (repl == NULL)
 		return KMIPD_ENOMEM;
+	rv = check_address(config->address, errmsg, errlen);
+	if (rv != 0) {
+		free(repl);
+		return rv;
+	}
 	repl->config = *config;
 	repl->dir = strdup(config->dir);
 	repl->address = strdup(config->address);

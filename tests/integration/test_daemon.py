@@ -312,3 +312,13 @@ def test_issue_client_usage_errors(kmipctl, tmp_path):
     bad = kmipctl("--data-dir", str(tmp_path), "issue-client", "--tenant", "a:b", "--name",
                   "x", "--out", str(tmp_path))
     assert bad.returncode == 2 and b"not a valid name" in bad.stderr
+
+
+def test_raft_port_in_use_is_a_clear_error(build, tmp_path, shared_node):
+    done = subprocess.run([str(build / "kmipd"), "--dev", "--data-dir", str(tmp_path / "y"),
+                           "--listen", "127.0.0.1:0", "--raft.address",
+                           f"127.0.0.1:{shared_node.raft_port}"],
+                          capture_output=True, timeout=30)
+    assert done.returncode == 1
+    assert f"Raft peer address 127.0.0.1:{shared_node.raft_port}: Address already in use" \
+        .encode() in done.stderr, done.stderr
