@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "kmipd/arena.h"
 #include "kmipd/buf.h"
+#include "kmipd/credentials.h"
 #include "kmipd/dump.h"
 #include "kmipd/error.h"
 #include "kmipd/pki.h"
@@ -22,6 +25,7 @@ static const char usage_top[] =
 	"commands:\n"
 	"  ttlv decode HEX|FILE|-   print a KMIP message (TTLV) with the specification's names\n"
 	"  issue-client             issue a client certificate from the node's CA\n"
+	"  hash-password            print the credentials-file hash of a password (stdin)\n"
 	"\n"
 	"Run 'kmipctl <command> --help' for more.\n";
 
@@ -244,6 +248,28 @@ static int cmd_issue_client(const char *data_dir, int argc, char **argv)
 	return 0;
 }
 
+/* Reads a password (one line) from standard input and prints its credentials-file hash. */
+static int cmd_hash_password(void)
+{
+	char line[1024], hash[72];
+	size_t len;
+
+	if (fgets(line, sizeof(line), stdin) == NULL) {
+		fprintf(stderr, "kmipctl hash-password: no password on standard input\n");
+		return EXIT_USAGE;
+	}
+	len = strcspn(line, "\r\n");
+	line[len] = '\0';
+	if (len == 0) {
+		fprintf(stderr, "kmipctl hash-password: the password is empty\n");
+		return EXIT_USAGE;
+	}
+	credential_hash(line, hash);
+	OPENSSL_cleanse(line, sizeof(line));
+	printf("%s\n", hash);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *data_dir = NULL;
@@ -264,6 +290,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "ttlv") == 0)
 		return cmd_ttlv(argc - 1, argv + 1);
+	if (strcmp(argv[1], "hash-password") == 0)
+		return cmd_hash_password();
 	if (strcmp(argv[1], "issue-client") == 0)
 		return cmd_issue_client(data_dir, argc - 1, argv + 1);
 	fprintf(stderr, "kmipctl: unknown command '%s'\n\n%s", argv[1], usage_top);

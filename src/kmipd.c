@@ -15,6 +15,7 @@
 
 #include "kmipd/command.h"
 #include "kmipd/config.h"
+#include "kmipd/credentials.h"
 #include "kmipd/crypto.h"
 #include "kmipd/error.h"
 #include "kmipd/keyring.h"
@@ -49,7 +50,7 @@ static const char usage[] =
 	"  --version           print the version\n"
 	"\n"
 	"Settings: server.{listen,workers,data_dir,log_level,max_message,idle_timeout_ms,\n"
-	"handshake_timeout_ms,max_connections}, tls.{cert,key,client_ca,ciphers},\n"
+	"handshake_timeout_ms,max_connections,credentials}, tls.{cert,key,client_ca,ciphers},\n"
 	"root_key.file, raft.{id,address}.\n";
 
 struct daemon {
@@ -60,6 +61,7 @@ struct daemon {
 	struct store *store;
 	struct keyring *keyring;
 	struct replication *replication;
+	struct credentials *credentials;
 	struct service service;
 	SSL_CTX *tls;
 	struct net *net;
@@ -244,6 +246,12 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 	if (rv != 0)
 		return rv;
 
+	if (c->credentials[0] != '\0') {
+		rv = credentials_load(c->credentials, &d->credentials, errmsg, errlen);
+		if (rv != 0)
+			return rv;
+	}
+	d->service.credentials = d->credentials;
 	d->service.store = d->store;
 	d->service.keyring = d->keyring;
 	d->service.propose = replication_propose;
@@ -293,6 +301,7 @@ static void stop(struct daemon *d)
 	if (d->store != NULL)
 		store_close(d->store);
 	keyring_free(d->keyring);
+	credentials_free(d->credentials);
 	SSL_CTX_free(d->tls);
 }
 

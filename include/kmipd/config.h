@@ -20,6 +20,7 @@ struct config {
 	unsigned idle_timeout_ms;
 	unsigned handshake_timeout_ms;
 	unsigned max_connections;
+	char credentials[CONFIG_PATH_MAX]; /* Username/Password per client; "" = none */
 	bool dev;
 	/* [tls] */
 	char cert[CONFIG_PATH_MAX];

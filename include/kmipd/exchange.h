@@ -65,9 +65,16 @@ struct kmip_server_identity {
 	const char *vendor; /* Vendor Identification, e.g. "kmipd 0.1.0" */
 };
 
+/* Checks a parsed request's credentials before any item runs. Returns 0 to go on, or
+ * non-zero with a sentence in @why: the whole message is then answered with
+ * Authentication Not Successful. */
+typedef int (*kmip_authenticate_fn)(const struct kmip_request_header *header, void *app, char *why,
+				    size_t len);
+
 struct kmip_exchange_config {
 	struct ttlv_limits limits;
 	const struct kmip_server_identity *identity;
+	kmip_authenticate_fn authenticate; /* NULL: credentials are not checked */
 	void *app;
 };
 

@@ -13,6 +13,7 @@
 
 #include "kmipd/buf.h"
 #include "kmipd/command.h"
+#include "kmipd/credentials.h"
 #include "kmipd/crypto.h"
 #include "kmipd/exchange.h"
 #include "kmipd/keyring.h"
@@ -35,8 +36,9 @@ struct service {
 	struct store *store;
 	struct keyring *keyring;
 	service_propose_fn propose;
-	void *propose_arg;    /* for the propose function's own state */
-	bool check_passwords; /* require the client's Username/Password credential */
+	void *propose_arg; /* for the propose function's own state */
+	/* Clients that must also send a Username/Password credential; NULL: none. */
+	const struct credentials *credentials;
 };
 
 /* One authenticated client connection. */
@@ -44,6 +46,7 @@ struct session {
 	struct service *service;
 	char tenant[OBJECT_TENANT_MAX + 1];
 	char client[OBJECT_TENANT_MAX + 1];
+	const struct credential *credential; /* what this client must send, or NULL */
 	/* Called after a pending item has finished, so the connection can carry on with
 	 * the exchange (run the next items, write the response). */
 	void (*resume)(struct session *session);
@@ -70,6 +73,11 @@ void service_complete(struct kmip_op_ctx *ctx, service_done_fn done,
 /* Opens a read transaction on the session's store. On failure the item is failed and
  * KMIP_OP_DONE returned through *done_rv; returns NULL. */
 struct store_txn *service_read(struct kmip_op_ctx *ctx, int *done_rv);
+
+/* The kmip_exchange_config.authenticate check for a session: a client with a credentials
+ * entry must send the matching Username and Password in every request. */
+int service_authenticate(const struct kmip_request_header *header, void *app, char *why,
+			 size_t len);
 
 /* The current time in seconds since the epoch (the proposer's clock for dates). */
 int64_t service_now(void);

@@ -85,6 +85,14 @@ int kmip_exchange_begin(struct kmip_exchange *ex, const uint8_t *msg, size_t len
 		return ex->error.version != 0 ? 0 : KMIPD_EMALFORMED;
 	}
 	ex->version = kmip_response_version(ex->request.header.version);
+	if (ex->config.authenticate != NULL &&
+	    ex->config.authenticate(&ex->request.header, ex->config.app, ex->error.message,
+				    sizeof(ex->error.message)) != 0) {
+		ex->unusable = true;
+		ex->error.reason = KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL;
+		ex->error.version = ex->version;
+		return 0;
+	}
 	ex->results = arena_zalloc(&ex->arena, ex->request.count * sizeof(*ex->results));
 	ex->payload_at = arena_zalloc(&ex->arena, ex->request.count * sizeof(*ex->payload_at));
 	if (ex->results == NULL || ex->payload_at == NULL) {

@@ -1,5 +1,6 @@
 /* The glue between operations and the node: read transactions, proposing commands and
  * finishing the items that waited for them. */
+#include <stdio.h>
 #include <time.h>
 
 #include "kmipd/error.h"
@@ -46,6 +47,29 @@ struct store_txn *service_read(struct kmip_op_ctx *ctx, int *done_rv)
 		return NULL;
 	}
 	return txn;
+}
+
+int service_authenticate(const struct kmip_request_header *header, void *app, char *why, size_t len)
+{
+	const struct session *session = app;
+	const struct kmip_credential *cred = &header->credential;
+
+	if (session->credential == NULL)
+		return 0;
+	if (!header->has_credential || cred->type != KMIP_CREDENTIAL_USERNAME_AND_PASSWORD ||
+	    !cred->has_password) {
+		snprintf(why, len,
+			 "client %s of tenant %s must send a Username and Password credential",
+			 session->client, session->tenant);
+		return KMIPD_EPERMISSION;
+	}
+	if (!credential_matches(session->credential, cred->username.data, cred->username.len,
+				cred->password.data, cred->password.len)) {
+		snprintf(why, len, "the Username or Password of client %s of tenant %s is wrong",
+			 session->client, session->tenant);
+		return KMIPD_EPERMISSION;
+	}
+	return 0;
 }
 
 int64_t service_now(void)

@@ -378,6 +378,8 @@ static void authenticate(struct conn *c)
 		return;
 	}
 	X509_free(cert);
+	c->session.credential = credentials_find(config->service->credentials, c->session.tenant,
+						 c->session.client);
 	log_debug("connection %s: client %s of tenant %s (%s)", c->peer, c->session.client,
 		  c->session.tenant, SSL_get_version(c->ssl));
 
@@ -543,6 +545,7 @@ void conn_accept(struct worker *worker)
 	memset(&xconfig, 0, sizeof(xconfig));
 	xconfig.limits.max_message = config->max_message;
 	xconfig.identity = config->identity;
+	xconfig.authenticate = service_authenticate;
 	xconfig.app = &c->session;
 	kmip_exchange_init(&c->exchange, &xconfig);
 	c->session.service = config->service;

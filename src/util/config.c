@@ -112,6 +112,7 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	NUMBER("server.idle_timeout_ms", idle_timeout_ms, 86400000)
 	NUMBER("server.handshake_timeout_ms", handshake_timeout_ms, 600000)
 	NUMBER("server.max_connections", max_connections, 1000000)
+	TEXT("server.credentials", credentials);
 	TEXT("tls.cert", cert);
 	TEXT("tls.key", key);
 	TEXT("tls.client_ca", client_ca);

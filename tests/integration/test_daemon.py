@@ -12,7 +12,7 @@ import pytest
 from kmip.core import enums
 from kmip.core.messages import payloads
 
-from node import Node, exchange, recv_exact
+from node import Node, exchange, free_port, recv_exact
 from test_message_layer import request, response
 
 
@@ -322,3 +322,56 @@ def test_raft_port_in_use_is_a_clear_error(build, tmp_path, shared_node):
     assert done.returncode == 1
     assert f"Raft peer address 127.0.0.1:{shared_node.raft_port}: Address already in use" \
         .encode() in done.stderr, done.stderr
+
+
+def test_username_password_required_per_client(build, kmipctl, tmp_path):
+    hashed = kmipctl("hash-password", input=b"correct horse battery staple\n")
+    assert hashed.returncode == 0 and hashed.stdout.startswith(b"sha256:")
+    creds = tmp_path / "credentials"
+    creds.write_text("# tenant client username hash\n"
+                     f"default dev-client vcenter {hashed.stdout.decode().strip()}\n")
+    n = Node(build, tmp_path / "n", ["--server.credentials", str(creds)]).start()
+    try:
+        def query(**kw):
+            c = n.pykmip()
+            c.proxy.username = kw.get("username")
+            c.proxy.password = kw.get("password")
+            c.open()
+            try:
+                # The proxy puts a Username and Password credential in the header when
+                # both are set.
+                return c.proxy.query(
+                    query_functions=[enums.QueryFunction.QUERY_SERVER_INFORMATION])
+            finally:
+                c.close()
+
+        ok = query(username="vcenter", password="correct horse battery staple")
+        assert ok.result_status.value == enums.ResultStatus.SUCCESS
+        for kw in ({}, {"username": "vcenter", "password": "wrong"},
+                   {"username": "someone", "password": "correct horse battery staple"}):
+            out = query(**kw)
+            assert out.result_status.value == enums.ResultStatus.OPERATION_FAILED, kw
+            assert out.result_reason.value == \
+                enums.ResultReason.AUTHENTICATION_NOT_SUCCESSFUL, kw
+            assert "dev-client" in out.result_message.value
+        # A client without an entry is not asked for credentials.
+        out_dir = tmp_path / "c"
+        out_dir.mkdir()
+        assert kmipctl("--data-dir", str(n.data_dir), "issue-client", "--tenant", "default",
+                       "--name", "other", "--out", str(out_dir)).returncode == 0
+        with n.connect(cert=out_dir / "other.pem", key=out_dir / "other-key.pem") as s:
+            assert discover_versions(s).batch_items[0].result_status.value == \
+                enums.ResultStatus.SUCCESS
+    finally:
+        assert n.stop() == 0
+
+
+def test_bad_credentials_file_is_a_clear_error(build, tmp_path):
+    creds = tmp_path / "credentials"
+    creds.write_text("default dev-client vcenter md5:abc\n")
+    done = subprocess.run([str(build / "kmipd"), "--dev", "--data-dir", str(tmp_path / "d"),
+                           "--listen", "127.0.0.1:0", "--raft.address",
+                           f"127.0.0.1:{free_port()}", "--server.credentials", str(creds)],
+                          capture_output=True, timeout=30)
+    assert done.returncode == 1
+    assert f"credentials file {creds}, line 1".encode() in done.stderr, done.stderr
