@@ -1,0 +1,1672 @@
+/* kmip-bench: a KMIP load generator. N TLS connections (mutual TLS) send KMIP 1.x requests
+ * in a closed loop (one request outstanding per connection) for a duration or a number of
+ * requests, with an operation mix; every response is decoded and must be Result Status
+ * Success with the payload the operation promises, or it counts as an error, never as
+ * throughput. It prints ops/s and latency percentiles per operation and a RESULT line for
+ * scripts. See bench/README.md.
+ *
+ * Connections are spread over a few threads (--threads), each running an epoll loop over
+ * non-blocking sockets, with TLS through memory BIOs (one recv per readable event, one send
+ * per TLS flight), so a couple of threads drive hundreds of connections with little
+ * overhead and leave the CPU to the server. --new-connection does what vCenter does: connect,
+ * handshake, one request, close (optionally resuming the previous TLS session). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "kmipd/arena.h"
+#include "kmipd/buf.h"
+#include "kmipd/kmip_spec.h"
+#include "kmipd/ttlv.h"
+
+/* ---- operations ---------------------------------------------------------------------- */
+
+enum op { OP_DISCOVER, OP_QUERY, OP_CREATE, OP_GET, OP_GETATTR, OP_ACTIVATE, OP_COUNT };
+
+static const char *const op_names[OP_COUNT] = {
+	"discover", "query", "create", "get", "getattr", "activate",
+};
+static const uint32_t op_codes[OP_COUNT] = {
+	KMIP_OP_DISCOVER_VERSIONS, KMIP_OP_QUERY,    KMIP_OP_CREATE, KMIP_OP_GET,
+	KMIP_OP_GET_ATTRIBUTES,	   KMIP_OP_ACTIVATE,
+};
+
+/* vCenter's Unique Batch Item ID: "QLKC" and a little-endian counter that restarts at 1 in
+ * every message. The first Discover Versions of a connection carries none. */
+static const uint8_t batch_id[8] = {'Q', 'L', 'K', 'C', 1, 0, 0, 0};
+
+#define UID_MAX 128
+
+/* ---- latency histogram ---------------------------------------------------------------- */
+
+/* Log-linear buckets over nanoseconds: exact below 128 ns, then 128 sub-buckets per power
+ * of two (a relative error under 0.8 %), up to 2^64 ns. */
+#define HIST_SUB     128
+#define HIST_SHIFT   7
+#define HIST_BUCKETS (HIST_SUB + (64 - HIST_SHIFT) * HIST_SUB)
+
+struct hist {
+	uint64_t count;
+	uint64_t max;
+	uint64_t buckets[HIST_BUCKETS];
+};
+
+static unsigned hist_index(uint64_t v)
+{
+	unsigned msb, shift;
+
+	if (v < HIST_SUB)
+		return (unsigned)v;
+	msb = 63u - (unsigned)__builtin_clzll(v);
+	shift = msb - HIST_SHIFT;
+	return HIST_SUB + shift * HIST_SUB + (unsigned)((v >> shift) & (HIST_SUB - 1));
+}
+
+/* The middle of bucket @i. */
+static double hist_value(unsigned i)
+{
+	unsigned shift, sub;
+
+	if (i < HIST_SUB)
+		return i;
+	shift = (i - HIST_SUB) / HIST_SUB;
+	sub = (i - HIST_SUB) % HIST_SUB;
+	return ((double)(HIST_SUB + sub) + 0.5) * (double)(1ull << shift);
+}
+
+static void hist_add(struct hist *h, uint64_t v)
+{
+	h->buckets[hist_index(v)]++;
+	h->count++;
+	if (v > h->max)
+		h->max = v;
+}
+
+static void hist_merge(struct hist *into, const struct hist *from)
+{
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		into->buckets[i] += from->buckets[i];
+	into->count += from->count;
+	if (from->max > into->max)
+		into->max = from->max;
+}
+
+/* The @p-th percentile in ms (0 if empty); never above the exact maximum. */
+static double hist_pct_ms(const struct hist *h, double p)
+{
+	uint64_t rank, seen = 0;
+
+	if (h->count == 0)
+		return 0;
+	rank = (uint64_t)ceil(p / 100.0 * (double)h->count);
+	if (rank < 1)
+		rank = 1;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		seen += h->buckets[i];
+		if (seen >= rank) {
+			double v = hist_value(i);
+
+			return (v > (double)h->max ? (double)h->max : v) / 1e6;
+		}
+	}
+	return (double)h->max / 1e6;
+}
+
+/* ---- options -------------------------------------------------------------------------- */
+
+static struct {
+	const char *host;
+	unsigned port;
+	const char *ca, *cert, *key, *ciphers, *name, *server_pids;
+	unsigned connections, threads, keys, per_conn, kmip_version;
+	double duration, warmup;
+	long requests;
+	unsigned weights[OP_COUNT];
+	bool new_conn, resume, tls12, tls13, quiet;
+} opt = {
+	.host = "127.0.0.1",
+	.port = 5696,
+	.connections = 16,
+	.threads = 2,
+	.keys = 1000,
+	.kmip_version = KMIP_V1_1,
+	.duration = 10,
+	.warmup = -1,
+	.name = "kmip-bench",
+};
+
+static const char usage[] =
+	"usage: kmip-bench --ca FILE --cert FILE --key FILE [options]\n"
+	"\n"
+	"  --host ADDR          server address (127.0.0.1)\n"
+	"  --port N             server port (5696)\n"
+	"  --ca FILE            CA bundle the server certificate must chain to\n"
+	"  --cert FILE          client certificate (PEM), --key FILE its private key\n"
+	"  --connections N      concurrent connections, one request in flight each (16)\n"
+	"  --threads N          client threads, each an epoll loop (2)\n"
+	"  --duration S         measure for S seconds (10), after a warm-up of --warmup S\n"
+	"                       (default 1; 0 with --requests)\n"
+	"  --requests N         instead of a duration: stop after N requests\n"
+	"  --mix SPEC           operation weights, e.g. get=90,create=10 (discover=100);\n"
+	"                       ops: discover query create get getattr activate\n"
+	"  --keys K             keys created before the run for get/getattr (1000) and,\n"
+	"                       with activate in the mix, K more to activate\n"
+	"  --new-connection     connect + handshake + one request + close for every request\n"
+	"  --per-connection R   close and reconnect after R requests (1 with --new-connection)\n"
+	"  --resume             reconnect with the previous connection's TLS session\n"
+	"  --tls12 | --tls13    only TLS 1.2 / only TLS 1.3 (default: either, 1.3 preferred)\n"
+	"  --ciphers LIST       OpenSSL TLS 1.2 cipher list for the client\n"
+	"  --kmip-version M.N   protocol version in every request (1.1)\n"
+	"  --name NAME          label of the RESULT line\n"
+	"  --server-pid P[,P..] report the CPU these processes used in the measured window\n"
+	"  --quiet              only the RESULT lines\n";
+
+static int parse_mix(const char *spec)
+{
+	char *copy = strdup(spec), *save = NULL;
+	int rv = 0;
+
+	memset(opt.weights, 0, sizeof(opt.weights));
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		unsigned weight = 1;
+		int found = -1;
+
+		if (eq != NULL) {
+			*eq = '\0';
+			weight = (unsigned)strtoul(eq + 1, NULL, 10);
+		}
+		for (int i = 0; i < OP_COUNT; i++)
+			if (strcmp(tok, op_names[i]) == 0)
+				found = i;
+		if (found < 0) {
+			fprintf(stderr, "kmip-bench: unknown operation '%s' in --mix\n", tok);
+			rv = -1;
+			break;
+		}
+		opt.weights[found] += weight;
+	}
+	free(copy);
+	return rv;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	enum {
+		O_HOST = 256,
+		O_PORT,
+		O_CA,
+		O_CERT,
+		O_KEY,
+		O_CONNS,
+		O_THREADS,
+		O_DURATION,
+		O_WARMUP,
+		O_REQUESTS,
+		O_MIX,
+		O_KEYS,
+		O_NEWCONN,
+		O_PERCONN,
+		O_RESUME,
+		O_TLS12,
+		O_TLS13,
+		O_CIPHERS,
+		O_VERSION,
+		O_NAME,
+		O_QUIET,
+		O_SERVER_PID,
+		O_HELP,
+	};
+	static const struct option longopts[] = {
+		{"host", required_argument, NULL, O_HOST},
+		{"port", required_argument, NULL, O_PORT},
+		{"ca", required_argument, NULL, O_CA},
+		{"cert", required_argument, NULL, O_CERT},
+		{"key", required_argument, NULL, O_KEY},
+		{"connections", required_argument, NULL, O_CONNS},
+		{"threads", required_argument, NULL, O_THREADS},
+		{"duration", required_argument, NULL, O_DURATION},
+		{"warmup", required_argument, NULL, O_WARMUP},
+		{"requests", required_argument, NULL, O_REQUESTS},
+		{"mix", required_argument, NULL, O_MIX},
+		{"keys", required_argument, NULL, O_KEYS},
+		{"new-connection", no_argument, NULL, O_NEWCONN},
+		{"per-connection", required_argument, NULL, O_PERCONN},
+		{"resume", no_argument, NULL, O_RESUME},
+		{"tls12", no_argument, NULL, O_TLS12},
+		{"tls13", no_argument, NULL, O_TLS13},
+		{"ciphers", required_argument, NULL, O_CIPHERS},
+		{"kmip-version", required_argument, NULL, O_VERSION},
+		{"name", required_argument, NULL, O_NAME},
+		{"quiet", no_argument, NULL, O_QUIET},
+		{"server-pid", required_argument, NULL, O_SERVER_PID},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	bool mix_given = false;
+	int c;
+
+	if (argc == 1) {
+		/* `make bench` runs every benchmark without arguments: this one needs a server. */
+		printf("kmip-bench: needs a KMIP server to load; see --help, bench/README.md and "
+		       "bench/compare.sh\n");
+		exit(0);
+	}
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_HOST:
+			opt.host = optarg;
+			break;
+		case O_PORT:
+			opt.port = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case O_CA:
+			opt.ca = optarg;
+			break;
+		case O_CERT:
+			opt.cert = optarg;
+			break;
+		case O_KEY:
+			opt.key = optarg;
+			break;
+		case O_CONNS:
+			opt.connections = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case O_THREADS:
+			opt.threads = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case O_DURATION:
+			opt.duration = strtod(optarg, NULL);
+			break;
+		case O_WARMUP:
+			opt.warmup = strtod(optarg, NULL);
+			break;
+		case O_REQUESTS:
+			opt.requests = strtol(optarg, NULL, 10);
+			break;
+		case O_MIX:
+			if (parse_mix(optarg) != 0)
+				exit(2);
+			mix_given = true;
+			break;
+		case O_KEYS:
+			opt.keys = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case O_NEWCONN:
+			opt.new_conn = true;
+			break;
+		case O_PERCONN:
+			opt.per_conn = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case O_RESUME:
+			opt.resume = true;
+			break;
+		case O_TLS12:
+			opt.tls12 = true;
+			break;
+		case O_TLS13:
+			opt.tls13 = true;
+			break;
+		case O_CIPHERS:
+			opt.ciphers = optarg;
+			break;
+		case O_VERSION: {
+			unsigned major, minor;
+
+			if (sscanf(optarg, "%u.%u", &major, &minor) != 2) {
+				fprintf(stderr, "kmip-bench: --kmip-version wants M.N\n");
+				exit(2);
+			}
+			opt.kmip_version = KMIP_VERSION(major, minor);
+			break;
+		}
+		case O_NAME:
+			opt.name = optarg;
+			break;
+		case O_QUIET:
+			opt.quiet = true;
+			break;
+		case O_SERVER_PID:
+			opt.server_pids = optarg;
+			break;
+		case O_HELP:
+			fputs(usage, stdout);
+			exit(0);
+		default:
+			fputs(usage, stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc || opt.ca == NULL || opt.cert == NULL || opt.key == NULL) {
+		fputs(usage, stderr);
+		exit(2);
+	}
+	if (!mix_given)
+		opt.weights[OP_DISCOVER] = 100;
+	if (opt.connections == 0 || opt.threads == 0 || (opt.tls12 && opt.tls13) ||
+	    (opt.requests <= 0 && opt.duration <= 0)) {
+		fprintf(stderr, "kmip-bench: bad --connections, --threads, --duration, "
+				"--requests or TLS version options\n");
+		exit(2);
+	}
+	if (opt.threads > opt.connections)
+		opt.threads = opt.connections;
+	if (opt.new_conn && opt.per_conn == 0)
+		opt.per_conn = 1;
+	if (opt.warmup < 0)
+		opt.warmup = opt.requests > 0 ? 0 : 1;
+}
+
+/* ---- shared state --------------------------------------------------------------------- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static SSL_CTX *client_ctx;
+static struct sockaddr_storage server_addr;
+static socklen_t server_addr_len;
+
+/* Unique Identifiers of keys: read by get/getattr (filled before the run), and a pool of
+ * Pre-Active keys consumed by activate (filled before the run and by creates). */
+struct uid_list {
+	pthread_mutex_t lock;
+	char (*uids)[UID_MAX];
+	size_t len, cap;
+};
+static struct uid_list get_keys = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+static struct uid_list activate_keys = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+
+static void uid_push(struct uid_list *l, const uint8_t *uid, size_t len)
+{
+	pthread_mutex_lock(&l->lock);
+	if (l->len == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		void *p = realloc(l->uids, cap * UID_MAX);
+
+		if (p == NULL) {
+			pthread_mutex_unlock(&l->lock);
+			return;
+		}
+		l->uids = p;
+		l->cap = cap;
+	}
+	memcpy(l->uids[l->len], uid, len);
+	l->uids[l->len][len] = '\0';
+	l->len++;
+	pthread_mutex_unlock(&l->lock);
+}
+
+static bool uid_pop(struct uid_list *l, char *out)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&l->lock);
+	if (l->len > 0) {
+		l->len--;
+		memcpy(out, l->uids[l->len], UID_MAX);
+		ok = true;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return ok;
+}
+
+/* The first few distinct error descriptions, printed at the end. */
+#define MAX_ERROR_SAMPLES 8
+static pthread_mutex_t samples_lock = PTHREAD_MUTEX_INITIALIZER;
+static char error_samples[MAX_ERROR_SAMPLES][256];
+static unsigned error_sample_count[MAX_ERROR_SAMPLES];
+static unsigned error_samples_used;
+
+static void sample_error(const char *text)
+{
+	pthread_mutex_lock(&samples_lock);
+	for (unsigned i = 0; i < error_samples_used; i++) {
+		if (strcmp(error_samples[i], text) == 0) {
+			error_sample_count[i]++;
+			pthread_mutex_unlock(&samples_lock);
+			return;
+		}
+	}
+	if (error_samples_used < MAX_ERROR_SAMPLES) {
+		snprintf(error_samples[error_samples_used], sizeof(error_samples[0]), "%s", text);
+		error_sample_count[error_samples_used++] = 1;
+	}
+	pthread_mutex_unlock(&samples_lock);
+}
+
+static pthread_mutex_t tls_info_lock = PTHREAD_MUTEX_INITIALIZER;
+static char tls_info[128];
+
+/* ---- a phase: connections running one mix until a deadline or a request count --------- */
+
+struct phase {
+	unsigned weights[OP_COUNT];
+	unsigned total_weight;
+	unsigned connections;
+	unsigned per_conn;   /* 0: unlimited */
+	bool new_conn;	     /* latency counts from the connect */
+	bool record;	     /* false: results are not kept (preparation) */
+	bool keys_to_get;    /* creates feed get_keys (else activate_keys when needed) */
+	bool feed_activate;  /* creates feed activate_keys */
+	int64_t start_ns;    /* results completing before this are not recorded */
+	int64_t end_ns;	     /* 0: until the tickets run out */
+	atomic_long tickets; /* requests left when limited */
+	bool limited;
+};
+
+enum cstate { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_SEND, C_READ, C_DONE };
+
+struct worker;
+
+struct conn {
+	struct worker *w;
+	enum cstate st;
+	int fd;
+	SSL *ssl;
+	BIO *rbio, *wbio;     /* memory BIOs: ciphertext in and out, owned by ssl */
+	struct buf pend;      /* ciphertext the socket did not take yet */
+	bool eof;	      /* the server closed its side */
+	bool want_out;	      /* EPOLLOUT is in the interest set */
+	SSL_SESSION *session; /* for --resume: the latest ticket or session of this slot */
+	bool ticket;	      /* holds a request ticket */
+	bool prepared;	      /* c->out holds the next request */
+	enum op op;
+	int64_t t_conn, t_req, retry_at;
+	unsigned on_conn; /* requests answered on this TLS connection */
+	struct buf out, in;
+	char uid[UID_MAX]; /* the key the request names */
+};
+
+struct worker {
+	pthread_t thread;
+	struct phase *ph;
+	int ep;
+	struct conn *conns;
+	unsigned nconns, live, idle;
+	uint64_t rng;
+	struct arena arena;
+	struct hist lat[OP_COUNT];
+	uint64_t ok[OP_COUNT], err[OP_COUNT];
+	struct hist handshake;
+	uint64_t handshakes, resumed, conn_errors, activate_fallbacks;
+	int64_t last_done;
+};
+
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static bool in_window(const struct phase *ph, int64_t t)
+{
+	return ph->record && t >= ph->start_ns && (ph->end_ns == 0 || t <= ph->end_ns);
+}
+
+static bool take_ticket(struct phase *ph)
+{
+	return !ph->limited || atomic_fetch_sub(&ph->tickets, 1) > 0;
+}
+
+static int new_session_cb(SSL *ssl, SSL_SESSION *session)
+{
+	struct conn *c = SSL_get_app_data(ssl);
+
+	if (c == NULL)
+		return 0;
+	SSL_SESSION_free(c->session);
+	c->session = session;
+	return 1; /* we keep the reference */
+}
+
+static void conn_start(struct conn *c);
+
+/* Sends c->pend; 0, or -1 if the socket failed. */
+static int send_pending(struct conn *c)
+{
+	size_t off = 0;
+
+	while (off < c->pend.len) {
+		ssize_t n = send(c->fd, c->pend.data + off, c->pend.len - off, MSG_NOSIGNAL);
+
+		if (n > 0)
+			off += (size_t)n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		else
+			return -1;
+	}
+	buf_consume(&c->pend, off);
+	return 0;
+}
+
+/* Moves what OpenSSL wrote into the socket, and asks for EPOLLOUT while some is left. */
+static int flush(struct conn *c)
+{
+	size_t n;
+
+	while ((n = BIO_ctrl_pending(c->wbio)) > 0) {
+		int got;
+
+		if (buf_reserve(&c->pend, n) != 0)
+			return -1;
+		got = BIO_read(c->wbio, c->pend.data + c->pend.len, (int)n);
+		if (got <= 0)
+			return -1;
+		c->pend.len += (size_t)got;
+	}
+	if (send_pending(c) != 0)
+		return -1;
+	if ((c->pend.len > 0) != c->want_out) {
+		struct epoll_event ev;
+
+		c->want_out = c->pend.len > 0;
+		ev.events = EPOLLIN | (c->want_out ? EPOLLOUT : 0);
+		ev.data.ptr = c;
+		epoll_ctl(c->w->ep, EPOLL_CTL_MOD, c->fd, &ev);
+	}
+	return 0;
+}
+
+/* Reads what the socket has into the read BIO (level-triggered: a short read means the
+ * socket is drained for now). 0, or -1 if the socket failed. */
+static int fill(struct conn *c)
+{
+	uint8_t data[16384];
+
+	for (;;) {
+		ssize_t n = recv(c->fd, data, sizeof(data), 0);
+
+		if (n > 0) {
+			if (BIO_write(c->rbio, data, (int)n) != (int)n)
+				return -1;
+			if ((size_t)n < sizeof(data))
+				return 0;
+		} else if (n == 0) {
+			c->eof = true;
+			return 0;
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			return 0;
+		} else {
+			return -1;
+		}
+	}
+}
+
+/* Tears the TLS connection down; graceful sends close_notify first (so the session stays
+ * resumable, as a well-behaved client does). */
+static void conn_teardown(struct conn *c, bool graceful)
+{
+	if (c->ssl != NULL) {
+		if (graceful && c->fd >= 0) {
+			SSL_shutdown(c->ssl);
+			flush(c);
+		}
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	buf_clear(&c->pend);
+	c->on_conn = 0;
+	c->eof = false;
+	c->want_out = false;
+	ERR_clear_error();
+}
+
+/* The connection failed; counts the error against the request in flight (or the
+ * connection), and retries in 10 ms. */
+static void conn_fail(struct conn *c, const char *what)
+{
+	struct worker *w = c->w;
+	int64_t t = now_ns();
+	char text[256];
+	unsigned long e = ERR_peek_last_error();
+	char reason[160] = "";
+
+	if (e != 0)
+		ERR_error_string_n(e, reason, sizeof(reason));
+	snprintf(text, sizeof(text), "%s%s%s%s", what, reason[0] ? " (" : "", reason,
+		 reason[0] ? ")" : "");
+	if (in_window(w->ph, t)) {
+		if ((c->st == C_SEND && c->prepared) || c->st == C_READ)
+			w->err[c->op]++;
+		else
+			w->conn_errors++; /* in new-connection mode, also a failed request */
+	}
+	if (in_window(w->ph, t) || !w->ph->record)
+		sample_error(text);
+	conn_teardown(c, false);
+	c->prepared = false;
+	c->ticket = false; /* a failure uses up its request, so --requests always ends */
+	c->st = C_IDLE;
+	c->retry_at = t + 10000000;
+	w->idle++;
+}
+
+static void conn_finish(struct conn *c)
+{
+	conn_teardown(c, true);
+	c->st = C_DONE;
+	c->w->live--;
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+static void put_header(struct ttlv_writer *tw)
+{
+	ttlv_begin(tw, KMIP_TAG_REQUEST_HEADER);
+	ttlv_begin(tw, KMIP_TAG_PROTOCOL_VERSION);
+	ttlv_put_integer(tw, KMIP_TAG_PROTOCOL_VERSION_MAJOR,
+			 (int32_t)KMIP_VERSION_MAJOR(opt.kmip_version));
+	ttlv_put_integer(tw, KMIP_TAG_PROTOCOL_VERSION_MINOR,
+			 (int32_t)KMIP_VERSION_MINOR(opt.kmip_version));
+	ttlv_end(tw);
+	ttlv_put_integer(tw, KMIP_TAG_BATCH_COUNT, 1);
+	ttlv_end(tw);
+}
+
+static void put_attribute_int(struct ttlv_writer *tw, const char *name, enum ttlv_type type,
+			      int32_t value)
+{
+	ttlv_begin(tw, KMIP_TAG_ATTRIBUTE);
+	ttlv_put_cstr(tw, KMIP_TAG_ATTRIBUTE_NAME, name);
+	if (type == TTLV_ENUMERATION)
+		ttlv_put_enum(tw, KMIP_TAG_ATTRIBUTE_VALUE, (uint32_t)value);
+	else
+		ttlv_put_integer(tw, KMIP_TAG_ATTRIBUTE_VALUE, value);
+	ttlv_end(tw);
+}
+
+/* Builds the request for @op (naming c->uid where the operation needs a key). */
+static int build_request(struct conn *c, enum op op)
+{
+	struct ttlv_writer tw;
+
+	buf_clear(&c->out);
+	ttlv_writer_init(&tw, &c->out);
+	ttlv_begin(&tw, KMIP_TAG_REQUEST_MESSAGE);
+	put_header(&tw);
+	ttlv_begin(&tw, KMIP_TAG_BATCH_ITEM);
+	ttlv_put_enum(&tw, KMIP_TAG_OPERATION, op_codes[op]);
+	if (op != OP_DISCOVER)
+		ttlv_put_bytes(&tw, KMIP_TAG_UNIQUE_BATCH_ITEM_ID, batch_id, sizeof(batch_id));
+	ttlv_begin(&tw, KMIP_TAG_REQUEST_PAYLOAD);
+	switch (op) {
+	case OP_DISCOVER:
+		break; /* empty, as vCenter sends it */
+	case OP_QUERY:
+		ttlv_put_enum(&tw, KMIP_TAG_QUERY_FUNCTION, KMIP_QUERY_SERVER_INFORMATION);
+		break;
+	case OP_CREATE:
+		ttlv_put_enum(&tw, KMIP_TAG_OBJECT_TYPE, KMIP_OBJECT_TYPE_SYMMETRIC_KEY);
+		ttlv_begin(&tw, KMIP_TAG_TEMPLATE_ATTRIBUTE);
+		put_attribute_int(&tw, "Cryptographic Algorithm", TTLV_ENUMERATION, KMIP_ALG_AES);
+		put_attribute_int(&tw, "Cryptographic Length", TTLV_INTEGER, 256);
+		put_attribute_int(&tw, "Cryptographic Usage Mask", TTLV_INTEGER,
+				  KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT);
+		ttlv_end(&tw);
+		break;
+	case OP_GET:
+	case OP_ACTIVATE:
+		ttlv_put_cstr(&tw, KMIP_TAG_UNIQUE_IDENTIFIER, c->uid);
+		break;
+	case OP_GETATTR:
+		ttlv_put_cstr(&tw, KMIP_TAG_UNIQUE_IDENTIFIER, c->uid);
+		ttlv_put_cstr(&tw, KMIP_TAG_ATTRIBUTE_NAME, "State");
+		break;
+	case OP_COUNT:
+		break;
+	}
+	ttlv_end(&tw);
+	ttlv_end(&tw);
+	ttlv_end(&tw);
+	return ttlv_writer_finish(&tw);
+}
+
+static enum op pick_op(struct worker *w)
+{
+	const struct phase *ph = w->ph;
+	unsigned r = (unsigned)(rng_next(&w->rng) % ph->total_weight);
+
+	for (int i = 0; i < OP_COUNT; i++) {
+		if (r < ph->weights[i])
+			return (enum op)i;
+		r -= ph->weights[i];
+	}
+	return OP_DISCOVER;
+}
+
+static int prepare(struct conn *c)
+{
+	struct worker *w = c->w;
+	enum op op = pick_op(w);
+
+	if (op == OP_ACTIVATE && !uid_pop(&activate_keys, c->uid)) {
+		op = OP_CREATE; /* nothing left to activate: make one instead */
+		w->activate_fallbacks++;
+	}
+	if ((op == OP_GET || op == OP_GETATTR) && get_keys.len > 0) {
+		size_t i = (size_t)(rng_next(&w->rng) % get_keys.len);
+
+		memcpy(c->uid, get_keys.uids[i], UID_MAX);
+	}
+	c->op = op;
+	c->prepared = true;
+	return build_request(c, op);
+}
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+static bool text_is(const struct ttlv_item *item, const char *s)
+{
+	return item != NULL && item->type == TTLV_TEXT_STRING && ttlv_text_equals(item, s);
+}
+
+static const struct ttlv_item *child_typed(const struct ttlv_item *parent, uint32_t tag,
+					   enum ttlv_type type)
+{
+	const struct ttlv_item *item;
+
+	if (parent == NULL || parent->type != TTLV_STRUCTURE)
+		return NULL;
+	item = ttlv_child(parent, tag);
+	return item != NULL && item->type == type ? item : NULL;
+}
+
+/* Checks the response to c's request: 0, or -1 with a description in @why. */
+static int check_response(struct conn *c, char *why, size_t whylen)
+{
+	struct worker *w = c->w;
+	struct ttlv_item *root;
+	struct ttlv_error terr;
+	const struct ttlv_item *hdr, *item, *status, *payload, *x;
+	int rv;
+
+	arena_reset(&w->arena);
+	rv = ttlv_decode(c->in.data, c->in.len, NULL, &w->arena, &root, &terr);
+	if (rv != 0) {
+		snprintf(why, whylen, "%s: undecodable response: %s", op_names[c->op],
+			 terr.message);
+		return -1;
+	}
+	if (root->tag != KMIP_TAG_RESPONSE_MESSAGE || root->type != TTLV_STRUCTURE) {
+		snprintf(why, whylen, "%s: not a Response Message", op_names[c->op]);
+		return -1;
+	}
+	hdr = child_typed(root, KMIP_TAG_RESPONSE_HEADER, TTLV_STRUCTURE);
+	x = child_typed(hdr, KMIP_TAG_BATCH_COUNT, TTLV_INTEGER);
+	item = child_typed(root, KMIP_TAG_BATCH_ITEM, TTLV_STRUCTURE);
+	if (x == NULL || x->v.integer != 1 || item == NULL || ttlv_next_same(item) != NULL) {
+		snprintf(why, whylen, "%s: response without exactly one batch item",
+			 op_names[c->op]);
+		return -1;
+	}
+	status = child_typed(item, KMIP_TAG_RESULT_STATUS, TTLV_ENUMERATION);
+	if (status == NULL || status->v.enumeration != KMIP_STATUS_SUCCESS) {
+		const struct ttlv_item *reason =
+			child_typed(item, KMIP_TAG_RESULT_REASON, TTLV_ENUMERATION);
+		const struct ttlv_item *msg =
+			child_typed(item, KMIP_TAG_RESULT_MESSAGE, TTLV_TEXT_STRING);
+		const char *rname =
+			reason ? kmip_enum_name(KMIP_FAMILY_REASON, reason->v.enumeration) : NULL;
+
+		snprintf(why, whylen, "%s: %s, reason %s: %.*s", op_names[c->op],
+			 status ? "Operation Failed" : "no Result Status", rname ? rname : "none",
+			 msg ? (int)msg->length : 4, msg ? (const char *)msg->v.bytes : "none");
+		return -1;
+	}
+	x = child_typed(item, KMIP_TAG_OPERATION, TTLV_ENUMERATION);
+	if (x == NULL || x->v.enumeration != op_codes[c->op]) {
+		snprintf(why, whylen, "%s: response for another operation", op_names[c->op]);
+		return -1;
+	}
+	x = ttlv_child(item, KMIP_TAG_UNIQUE_BATCH_ITEM_ID);
+	if (c->op != OP_DISCOVER &&
+	    (x == NULL || x->type != TTLV_BYTE_STRING || x->length != sizeof(batch_id) ||
+	     memcmp(x->v.bytes, batch_id, sizeof(batch_id)) != 0)) {
+		snprintf(why, whylen, "%s: Unique Batch Item ID not echoed", op_names[c->op]);
+		return -1;
+	}
+	payload = child_typed(item, KMIP_TAG_RESPONSE_PAYLOAD, TTLV_STRUCTURE);
+	if (payload == NULL) {
+		snprintf(why, whylen, "%s: no Response Payload", op_names[c->op]);
+		return -1;
+	}
+	switch (c->op) {
+	case OP_DISCOVER: {
+		bool found = false;
+
+		for (x = ttlv_child(payload, KMIP_TAG_PROTOCOL_VERSION); x != NULL;
+		     x = ttlv_next_same(x)) {
+			const struct ttlv_item *ma =
+				child_typed(x, KMIP_TAG_PROTOCOL_VERSION_MAJOR, TTLV_INTEGER);
+			const struct ttlv_item *mi =
+				child_typed(x, KMIP_TAG_PROTOCOL_VERSION_MINOR, TTLV_INTEGER);
+
+			if (ma && mi &&
+			    KMIP_VERSION((unsigned)ma->v.integer, (unsigned)mi->v.integer) ==
+				    opt.kmip_version)
+				found = true;
+		}
+		if (!found) {
+			snprintf(why, whylen, "discover: our version is not listed");
+			return -1;
+		}
+		break;
+	}
+	case OP_QUERY:
+		if (child_typed(payload, KMIP_TAG_VENDOR_IDENTIFICATION, TTLV_TEXT_STRING) ==
+		    NULL) {
+			snprintf(why, whylen, "query: no Vendor Identification");
+			return -1;
+		}
+		break;
+	case OP_CREATE:
+		x = child_typed(payload, KMIP_TAG_UNIQUE_IDENTIFIER, TTLV_TEXT_STRING);
+		if (x == NULL || x->length == 0 || x->length >= UID_MAX) {
+			snprintf(why, whylen, "create: no usable Unique Identifier");
+			return -1;
+		}
+		if (w->ph->keys_to_get)
+			uid_push(&get_keys, x->v.bytes, x->length);
+		else if (w->ph->feed_activate)
+			uid_push(&activate_keys, x->v.bytes, x->length);
+		break;
+	case OP_GET: {
+		const struct ttlv_item *kb, *kv, *km;
+
+		x = child_typed(payload, KMIP_TAG_OBJECT_TYPE, TTLV_ENUMERATION);
+		kb = child_typed(child_typed(payload, KMIP_TAG_SYMMETRIC_KEY, TTLV_STRUCTURE),
+				 KMIP_TAG_KEY_BLOCK, TTLV_STRUCTURE);
+		kv = child_typed(kb, KMIP_TAG_KEY_VALUE, TTLV_STRUCTURE);
+		km = child_typed(kv, KMIP_TAG_KEY_MATERIAL, TTLV_BYTE_STRING);
+		if (x == NULL || x->v.enumeration != KMIP_OBJECT_TYPE_SYMMETRIC_KEY ||
+		    !text_is(ttlv_child(payload, KMIP_TAG_UNIQUE_IDENTIFIER), c->uid) ||
+		    km == NULL || km->length != 32) {
+			snprintf(why, whylen, "get: not the 32-byte symmetric key asked for");
+			return -1;
+		}
+		break;
+	}
+	case OP_GETATTR: {
+		const struct ttlv_item *a;
+
+		a = child_typed(payload, KMIP_TAG_ATTRIBUTE, TTLV_STRUCTURE);
+		x = a ? child_typed(a, KMIP_TAG_ATTRIBUTE_VALUE, TTLV_ENUMERATION) : NULL;
+		if (!text_is(ttlv_child(payload, KMIP_TAG_UNIQUE_IDENTIFIER), c->uid) ||
+		    !text_is(ttlv_child(a, KMIP_TAG_ATTRIBUTE_NAME), "State") || x == NULL) {
+			snprintf(why, whylen, "getattr: no State attribute");
+			return -1;
+		}
+		break;
+	}
+	case OP_ACTIVATE:
+		if (!text_is(ttlv_child(payload, KMIP_TAG_UNIQUE_IDENTIFIER), c->uid)) {
+			snprintf(why, whylen, "activate: Unique Identifier not returned");
+			return -1;
+		}
+		break;
+	case OP_COUNT:
+		break;
+	}
+	return 0;
+}
+
+/* A whole response is in c->in. Records it and moves on; true if the connection is to
+ * send its next request now. */
+static bool on_response(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct phase *ph = w->ph;
+	int64_t t = now_ns();
+	char why[384];
+	bool ok = check_response(c, why, sizeof(why)) == 0;
+
+	if (in_window(ph, t)) {
+		if (ok) {
+			w->ok[c->op]++;
+			hist_add(&w->lat[c->op],
+				 (uint64_t)(t - (ph->new_conn ? c->t_conn : c->t_req)));
+		} else {
+			w->err[c->op]++;
+			sample_error(why);
+		}
+	} else if (!ok && ph->record == false) {
+		sample_error(why);
+	}
+	w->last_done = t;
+	c->ticket = false;
+	c->prepared = false;
+	c->on_conn++;
+	buf_clear(&c->in);
+	if (ph->end_ns != 0 && t >= ph->end_ns) {
+		conn_finish(c);
+		return false;
+	}
+	if (ph->per_conn != 0 && c->on_conn >= ph->per_conn) {
+		conn_teardown(c, true);
+		conn_start(c);
+		return false;
+	}
+	c->st = C_SEND;
+	return true;
+}
+
+/* ---- the connection state machine ----------------------------------------------------- */
+
+/* Moves @c on as far as it goes without waiting. @events: what epoll reported (0 when
+ * called directly). */
+static void drive(struct conn *c, uint32_t events)
+{
+	struct worker *w = c->w;
+
+	if (c->st != C_CONNECTING && c->st != C_IDLE && c->st != C_DONE) {
+		if ((events & EPOLLOUT) && c->pend.len > 0 && flush(c) != 0) {
+			conn_fail(c, "sending failed");
+			return;
+		}
+		if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) && fill(c) != 0) {
+			conn_fail(c, errno == ECONNRESET ? "connection reset by the server"
+							 : "receiving failed");
+			return;
+		}
+	}
+	for (;;) {
+		int n;
+
+		switch (c->st) {
+		case C_IDLE:
+		case C_DONE:
+			return;
+		case C_CONNECTING: {
+			int err = 0;
+			socklen_t len = sizeof(err);
+
+			if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+				return; /* still connecting */
+			if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+				char text[128];
+
+				snprintf(text, sizeof(text), "connect: %s",
+					 strerror(err ? err : errno));
+				conn_fail(c, text);
+				return;
+			}
+			c->want_out = true; /* flush() drops EPOLLOUT once nothing waits */
+			c->st = C_HANDSHAKE;
+			events = 0;
+			break;
+		}
+		case C_HANDSHAKE:
+			n = SSL_connect(c->ssl);
+			/* The client's last flight goes out with the request. */
+			if (n != 1 && flush(c) != 0) {
+				conn_fail(c, "sending failed");
+				return;
+			}
+			if (n == 1) {
+				int64_t t = now_ns();
+
+				if (in_window(w->ph, t)) {
+					w->handshakes++;
+					if (SSL_session_reused(c->ssl))
+						w->resumed++;
+					hist_add(&w->handshake, (uint64_t)(t - c->t_conn));
+				}
+				if (tls_info[0] == '\0') {
+					pthread_mutex_lock(&tls_info_lock);
+					snprintf(tls_info, sizeof(tls_info), "%s %s",
+						 SSL_get_version(c->ssl),
+						 SSL_CIPHER_get_name(
+							 SSL_get_current_cipher(c->ssl)));
+					pthread_mutex_unlock(&tls_info_lock);
+				}
+				c->st = C_SEND;
+				break;
+			}
+			switch (SSL_get_error(c->ssl, n)) {
+			case SSL_ERROR_WANT_READ:
+				if (c->eof)
+					conn_fail(c,
+						  "server closed the connection in the handshake");
+				return;
+			default:
+				conn_fail(c, "TLS handshake failed");
+				return;
+			}
+		case C_SEND:
+			if (!c->prepared) {
+				if (!c->ticket && !take_ticket(w->ph)) {
+					conn_finish(c);
+					return;
+				}
+				c->ticket = true;
+				if (prepare(c) != 0) {
+					conn_fail(c, "building the request failed");
+					return;
+				}
+				c->t_req = now_ns();
+			}
+			n = SSL_write(c->ssl, c->out.data, (int)c->out.len);
+			if (n <= 0 || flush(c) != 0) {
+				conn_fail(c, "sending the request failed");
+				return;
+			}
+			c->st = C_READ;
+			break;
+		case C_READ: {
+			struct ttlv_error terr;
+			size_t need, total;
+
+			if (ttlv_frame_need(c->in.data, c->in.len, 0, &need, &total, &terr) != 0) {
+				char text[256];
+
+				snprintf(text, sizeof(text), "%s: bad response framing: %s",
+					 op_names[c->op], terr.message);
+				c->in.len = 0;
+				conn_fail(c, text);
+				return;
+			}
+			if (need == 0) {
+				if (c->in.len != total) {
+					conn_fail(c, "bytes after the response");
+					return;
+				}
+				if (!on_response(c))
+					return;
+				break;
+			}
+			if (buf_reserve(&c->in, need) != 0) {
+				conn_fail(c, "out of memory");
+				return;
+			}
+			n = SSL_read(c->ssl, c->in.data + c->in.len, (int)need);
+			if (n > 0) {
+				c->in.len += (size_t)n;
+				break;
+			}
+			switch (SSL_get_error(c->ssl, n)) {
+			case SSL_ERROR_WANT_READ:
+				if (flush(c) != 0) { /* e.g. a TLS 1.3 key update */
+					conn_fail(c, "sending failed");
+					return;
+				}
+				if (c->eof)
+					conn_fail(c,
+						  "server closed the connection before answering");
+				return;
+			case SSL_ERROR_ZERO_RETURN:
+				conn_fail(c, "server closed the connection before answering");
+				return;
+			default:
+				conn_fail(c, "reading the response failed");
+				return;
+			}
+		}
+		}
+	}
+}
+
+/* Opens a new TCP + TLS connection for slot @c (its request ticket is taken first). */
+static void conn_start(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct epoll_event ev;
+	int one = 1, rv;
+
+	if (w->ph->end_ns != 0 && now_ns() >= w->ph->end_ns) {
+		conn_finish(c);
+		return;
+	}
+	if (!c->ticket) {
+		if (!take_ticket(w->ph)) {
+			conn_finish(c);
+			return;
+		}
+		c->ticket = true;
+	}
+	c->t_conn = now_ns();
+	c->fd = socket(server_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		conn_fail(c, "socket() failed");
+		return;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->ssl = SSL_new(client_ctx);
+	c->rbio = BIO_new(BIO_s_mem());
+	c->wbio = BIO_new(BIO_s_mem());
+	if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+		BIO_free(c->rbio);
+		BIO_free(c->wbio);
+		conn_fail(c, "SSL_new failed");
+		return;
+	}
+	SSL_set_bio(c->ssl, c->rbio, c->wbio);
+	SSL_set_app_data(c->ssl, c);
+	SSL_set_connect_state(c->ssl);
+	if (opt.resume && c->session != NULL)
+		SSL_set_session(c->ssl, c->session);
+	ev.events = EPOLLIN | EPOLLOUT; /* level-triggered; EPOLLOUT until connected */
+	ev.data.ptr = c;
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+		conn_fail(c, "epoll_ctl failed");
+		return;
+	}
+	c->want_out = true;
+	rv = connect(c->fd, (struct sockaddr *)&server_addr, server_addr_len);
+	if (rv != 0 && errno != EINPROGRESS) {
+		char text[128];
+
+		snprintf(text, sizeof(text), "connect: %s", strerror(errno));
+		conn_fail(c, text);
+		return;
+	}
+	c->st = rv == 0 ? C_HANDSHAKE : C_CONNECTING;
+	drive(c, 0);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event events[64];
+
+	for (unsigned i = 0; i < w->nconns; i++)
+		conn_start(&w->conns[i]);
+	while (w->live > 0) {
+		int64_t now = now_ns();
+		int timeout = 100, n;
+
+		if (w->ph->end_ns != 0 && now >= w->ph->end_ns)
+			break;
+		if (w->idle > 0) {
+			timeout = 1;
+			for (unsigned i = 0; i < w->nconns; i++) {
+				struct conn *c = &w->conns[i];
+
+				if (c->st == C_IDLE && c->retry_at <= now) {
+					w->idle--;
+					conn_start(c);
+				}
+			}
+		}
+		if (w->ph->end_ns != 0) {
+			int64_t left_ms = (w->ph->end_ns - now + 999999) / 1000000;
+
+			if (left_ms < timeout)
+				timeout = (int)(left_ms > 0 ? left_ms : 0);
+		}
+		n = epoll_wait(w->ep, events, 64, timeout);
+		for (int i = 0; i < n; i++)
+			drive(events[i].data.ptr, events[i].events);
+	}
+	for (unsigned i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+
+		if (c->st != C_DONE)
+			conn_teardown(c, true);
+	}
+	return NULL;
+}
+
+/* ---- CPU use in the measured window ----------------------------------------------------- */
+
+/* CPU seconds used so far by the processes in opt.server_pids (all their threads), from
+ * /proc/PID/stat; -1 if none could be read. */
+static double server_cpu_seconds(void)
+{
+	char *copy, *save = NULL;
+	double total = -1;
+	long tck = sysconf(_SC_CLK_TCK);
+
+	if (opt.server_pids == NULL || (copy = strdup(opt.server_pids)) == NULL)
+		return -1;
+	for (char *tok = strtok_r(copy, ", ", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", ", &save)) {
+		char path[64], line[1024], *p;
+		unsigned long utime, stime;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%s/stat", tok);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		p = fgets(line, sizeof(line), f);
+		fclose(f);
+		if (p == NULL || (p = strrchr(line, ')')) == NULL)
+			continue;
+		/* After the command: state (3) ... utime (14), stime (15). */
+		if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+			   &stime) != 2)
+			continue;
+		total = (total < 0 ? 0 : total) + (double)(utime + stime) / (double)tck;
+	}
+	free(copy);
+	return total;
+}
+
+static double own_cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_until(int64_t t)
+{
+	struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/* The whole machine's busy and stolen CPU seconds so far, from /proc/stat. */
+static void machine_cpu_seconds(double *busy, double *steal)
+{
+	unsigned long long v[8] = {0};
+	long tck = sysconf(_SC_CLK_TCK);
+	FILE *f = fopen("/proc/stat", "r");
+
+	*busy = *steal = 0;
+	if (f == NULL)
+		return;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &v[6], &v[7]) == 8) {
+		/* user nice system idle iowait irq softirq steal */
+		*busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / (double)tck;
+		*steal = (double)v[7] / (double)tck;
+	}
+	fclose(f);
+}
+
+/* CPU seconds at the window's start, then used in it. The machine's busy time minus the
+ * server's and ours is what other processes took: a disturbed measurement. */
+struct cpu_sample {
+	double server, client, machine, steal;
+};
+
+static void cpu_start(struct cpu_sample *cpu)
+{
+	cpu->server = server_cpu_seconds();
+	cpu->client = own_cpu_seconds();
+	machine_cpu_seconds(&cpu->machine, &cpu->steal);
+}
+
+static void cpu_end(struct cpu_sample *cpu)
+{
+	double machine, steal;
+
+	machine_cpu_seconds(&machine, &steal);
+	cpu->server = cpu->server < 0 ? -1 : server_cpu_seconds() - cpu->server;
+	cpu->client = own_cpu_seconds() - cpu->client;
+	cpu->machine = machine - cpu->machine;
+	cpu->steal = steal - cpu->steal;
+}
+
+/* Runs @ph on its connections spread over the threads; adds the results into @total. */
+static void run_phase(struct phase *ph, struct worker *total, struct cpu_sample *cpu)
+{
+	unsigned threads = opt.threads < ph->connections ? opt.threads : ph->connections;
+	struct worker *workers = calloc(threads, sizeof(*workers));
+	struct conn *conns = calloc(ph->connections, sizeof(*conns));
+
+	if (workers == NULL || conns == NULL) {
+		fprintf(stderr, "kmip-bench: out of memory\n");
+		exit(1);
+	}
+	ph->total_weight = 0;
+	for (int i = 0; i < OP_COUNT; i++)
+		ph->total_weight += ph->weights[i];
+	for (unsigned i = 0; i < ph->connections; i++) {
+		conns[i].fd = -1;
+		conns[i].st = C_IDLE;
+	}
+	for (unsigned t = 0; t < threads; t++) {
+		struct worker *w = &workers[t];
+		unsigned first = ph->connections * t / threads;
+		unsigned last = ph->connections * (t + 1) / threads;
+
+		w->ph = ph;
+		w->conns = conns + first;
+		w->nconns = last - first;
+		w->live = w->nconns;
+		w->rng = 0x9E3779B97F4A7C15ull * (t + 1) ^ (uint64_t)now_ns();
+		arena_init(&w->arena, 16384, 0);
+		w->ep = epoll_create1(EPOLL_CLOEXEC);
+		for (unsigned i = 0; i < w->nconns; i++)
+			w->conns[i].w = w;
+	}
+	for (unsigned t = 0; t < threads; t++)
+		pthread_create(&workers[t].thread, NULL, worker_main, &workers[t]);
+	if (cpu != NULL) {
+		sleep_until(ph->start_ns);
+		cpu_start(cpu);
+		if (ph->end_ns != 0) {
+			sleep_until(ph->end_ns);
+			cpu_end(cpu);
+		}
+	}
+	for (unsigned t = 0; t < threads; t++) {
+		struct worker *w = &workers[t];
+
+		pthread_join(w->thread, NULL);
+		for (int i = 0; i < OP_COUNT; i++) {
+			hist_merge(&total->lat[i], &w->lat[i]);
+			total->ok[i] += w->ok[i];
+			total->err[i] += w->err[i];
+		}
+		hist_merge(&total->handshake, &w->handshake);
+		total->handshakes += w->handshakes;
+		total->resumed += w->resumed;
+		total->conn_errors += w->conn_errors;
+		total->activate_fallbacks += w->activate_fallbacks;
+		if (w->last_done > total->last_done)
+			total->last_done = w->last_done;
+		close(w->ep);
+		arena_free(&w->arena);
+	}
+	if (cpu != NULL && ph->end_ns == 0)
+		cpu_end(cpu);
+	for (unsigned i = 0; i < ph->connections; i++) {
+		SSL_SESSION_free(conns[i].session);
+		buf_free(&conns[i].in);
+		buf_free(&conns[i].out);
+		buf_free(&conns[i].pend);
+	}
+	free(conns);
+	free(workers);
+}
+
+/* ---- setup and report ----------------------------------------------------------------- */
+
+static void setup_tls(void)
+{
+	char reason[256];
+
+	client_ctx = SSL_CTX_new(TLS_client_method());
+	if (client_ctx == NULL)
+		goto fail;
+	SSL_CTX_set_min_proto_version(client_ctx, opt.tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(client_ctx, opt.tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+	SSL_CTX_set_mode(client_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (opt.ciphers != NULL && SSL_CTX_set_cipher_list(client_ctx, opt.ciphers) != 1)
+		goto fail;
+	if (SSL_CTX_load_verify_locations(client_ctx, opt.ca, NULL) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(client_ctx, opt.cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(client_ctx, opt.key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(client_ctx) != 1)
+		goto fail;
+	SSL_CTX_set_verify(client_ctx, SSL_VERIFY_PEER, NULL);
+	{
+		X509_VERIFY_PARAM *param = SSL_CTX_get0_param(client_ctx);
+		struct in6_addr a6;
+		int ok;
+
+		if (inet_pton(AF_INET, opt.host, &a6) == 1 ||
+		    inet_pton(AF_INET6, opt.host, &a6) == 1)
+			ok = X509_VERIFY_PARAM_set1_ip_asc(param, opt.host);
+		else
+			ok = X509_VERIFY_PARAM_set1_host(param, opt.host, 0);
+		if (ok != 1)
+			goto fail;
+	}
+	if (opt.resume) {
+		SSL_CTX_set_session_cache_mode(
+			client_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(client_ctx, new_session_cb);
+	}
+	return;
+fail:
+	ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+	fprintf(stderr, "kmip-bench: TLS set-up (CA %s, cert %s, key %s): %s\n", opt.ca, opt.cert,
+		opt.key, reason);
+	exit(1);
+}
+
+static void resolve(void)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	char port[16];
+	int rv;
+
+	snprintf(port, sizeof(port), "%u", opt.port);
+	rv = getaddrinfo(opt.host, port, &hints, &res);
+	if (rv != 0) {
+		fprintf(stderr, "kmip-bench: %s: %s\n", opt.host, gai_strerror(rv));
+		exit(1);
+	}
+	memcpy(&server_addr, res->ai_addr, res->ai_addrlen);
+	server_addr_len = res->ai_addrlen;
+	freeaddrinfo(res);
+}
+
+static void print_row(const char *name, uint64_t ok, uint64_t err, double secs,
+		      const struct hist *h)
+{
+	printf("%-9s %10" PRIu64 " %7" PRIu64 " %11.1f %8.3f %8.3f %8.3f %8.3f %8.3f\n", name, ok,
+	       err, (double)ok / secs, hist_pct_ms(h, 50), hist_pct_ms(h, 90), hist_pct_ms(h, 99),
+	       hist_pct_ms(h, 99.9), (double)h->max / 1e6);
+}
+
+static const char *mode_name(void)
+{
+	if (opt.new_conn)
+		return opt.per_conn > 1 ? (opt.resume ? "reconnect-resume" : "reconnect")
+					: (opt.resume ? "new-connection-resume" : "new-connection");
+	if (opt.per_conn > 0)
+		return opt.resume ? "reconnect-resume" : "reconnect";
+	return "persistent";
+}
+
+static void print_result(const char *tag, const char *op, uint64_t ok, uint64_t err, double secs,
+			 const struct hist *h, const struct worker *r, const struct cpu_sample *cpu)
+{
+	printf("%s name=%s op=%s ops_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
+	       "p999_ms=%.3f max_ms=%.3f ok=%" PRIu64 " errors=%" PRIu64 " seconds=%.2f "
+	       "connections=%u per_connection=%u mode=%s",
+	       tag, opt.name, op, (double)ok / secs, hist_pct_ms(h, 50), hist_pct_ms(h, 90),
+	       hist_pct_ms(h, 99), hist_pct_ms(h, 99.9), (double)h->max / 1e6, ok, err, secs,
+	       opt.connections, opt.per_conn, mode_name());
+	if (r != NULL && r->handshakes > 0)
+		printf(" handshakes_per_s=%.1f resumed_pct=%.1f handshake_p99_ms=%.3f",
+		       (double)r->handshakes / secs,
+		       100.0 * (double)r->resumed / (double)r->handshakes,
+		       hist_pct_ms(&r->handshake, 99));
+	if (cpu != NULL) {
+		double other = cpu->machine - cpu->client - (cpu->server > 0 ? cpu->server : 0);
+
+		if (cpu->server >= 0)
+			printf(" server_cpu_pct=%.0f", 100.0 * cpu->server / secs);
+		printf(" client_cpu_pct=%.0f", 100.0 * cpu->client / secs);
+		if (cpu->server >= 0)
+			printf(" other_cpu_pct=%.0f", 100.0 * (other > 0 ? other : 0) / secs);
+		printf(" steal_pct=%.0f", 100.0 * cpu->steal / secs);
+	}
+	printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct worker *total = calloc(1, sizeof(*total));
+	struct hist *all = calloc(1, sizeof(*all));
+	struct phase *ph = calloc(1, sizeof(*ph));
+	uint64_t ok = 0, err = 0;
+	struct cpu_sample cpu = {0, 0, 0, 0};
+	double secs;
+	int64_t t0;
+
+	if (total == NULL || all == NULL || ph == NULL)
+		return 1;
+	parse_args(argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	setup_tls();
+	resolve();
+
+	/* Keys for get/getattr and for activate, made on persistent connections. */
+	if (opt.weights[OP_GET] || opt.weights[OP_GETATTR] || opt.weights[OP_ACTIVATE]) {
+		struct worker *prep = calloc(1, sizeof(*prep));
+		bool want_get = opt.weights[OP_GET] || opt.weights[OP_GETATTR];
+
+		for (int pass = 0; pass < 2 && prep != NULL; pass++) {
+			struct phase *pp = calloc(1, sizeof(*pp));
+
+			if (pass == 0 ? !want_get : !opt.weights[OP_ACTIVATE]) {
+				free(pp);
+				continue;
+			}
+			pp->weights[OP_CREATE] = 1;
+			pp->connections = opt.connections < 16 ? opt.connections : 16;
+			pp->limited = true;
+			atomic_store(&pp->tickets, (long)opt.keys);
+			pp->keys_to_get = pass == 0;
+			pp->feed_activate = pass == 1;
+			t0 = now_ns();
+			run_phase(pp, prep, NULL);
+			if (!opt.quiet)
+				printf("prepared %zu keys to %s in %.2f s\n",
+				       pass == 0 ? get_keys.len : activate_keys.len,
+				       pass == 0 ? "read" : "activate",
+				       (double)(now_ns() - t0) / 1e9);
+			free(pp);
+		}
+		free(prep);
+		if (want_get && get_keys.len == 0) {
+			fprintf(stderr, "kmip-bench: no key could be created for get/getattr:\n");
+			for (unsigned i = 0; i < error_samples_used; i++)
+				fprintf(stderr, "  %s\n", error_samples[i]);
+			return 1;
+		}
+		for (unsigned i = 0; i < error_samples_used; i++)
+			fprintf(stderr, "while preparing keys: error (%ux): %s\n",
+				error_sample_count[i], error_samples[i]);
+		error_samples_used = 0;
+	}
+
+	for (int i = 0; i < OP_COUNT; i++)
+		ph->weights[i] = opt.weights[i];
+	ph->connections = opt.connections;
+	ph->per_conn = opt.per_conn;
+	ph->new_conn = opt.new_conn;
+	ph->record = true;
+	ph->feed_activate = opt.weights[OP_ACTIVATE] > 0;
+	t0 = now_ns();
+	ph->start_ns = t0 + (int64_t)(opt.warmup * 1e9);
+	if (opt.requests > 0) {
+		ph->limited = true;
+		atomic_store(&ph->tickets, opt.requests);
+	} else {
+		ph->end_ns = ph->start_ns + (int64_t)(opt.duration * 1e9);
+	}
+	run_phase(ph, total, &cpu);
+	secs = opt.requests > 0 ? (double)(total->last_done - ph->start_ns) / 1e9
+				: (double)(ph->end_ns - ph->start_ns) / 1e9;
+	if (secs <= 0)
+		secs = 1e-9;
+
+	for (int i = 0; i < OP_COUNT; i++) {
+		hist_merge(all, &total->lat[i]);
+		ok += total->ok[i];
+		err += total->err[i];
+	}
+	err += total->conn_errors;
+
+	if (!opt.quiet) {
+		printf("== kmip-bench %s: %s:%u, %s, KMIP %u.%u, %u connections, %u threads, %s, "
+		       "%.2f s measured (after %.1f s warm-up)\n",
+		       opt.name, opt.host, opt.port, tls_info[0] ? tls_info : "no TLS session",
+		       KMIP_VERSION_MAJOR(opt.kmip_version), KMIP_VERSION_MINOR(opt.kmip_version),
+		       opt.connections, opt.threads,
+		       opt.new_conn ? (opt.resume ? "new connection per request, resumed"
+						  : "new connection per request, full handshakes")
+				    : (opt.per_conn ? "reconnecting" : "persistent connections"),
+		       secs, opt.warmup);
+		printf("%-9s %10s %7s %11s %8s %8s %8s %8s %8s\n", "op", "ok", "errors", "ops/s",
+		       "p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms");
+		for (int i = 0; i < OP_COUNT; i++)
+			if (opt.weights[i] || total->ok[i] || total->err[i])
+				print_row(op_names[i], total->ok[i], total->err[i], secs,
+					  &total->lat[i]);
+		print_row("total", ok, err, secs, all);
+		if (opt.new_conn)
+			printf("latency counts from the connect: TCP + TLS handshake + request + "
+			       "response\n");
+		if (total->handshakes > 0)
+			printf("handshakes %" PRIu64
+			       " (%.1f/s), resumed %.1f%%, handshake p50 %.3f "
+			       "ms, p99 %.3f ms\n",
+			       total->handshakes, (double)total->handshakes / secs,
+			       100.0 * (double)total->resumed / (double)total->handshakes,
+			       hist_pct_ms(&total->handshake, 50),
+			       hist_pct_ms(&total->handshake, 99));
+		printf("CPU in the window (100%% = one core of %ld): kmip-bench %.0f%%",
+		       sysconf(_SC_NPROCESSORS_ONLN), 100.0 * cpu.client / secs);
+		if (cpu.server >= 0)
+			printf(", server (%s) %.0f%%", opt.server_pids, 100.0 * cpu.server / secs);
+		printf(", whole machine %.0f%%, stolen by the hypervisor %.0f%%",
+		       100.0 * cpu.machine / secs, 100.0 * cpu.steal / secs);
+		printf("\n");
+		if (total->conn_errors)
+			printf("connection errors (no request in flight): %" PRIu64 "\n",
+			       total->conn_errors);
+		if (total->activate_fallbacks)
+			printf("activate: %" PRIu64
+			       " times no Pre-Active key was left, a create was "
+			       "sent instead\n",
+			       total->activate_fallbacks);
+	}
+	for (unsigned i = 0; i < error_samples_used; i++)
+		fprintf(stderr, "error (%ux): %s\n", error_sample_count[i], error_samples[i]);
+	for (int i = 0; i < OP_COUNT; i++)
+		if (opt.weights[i] || total->ok[i] || total->err[i])
+			print_result("RESULT_OP", op_names[i], total->ok[i], total->err[i], secs,
+				     &total->lat[i], NULL, NULL);
+	print_result("RESULT", "total", ok, err, secs, all, total, &cpu);
+	if (opt.resume && total->handshakes > 0 && total->resumed * 2 < total->handshakes)
+		fprintf(stderr,
+			"kmip-bench: warning: --resume but only %" PRIu64 " of %" PRIu64
+			" handshakes resumed a session\n",
+			total->resumed, total->handshakes);
+	SSL_CTX_free(client_ctx);
+	free(all);
+	free(total);
+	free(ph);
+	return err > 0 ? 3 : 0;
+}
