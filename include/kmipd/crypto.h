@@ -28,6 +28,12 @@ struct crypto_key {
 struct crypto_key *crypto_key_new(void);
 void crypto_key_free(struct crypto_key *key);
 
+/* The calling thread's scratch key: locked once, reused by every operation on the thread,
+ * freed when the thread exits. Give it back with crypto_key_return(), which wipes it;
+ * never hold it across a function that may borrow it too. NULL when out of memory. */
+struct crypto_key *crypto_key_borrow(void);
+void crypto_key_return(struct crypto_key *key);
+
 /* Fills @buf with @len bytes from OpenSSL's DRBG. 0 or KMIPD_ECRYPTO. */
 int crypto_random(void *buf, size_t len);
 

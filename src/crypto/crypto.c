@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,43 @@ void crypto_key_free(struct crypto_key *key)
 	OPENSSL_cleanse(key, size);
 	(void)munlock(key, size);
 	free(key);
+}
+
+/* One locked key per thread for keys needed only during one operation, so a request does
+ * not pay for mlock/munlock (which take the process's memory-map lock) every time. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *key)
+{
+	crypto_key_free(key);
+}
+
+static void scratch_init(void)
+{
+	(void)pthread_key_create(&scratch_key, scratch_free);
+}
+
+struct crypto_key *crypto_key_borrow(void)
+{
+	struct crypto_key *key;
+
+	pthread_once(&scratch_once, scratch_init);
+	key = pthread_getspecific(scratch_key);
+	if (key == NULL) {
+		key = crypto_key_new();
+		if (key != NULL && pthread_setspecific(scratch_key, key) != 0) {
+			crypto_key_free(key);
+			key = NULL;
+		}
+	}
+	return key;
+}
+
+void crypto_key_return(struct crypto_key *key)
+{
+	if (key != NULL)
+		OPENSSL_cleanse(key->bytes, sizeof(key->bytes));
 }
 
 int crypto_random(void *buf, size_t len)

@@ -607,14 +607,14 @@ static struct crypto_key *tenant_kek(struct kmip_op_ctx *ctx)
 
 	if (session == NULL)
 		return NULL;
-	kek = crypto_key_new();
+	kek = crypto_key_borrow();
 	if (kek == NULL) {
 		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE, "%s: out of memory", op_name(ctx));
 		return NULL;
 	}
 	if (session->service->keyring == NULL ||
 	    keyring_get(session->service->keyring, session->tenant, kek) != 0) {
-		crypto_key_free(kek);
+		crypto_key_return(kek);
 		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
 			     "%s: tenant %s has no usable key-encryption key (its root key could "
 			     "not be unwrapped on this node; see the server log)",
@@ -638,7 +638,7 @@ int op_seal(struct kmip_op_ctx *ctx, struct object *obj, const uint8_t *plain, s
 	if (kek == NULL)
 		return KMIPD_ENOT_FOUND;
 	rv = crypto_seal(kek, aad, aad_len, plain, len, &sealed);
-	crypto_key_free(kek);
+	crypto_key_return(kek);
 	if (rv == 0 && (copy = arena_alloc(ctx->arena, sealed.len)) != NULL)
 		memcpy(copy, sealed.data, sealed.len);
 	obj->sealed = copy;
@@ -683,7 +683,7 @@ int op_unseal(struct kmip_op_ctx *ctx, const struct object *obj, const uint8_t *
 	if (kek == NULL)
 		return KMIPD_ENOT_FOUND;
 	rv = crypto_open(kek, aad, aad_len, obj->sealed, obj->sealed_len, out);
-	crypto_key_free(kek);
+	crypto_key_return(kek);
 	if (rv != 0) {
 		kmip_op_fail(ctx, KMIP_REASON_CRYPTOGRAPHIC_FAILURE,
 			     "%s: the key material of %s could not be unsealed with tenant %s's "

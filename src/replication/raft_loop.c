@@ -55,6 +55,12 @@ struct replication {
 	struct mailbox inbox;
 	uv_async_t stop;
 	struct arena arena; /* per applied entry */
+	uv_check_t commit_check;
+	struct store_txn *txn;	     /* open while entries of this loop turn are applied */
+	raft_index txn_last;	     /* last index applied into txn */
+	raft_index committed;	     /* last index committed to LMDB */
+	struct proposal *ready_head; /* applied, answered once committed */
+	struct proposal *ready_tail;
 
 	/* Proposals appended but not yet answered, oldest first. */
 	struct proposal *inflight_head, *inflight_tail;
@@ -115,6 +121,29 @@ static void fail(struct proposal *p, int status, const char *message)
 	answer(p);
 }
 
+static void store_failed(raft_index index, int rv)
+{
+	log_fatal("raft: applying entry %llu to the key store failed: %s; stopping so that this "
+		  "replica cannot diverge (the entry is replayed at restart)",
+		  (unsigned long long)index, kmipd_strerror(rv));
+	abort();
+}
+
+/* The write transaction the state machine applies into. Entries applied in one turn of the
+ * loop share it, and it is committed once at the end of the turn (commit_applied): one
+ * LMDB sync per batch instead of one per entry. */
+static struct store_txn *apply_txn(struct replication *repl, raft_index index)
+{
+	int rv;
+
+	if (repl->txn == NULL) {
+		rv = store_txn_begin(repl->config.store, true, &repl->txn);
+		if (rv != 0)
+			store_failed(index, rv);
+	}
+	return repl->txn;
+}
+
 /* The state machine. Runs for every committed command entry, in log order, on this
  * thread. Application refusals are results; only a failing store stops the node, because
  * a replica that skipped an entry would silently diverge from the others. */
@@ -124,7 +153,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	raft_index index = raft_last_applied(&repl->raft) + 1;
 	struct proposal *p = inflight_find(repl, index);
 	struct command_result local, *out = p != NULL ? &p->result : &local;
-	struct store_txn *txn = NULL;
+	struct store_txn *txn = apply_txn(repl, index);
 	struct command cmd;
 	int rv;
 
@@ -139,24 +168,15 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 		out->status = KMIPD_EMALFORMED;
 		snprintf(out->message, sizeof(out->message),
 			 "the replicated change could not be decoded");
-		rv = store_txn_begin(repl->config.store, true, &txn);
-		if (rv == 0)
-			rv = store_set_applied_index(txn, index);
-		if (rv == 0)
-			rv = store_txn_commit(txn);
-		else if (txn != NULL)
-			store_txn_abort(txn);
-		goto done;
-	}
-
-	rv = store_txn_begin(repl->config.store, true, &txn);
-	if (rv == 0)
+		rv = store_set_applied_index(txn, index);
+	} else {
 		rv = command_apply(txn, &cmd, index, &repl->arena, out);
-	if (rv == 0)
-		rv = store_txn_commit(txn);
-	else if (txn != NULL)
-		store_txn_abort(txn);
-	if (rv == 0 && out->status == 0 && cmd.type == COMMAND_TENANT_CREATE) {
+	}
+	if (rv != 0)
+		store_failed(index, rv);
+	repl->txn_last = index;
+
+	if (out->status == 0 && cmd.type == COMMAND_TENANT_CREATE) {
 		const struct store_tenant *t = &cmd.tenant_record;
 		int krv = keyring_load(repl->config.keyring, t->name, t->wrapped_kek,
 				       t->wrapped_kek_len);
@@ -166,18 +186,46 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 				  "this node's root key (%s); its requests will fail",
 				  t->name, kmipd_strerror(krv));
 	}
-done:
-	if (rv != 0) {
-		log_fatal("raft: applying entry %llu to the key store failed: %s; stopping so "
-			  "that this replica cannot diverge (the entry is replayed at restart)",
-			  (unsigned long long)index, kmipd_strerror(rv));
-		abort();
-	}
 	arena_reset(&repl->arena);
 	if (p != NULL)
 		p->applied = true;
 	*result = p;
 	return 0;
+}
+
+/* Answers the proposals whose entries are committed to LMDB: a client told "done" can
+ * read what it wrote on any thread of this node. */
+static void answer_committed(struct replication *repl)
+{
+	while (repl->ready_head != NULL && repl->ready_head->req.index <= repl->committed) {
+		struct proposal *p = repl->ready_head;
+
+		repl->ready_head = p->next;
+		if (repl->ready_head == NULL)
+			repl->ready_tail = NULL;
+		p->next = NULL;
+		answer(p);
+	}
+}
+
+/* End of a loop turn: commit what the state machine applied, then answer. */
+static void commit_applied(struct replication *repl)
+{
+	int rv;
+
+	if (repl->txn != NULL) {
+		rv = store_txn_commit(repl->txn);
+		repl->txn = NULL;
+		if (rv != 0)
+			store_failed(repl->txn_last, rv);
+		repl->committed = repl->txn_last;
+	}
+	answer_committed(repl);
+}
+
+static void on_check(uv_check_t *check)
+{
+	commit_applied(check->data);
 }
 
 /* Snapshots arrive with replication across nodes; until then the log is not compacted
@@ -201,10 +249,23 @@ static void on_applied(struct raft_apply *req, int status, void *result)
 {
 	struct proposal *p = req->data;
 
+	struct replication *repl = p->repl;
+
 	(void)result;
-	inflight_remove(p->repl, p);
+	inflight_remove(repl, p);
 	if (status == 0 && p->applied) {
-		answer(p);
+		if (req->index <= repl->committed) {
+			answer(p);
+			return;
+		}
+		/* Applied but not yet committed to LMDB: answered by commit_applied(). Entries
+		 * are applied in index order, so the list stays sorted. */
+		p->next = NULL;
+		if (repl->ready_tail != NULL)
+			repl->ready_tail->next = p;
+		else
+			repl->ready_head = p;
+		repl->ready_tail = p;
 		return;
 	}
 	switch (status) {
@@ -374,6 +435,9 @@ static void on_stop(uv_async_t *async)
 	mailbox_close(&repl->inbox, NULL);
 	uv_close((uv_handle_t *)&repl->stop, NULL);
 	raft_close(&repl->raft, on_raft_closed);
+	/* Closing fails the proposals still in flight; commit what was applied and answer. */
+	commit_applied(repl);
+	uv_close((uv_handle_t *)&repl->commit_check, NULL);
 }
 
 static int loop_start(struct replication *repl)
@@ -461,6 +525,12 @@ static void *loop_main(void *arg)
 	rv = mailbox_init(&repl->inbox, &repl->loop, on_proposal, repl);
 	if (rv == 0)
 		rv = uv_async_init(&repl->loop, &repl->stop, on_stop);
+	if (rv == 0)
+		rv = uv_check_init(&repl->loop, &repl->commit_check);
+	if (rv == 0) {
+		repl->commit_check.data = repl;
+		rv = uv_check_start(&repl->commit_check, on_check);
+	}
 	if (rv != 0) {
 		snprintf(repl->errmsg, sizeof(repl->errmsg), "raft loop: %s", uv_strerror(rv));
 		signal_started(repl, KMIPD_EIO);
