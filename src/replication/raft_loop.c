@@ -495,8 +495,10 @@ static int loop_start(struct replication *repl)
 
 	rv = raft_start(&repl->raft);
 	if (rv != 0) {
-		snprintf(repl->errmsg, sizeof(repl->errmsg), "starting Raft (log in %s, peer "
-			 "address %s): %s%s%s", repl->dir, repl->address, raft_strerror(rv),
+		snprintf(repl->errmsg, sizeof(repl->errmsg),
+			 "starting Raft (log in %s, peer "
+			 "address %s): %s%s%s",
+			 repl->dir, repl->address, raft_strerror(rv),
 			 raft_errmsg(&repl->raft)[0] ? ": " : "", raft_errmsg(&repl->raft));
 		return KMIPD_EIO;
 	}
