@@ -27,9 +27,14 @@ static const struct fixture {
 	bool request;
 	unsigned version;
 	size_t count;
-	uint32_t ops[2];
+	uint32_t ops[3];
 } fixtures[] = {
 	{"activate_request", true, KMIP_V1_4, 1, {KMIP_OP_ACTIVATE}},
+	{"add_attribute_batch_request",
+	 true,
+	 KMIP_V1_1,
+	 3,
+	 {KMIP_OP_ADD_ATTRIBUTE, KMIP_OP_ADD_ATTRIBUTE, KMIP_OP_ADD_ATTRIBUTE}},
 	{"activate_response", false, KMIP_V1_4, 1, {KMIP_OP_ACTIVATE}},
 	{"batch_request", true, KMIP_V1_4, 2, {KMIP_OP_ACTIVATE, KMIP_OP_GET}},
 	{"batch_response", false, KMIP_V1_4, 2, {KMIP_OP_ACTIVATE, KMIP_OP_GET}},
@@ -48,6 +53,8 @@ static const struct fixture {
 	{"locate_response", false, KMIP_V1_4, 1, {KMIP_OP_LOCATE}},
 	{"query_request", true, KMIP_V1_4, 1, {KMIP_OP_QUERY}},
 	{"query_response", false, KMIP_V1_4, 1, {KMIP_OP_QUERY}},
+	{"register_request", true, KMIP_V1_4, 1, {KMIP_OP_REGISTER}},
+	{"register_response", false, KMIP_V1_4, 1, {KMIP_OP_REGISTER}},
 	{"revoke_request", true, KMIP_V1_4, 1, {KMIP_OP_REVOKE}},
 	{"revoke_response", false, KMIP_V1_4, 1, {KMIP_OP_REVOKE}},
 };
