@@ -20,6 +20,7 @@
 #include "kmipd/arena.h"
 #include "kmipd/object.h"
 
+struct buf;
 struct store;
 struct store_txn;
 
@@ -43,7 +44,15 @@ void store_close(struct store *store);
 
 /* Transactions. A read transaction sees one consistent snapshot; a write transaction is
  * only ever opened by the apply path. Everything read through a transaction is copied into
- * the caller's arena, so results outlive the transaction. */
+ * the caller's arena, so results outlive the transaction.
+ *
+ * A transaction is ended on the thread that began it. A read transaction waits while
+ * store_restore() swaps the environment (and a restore waits for open read transactions to
+ * end), so a thread must not begin a second read transaction while it holds one: with a
+ * restore waiting between the two, that thread would wait for itself. A write transaction
+ * excludes store_snapshot() and store_restore(); beginning one on a thread that already has
+ * one open returns KMIPD_ESTATE. After a failed restore (see there) every call returns
+ * KMIPD_ESTATE. */
 int store_txn_begin(struct store *store, bool write, struct store_txn **txn);
 /* Commits a write transaction (a read transaction just ends). 0, KMIPD_ENO_SPACE (the map
  * is full: nothing was written) or KMIPD_EIO. The handle is gone either way.
@@ -58,6 +67,51 @@ void store_txn_abort(struct store_txn *txn);
 int store_applied_index(struct store_txn *txn, uint64_t *index);
 /* Records @index as applied, in the same write transaction as the change it belongs to. */
 int store_set_applied_index(struct store_txn *txn, uint64_t index);
+
+/* Raft snapshots.
+ *
+ * A snapshot is the whole LMDB state as one byte string: a 32-byte header (the magic
+ * "KMIPDSNP", a format version (uint32, 1), a reserved uint32 (0), the applied index
+ * (uint64) and the image length (uint64), all little-endian), then a compacted copy of the
+ * LMDB file (mdb_env_copyfd2 with MDB_CP_COMPACT), then 0-7 zero bytes so that the total
+ * length is a multiple of 8 (libraft's rule for buffers). The whole snapshot is held in
+ * memory, on both sides. */
+
+/* Writes a snapshot of the store into @out (its previous contents are dropped; on error it
+ * is left empty) and its applied index into @applied_index. For the FSM's snapshot callback
+ * on the writer's thread, with no write transaction open on that thread (KMIPD_ESTATE
+ * otherwise): write transactions are excluded while the snapshot is taken, so the applied
+ * index read first is exactly the one of the image LMDB copies in its own read transaction
+ * afterwards. Readers on other threads may keep going. 0, KMIPD_ENOMEM, KMIPD_EIO,
+ * KMIPD_ESTATE or KMIPD_EINVAL. */
+int store_snapshot(struct store *store, struct buf *out, uint64_t *applied_index);
+
+/* Checks the header of the snapshot @data (@len bytes: magic, version 1, lengths, zero
+ * padding) and reads its applied index, without looking at the image or touching any
+ * store: the FSM's restore compares it with the local store's index (at start-up the local
+ * store is usually newer and is kept). 0, KMIPD_EMALFORMED or KMIPD_EINVAL. */
+int store_snapshot_index(const uint8_t *data, size_t len, uint64_t *applied_index);
+
+/* Replaces the store's entire contents with the snapshot @data (@len bytes; not kept, the
+ * caller still owns it). On the writer's thread, which must have no transaction open
+ * (KMIPD_ESTATE for a write transaction; an open read transaction on this thread would
+ * deadlock).
+ *
+ * The image is written to DIR/data.mdb.restore (fsynced) and checked (it opens as LMDB, its
+ * format is one this kmipd reads, its applied index is the header's). Then, once read
+ * transactions on other threads have ended (new ones wait), the environment is closed,
+ * data.mdb.restore is renamed over data.mdb (the directory fsynced), lock.mdb is removed
+ * and the environment is reopened with the same settings and checks as store_open().
+ *
+ * Errors: KMIPD_EMALFORMED (a bad header or an image that is not a store),
+ * KMIPD_EUNSUPPORTED (a newer store format), KMIPD_ESTATE, or an I/O error writing the
+ * copy (-errno): the store is unchanged and usable. A failed rename also reopens the
+ * unchanged store. Only two failures come after the swap, both fatal for the caller: the
+ * directory could not be fsynced (the snapshot's contents are in place but may not survive
+ * a crash), or the environment did not reopen (the store is closed: every later call
+ * returns KMIPD_ESTATE). Each failure is described in @errmsg (@errlen bytes). */
+int store_restore(struct store *store, const uint8_t *data, size_t len, char *errmsg,
+		  size_t errlen);
 
 /* Tenants. */
 struct store_tenant {

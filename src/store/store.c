@@ -11,18 +11,32 @@
  * commit fsyncs the data pages and the meta page follows at the next commit, so a crash can
  * undo the last transaction but never corrupts the file. The Raft log is the durable record
  * and replay by applied index repairs that. With config->durable the store also syncs after
- * every commit, so a commit that returned survives a crash on its own. */
+ * every commit, so a commit that returned survives a crash on its own.
+ *
+ * Locking. LMDB needs nothing beyond MDB_NOTLS for readers beside the one writer; two
+ * locks exist for snapshots. @writer (an error-checking mutex) is held by a write
+ * transaction from begin to commit, and by store_snapshot() and store_restore(): no commit
+ * can fall between reading the applied index and copying the image, and no write
+ * transaction can overlap a restore. @readers (a writer-preferring rwlock) is held for
+ * reading by each read transaction and for writing by store_restore() while it closes and
+ * reopens the environment, so no reader is inside the old environment when it goes away,
+ * and a stream of readers cannot starve the restore. Lock order: @writer, then @readers. */
 #include "kmipd/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <msgpack.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kmipd/buf.h"
 #include "kmipd/error.h"
@@ -33,6 +47,11 @@
 #define HASH_LEN      32
 #define MAX_DBS	      8
 
+#define SNAPSHOT_MAGIC	    "KMIPDSNP"
+#define SNAPSHOT_VERSION    1
+#define SNAPSHOT_HEADER_LEN 32 /* magic, version, reserved, applied index, image length */
+#define RESTORE_FILE	    "data.mdb.restore"
+
 #if SIZE_MAX > 0xffffffffu
 #define DEFAULT_MAP_SIZE ((size_t)64 << 30)
 #else
@@ -40,10 +59,15 @@
 #endif
 
 struct store {
-	MDB_env *env;
+	MDB_env *env; /* NULL once a restore failed to reopen it */
 	MDB_dbi meta, tenants, objects, names;
 	bool durable;
+	size_t map_size;
+	char *dir;
 	EVP_MD *sha256;
+	pthread_mutex_t writer;	  /* see "Locking" above */
+	pthread_rwlock_t readers; /* see "Locking" above */
+	bool locks_ready;
 };
 
 struct store_txn {
@@ -157,44 +181,26 @@ fail:
 	return map_error(rc);
 }
 
-int store_open(struct store **out, const struct store_config *config, char *errmsg, size_t errlen)
+/* Opens the environment in s->dir with the store's settings, clears stale reader slots and
+ * opens the databases: store_open() and store_restore() share it. On failure s->env is
+ * NULL. */
+static int open_env(struct store *s, char *errmsg, size_t errlen)
 {
-	const char *dir;
-	struct store *s;
+	const char *dir = s->dir;
 	int dead, rc;
 
-	errmsgf(errmsg, errlen, "%s", "");
-	if (out == NULL || config == NULL || config->dir == NULL || config->dir[0] == '\0') {
-		errmsgf(errmsg, errlen, "opening the store: no directory given");
-		return KMIPD_EINVAL;
-	}
-	dir = config->dir;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL) {
-		errmsgf(errmsg, errlen, "opening the store in %s: out of memory", dir);
-		return KMIPD_ENOMEM;
-	}
-	s->durable = config->durable;
-
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		rc = -errno;
-		errmsgf(errmsg, errlen, "creating directory %s: %s", dir, strerror(errno));
-		goto err;
-	}
 	rc = mdb_env_create(&s->env);
-	if (rc == 0)
-		rc = mdb_env_set_mapsize(s->env,
-					 config->map_size ? config->map_size : DEFAULT_MAP_SIZE);
+	if (rc != 0) {
+		s->env = NULL;
+		goto fail;
+	}
+	rc = mdb_env_set_mapsize(s->env, s->map_size);
 	if (rc == 0)
 		rc = mdb_env_set_maxdbs(s->env, MAX_DBS);
 	if (rc == 0)
 		rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
-	if (rc != 0) {
-		errmsgf(errmsg, errlen, "opening LMDB environment in %s: %s", dir,
-			mdb_strerror(rc));
-		rc = map_error(rc);
-		goto err;
-	}
+	if (rc != 0)
+		goto fail;
 	/* Slots of readers that died (a crashed process) would pin old pages forever. */
 	rc = mdb_reader_check(s->env, &dead);
 	if (rc != 0) {
@@ -203,6 +209,108 @@ int store_open(struct store **out, const struct store_config *config, char *errm
 		goto err;
 	}
 	rc = open_databases(s, dir, errmsg, errlen);
+	if (rc != 0)
+		goto err;
+	return 0;
+fail:
+	errmsgf(errmsg, errlen, "opening LMDB environment in %s: %s", dir, mdb_strerror(rc));
+	rc = map_error(rc);
+err:
+	mdb_env_close(s->env); /* accepts NULL */
+	s->env = NULL;
+	return rc;
+}
+
+/* "@dir/@name" into @path (PATH_MAX bytes). */
+static int path_in(char *path, const char *dir, const char *name)
+{
+	int n = snprintf(path, PATH_MAX, "%s/%s", dir, name);
+
+	return n >= 0 && n < PATH_MAX ? 0 : -ENAMETOOLONG;
+}
+
+static int init_locks(struct store *s)
+{
+	pthread_mutexattr_t mattr;
+	pthread_rwlockattr_t rwattr;
+	int rc;
+
+	/* Error-checking: a thread that holds it (a write transaction) and asks again gets
+	 * EDEADLK instead of hanging. */
+	if (pthread_mutexattr_init(&mattr) != 0)
+		return KMIPD_ENOMEM;
+	rc = pthread_mutexattr_settype(&mattr, PTHREAD_MUTEX_ERRORCHECK);
+	if (rc == 0)
+		rc = pthread_mutex_init(&s->writer, &mattr);
+	pthread_mutexattr_destroy(&mattr);
+	if (rc != 0)
+		return KMIPD_ENOMEM;
+	/* Writer-preferring: once a restore waits, new readers wait behind it, so busy
+	 * workers cannot hold the restore (and the raft loop) off indefinitely. */
+	rc = pthread_rwlockattr_init(&rwattr);
+	if (rc == 0) {
+		rc = pthread_rwlockattr_setkind_np(&rwattr,
+						   PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		if (rc == 0)
+			rc = pthread_rwlock_init(&s->readers, &rwattr);
+		pthread_rwlockattr_destroy(&rwattr);
+	}
+	if (rc != 0) {
+		pthread_mutex_destroy(&s->writer);
+		return KMIPD_ENOMEM;
+	}
+	s->locks_ready = true;
+	return 0;
+}
+
+/* Frees everything but the environment. */
+static void free_store(struct store *s)
+{
+	if (s->locks_ready) {
+		pthread_rwlock_destroy(&s->readers);
+		pthread_mutex_destroy(&s->writer);
+	}
+	EVP_MD_free(s->sha256);
+	free(s->dir);
+	free(s);
+}
+
+int store_open(struct store **out, const struct store_config *config, char *errmsg, size_t errlen)
+{
+	char leftover[PATH_MAX];
+	const char *dir;
+	struct store *s;
+	int rc;
+
+	errmsgf(errmsg, errlen, "%s", "");
+	if (out == NULL || config == NULL || config->dir == NULL || config->dir[0] == '\0') {
+		errmsgf(errmsg, errlen, "opening the store: no directory given");
+		return KMIPD_EINVAL;
+	}
+	dir = config->dir;
+	if (path_in(leftover, dir, RESTORE_FILE) != 0) {
+		errmsgf(errmsg, errlen, "opening the store in %s: the path is too long", dir);
+		return KMIPD_EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->dir = strdup(dir)) == NULL || init_locks(s) != 0) {
+		errmsgf(errmsg, errlen, "opening the store in %s: out of memory", dir);
+		if (s != NULL)
+			free_store(s);
+		return KMIPD_ENOMEM;
+	}
+	s->durable = config->durable;
+	s->map_size = config->map_size ? config->map_size : DEFAULT_MAP_SIZE;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		rc = -errno;
+		errmsgf(errmsg, errlen, "creating directory %s: %s", dir, strerror(errno));
+		goto err;
+	}
+	/* A restore interrupted before its rename leaves its copy behind; data.mdb is whole
+	 * either way (the rename is atomic). */
+	unlink(leftover);
+	rc = open_env(s, errmsg, errlen);
 	if (rc != 0)
 		goto err;
 	s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -214,9 +322,8 @@ int store_open(struct store **out, const struct store_config *config, char *errm
 	*out = s;
 	return 0;
 err:
-	if (s->env != NULL)
-		mdb_env_close(s->env);
-	free(s);
+	mdb_env_close(s->env);
+	free_store(s);
 	return rc;
 }
 
@@ -225,11 +332,34 @@ void store_close(struct store *store)
 	if (store == NULL)
 		return;
 	mdb_env_close(store->env);
-	EVP_MD_free(store->sha256);
-	free(store);
+	free_store(store);
 }
 
 /* ---- Transactions ---- */
+
+/* Takes @writer: 0, or KMIPD_ESTATE when this thread already holds it. */
+static int writer_lock(struct store *s)
+{
+	int rc = pthread_mutex_lock(&s->writer);
+
+	if (rc == EDEADLK)
+		return KMIPD_ESTATE;
+	return rc == 0 ? 0 : KMIPD_EIO;
+}
+
+static void writer_unlock(struct store *s)
+{
+	pthread_mutex_unlock(&s->writer);
+}
+
+/* Releases what store_txn_begin() took for @t. */
+static void txn_unlock(struct store_txn *t)
+{
+	if (t->write)
+		writer_unlock(t->store);
+	else
+		pthread_rwlock_unlock(&t->store->readers);
+}
 
 int store_txn_begin(struct store *store, bool write, struct store_txn **txn)
 {
@@ -241,13 +371,26 @@ int store_txn_begin(struct store *store, bool write, struct store_txn **txn)
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return KMIPD_ENOMEM;
-	rc = mdb_txn_begin(store->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
-	if (rc != 0) {
-		free(t);
-		return map_error(rc);
-	}
 	t->store = store;
 	t->write = write;
+	/* A write transaction holds @writer, which store_restore() takes before @readers. */
+	if (write)
+		rc = writer_lock(store);
+	else
+		rc = pthread_rwlock_rdlock(&store->readers) == 0 ? 0 : KMIPD_EAGAIN;
+	if (rc != 0) {
+		free(t);
+		return rc;
+	}
+	if (store->env == NULL)
+		rc = KMIPD_ESTATE;
+	else
+		rc = map_error(mdb_txn_begin(store->env, NULL, write ? 0 : MDB_RDONLY, &t->txn));
+	if (rc != 0) {
+		txn_unlock(t);
+		free(t);
+		return rc;
+	}
 	*txn = t;
 	return 0;
 }
@@ -268,6 +411,7 @@ int store_txn_commit(struct store_txn *txn)
 	rc = mdb_txn_commit(txn->txn); /* frees the LMDB transaction even when it fails */
 	if (rc == 0 && txn->store->durable)
 		rc = mdb_env_sync(txn->store->env, 1);
+	txn_unlock(txn);
 	free(txn);
 	return map_error(rc);
 }
@@ -278,6 +422,7 @@ void store_txn_abort(struct store_txn *txn)
 		return;
 	if (txn->txn != NULL)
 		mdb_txn_abort(txn->txn);
+	txn_unlock(txn);
 	free(txn);
 }
 
@@ -373,22 +518,31 @@ static int scan(struct store_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_
 
 static const char applied_key[] = "applied";
 
-int store_applied_index(struct store_txn *txn, uint64_t *index)
+/* Reads the applied index from @meta in @txn (0 when none was recorded). */
+static int get_applied(MDB_txn *txn, MDB_dbi meta, uint64_t *index)
 {
+	MDB_val k = {sizeof(applied_key) - 1, (void *)applied_key};
 	MDB_val v;
 	int rc;
 
-	rc = txn_get(txn, txn->store->meta, applied_key, sizeof(applied_key) - 1, &v);
-	if (rc == KMIPD_ENOT_FOUND) {
+	rc = mdb_get(txn, meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
 		*index = 0;
 		return 0;
 	}
 	if (rc != 0)
-		return rc;
+		return map_error(rc);
 	if (v.mv_size != 8)
 		return KMIPD_ECORRUPT;
 	*index = get_le(v.mv_data, 8);
 	return 0;
+}
+
+int store_applied_index(struct store_txn *txn, uint64_t *index)
+{
+	if (txn->failed != 0)
+		return txn->failed;
+	return get_applied(txn->txn, txn->store->meta, index);
 }
 
 int store_set_applied_index(struct store_txn *txn, uint64_t index)
@@ -1012,4 +1166,329 @@ int store_object_count(struct store_txn *txn, const char *tenant, uint64_t *coun
 		return rc;
 	return scan(txn, txn->store->objects, prefix.bytes, prefix.len, prefix.bytes, prefix.len,
 		    false, visit_count, count);
+}
+
+/* ---- Snapshots ---- */
+
+static size_t snapshot_padding(size_t image_len)
+{
+	return (8 - (SNAPSHOT_HEADER_LEN + image_len) % 8) % 8;
+}
+
+/* Reads @len bytes at the start of @fd into @dst. 0 or KMIPD_EIO. */
+static int read_all(int fd, uint8_t *dst, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pread(fd, dst + done, len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return KMIPD_EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Copies the environment, compacted, into a memory file and returns it in @fd. Holding
+ * @writer, so the image is the state at @index. */
+static int copy_env(struct store *s, int *fd, uint64_t *index)
+{
+	MDB_txn *txn;
+	int rc;
+
+	/* With MDB_NOMETASYNC the last meta page may not be on disk yet; the copy reads
+	 * through the map, but the reference rule (sync first) costs one fsync per snapshot. */
+	rc = mdb_env_sync(s->env, 1);
+	if (rc != 0)
+		return KMIPD_EIO;
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return rc == ENOMEM ? KMIPD_ENOMEM : KMIPD_EIO;
+	rc = get_applied(txn, s->meta, index);
+	mdb_txn_abort(txn);
+	if (rc != 0)
+		return rc == KMIPD_ENOMEM ? rc : KMIPD_EIO;
+	*fd = memfd_create("kmipd-snapshot", MFD_CLOEXEC);
+	if (*fd < 0)
+		return errno == ENOMEM || errno == EMFILE || errno == ENFILE ? KMIPD_ENOMEM
+									     : KMIPD_EIO;
+	/* LMDB copies in its own read transaction; no commit can have happened since ours. */
+	rc = mdb_env_copyfd2(s->env, *fd, MDB_CP_COMPACT);
+	if (rc != 0)
+		return rc == ENOMEM || rc == ENOSPC ? KMIPD_ENOMEM : KMIPD_EIO;
+	return 0;
+}
+
+int store_snapshot(struct store *store, struct buf *out, uint64_t *applied_index)
+{
+	uint8_t *p;
+	struct stat st;
+	size_t image_len, pad;
+	uint64_t index = 0;
+	int fd = -1, rc;
+
+	if (store == NULL || out == NULL || applied_index == NULL)
+		return KMIPD_EINVAL;
+	buf_clear(out);
+	rc = writer_lock(store);
+	if (rc != 0)
+		return rc;
+	rc = store->env == NULL ? KMIPD_ESTATE : copy_env(store, &fd, &index);
+	writer_unlock(store); /* the image is in the memory file: writers may go on */
+	if (rc != 0)
+		goto out;
+
+	if (fstat(fd, &st) != 0) {
+		rc = KMIPD_EIO;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > SIZE_MAX - SNAPSHOT_HEADER_LEN - 8) {
+		rc = KMIPD_ENOMEM;
+		goto out;
+	}
+	image_len = (size_t)st.st_size;
+	pad = snapshot_padding(image_len);
+	rc = buf_reserve(out, SNAPSHOT_HEADER_LEN + image_len + pad);
+	if (rc != 0)
+		goto out;
+	p = out->data;
+	memcpy(p, SNAPSHOT_MAGIC, 8);
+	put_le(p + 8, SNAPSHOT_VERSION, 4);
+	put_le(p + 12, 0, 4);
+	put_le(p + 16, index, 8);
+	put_le(p + 24, image_len, 8);
+	rc = read_all(fd, p + SNAPSHOT_HEADER_LEN, image_len);
+	if (rc != 0)
+		goto out;
+	memset(p + SNAPSHOT_HEADER_LEN + image_len, 0, pad);
+	out->len = SNAPSHOT_HEADER_LEN + image_len + pad;
+	*applied_index = index;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0)
+		buf_clear(out);
+	return rc;
+}
+
+/* Checks the header and returns the applied index and the image's length. */
+static int parse_snapshot(const uint8_t *data, size_t len, uint64_t *index, size_t *image_len)
+{
+	uint64_t version, reserved, n;
+	size_t i;
+
+	if (len < SNAPSHOT_HEADER_LEN || memcmp(data, SNAPSHOT_MAGIC, 8) != 0)
+		return KMIPD_EMALFORMED;
+	version = get_le(data + 8, 4);
+	reserved = get_le(data + 12, 4);
+	n = get_le(data + 24, 8);
+	if (version != SNAPSHOT_VERSION || reserved != 0 || n == 0 ||
+	    n > len - SNAPSHOT_HEADER_LEN || len % 8 != 0 ||
+	    len - SNAPSHOT_HEADER_LEN - n != snapshot_padding((size_t)n))
+		return KMIPD_EMALFORMED;
+	for (i = SNAPSHOT_HEADER_LEN + (size_t)n; i < len; i++)
+		if (data[i] != 0)
+			return KMIPD_EMALFORMED;
+	*index = get_le(data + 16, 8);
+	*image_len = (size_t)n;
+	return 0;
+}
+
+int store_snapshot_index(const uint8_t *data, size_t len, uint64_t *applied_index)
+{
+	size_t image_len;
+
+	if ((data == NULL && len > 0) || applied_index == NULL)
+		return KMIPD_EINVAL;
+	if (data == NULL)
+		return KMIPD_EMALFORMED;
+	return parse_snapshot(data, len, applied_index, &image_len);
+}
+
+/* Writes @len bytes to a new file @path and fsyncs it. 0 or -errno. */
+static int write_file(const char *path, const uint8_t *data, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (rc == 0 && done < len) {
+		n = write(fd, data + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = -errno;
+		else
+			done += (size_t)n;
+	}
+	if (rc == 0 && fsync(fd) != 0)
+		rc = -errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+/* Opens the copied image at @path read-only, on its own, and checks that it is a store this
+ * kmipd reads, whose applied index is @index and whose pages all lie inside its @len
+ * bytes (LMDB never reads a page past the last one its meta page names). */
+static int check_image(const struct store *s, const char *path, size_t len, uint64_t index,
+		       char *errmsg, size_t errlen)
+{
+	static const char format_key[] = "format";
+	MDB_val k = {sizeof(format_key) - 1, (void *)format_key};
+	MDB_env *env;
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn = NULL;
+	MDB_dbi meta;
+	MDB_val v;
+	uint64_t format, found;
+	int rc;
+
+	rc = mdb_env_create(&env);
+	if (rc != 0) {
+		errmsgf(errmsg, errlen, "checking the snapshot copy %s: %s", path,
+			mdb_strerror(rc));
+		return map_error(rc);
+	}
+	rc = mdb_env_set_mapsize(env, s->map_size);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(env, MAX_DBS);
+	if (rc == 0)
+		rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
+	if (rc == 0)
+		rc = mdb_env_info(env, &info);
+	if (rc == 0)
+		rc = mdb_env_stat(env, &st);
+	if (rc == 0 && ((uint64_t)info.me_last_pgno + 1) * st.ms_psize > len) {
+		errmsgf(errmsg, errlen, "the snapshot's image is cut short (%zu bytes)", len);
+		rc = KMIPD_EMALFORMED;
+		goto out;
+	}
+	if (rc == 0)
+		rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "meta", 0, &meta);
+	if (rc == 0)
+		rc = mdb_get(txn, meta, &k, &v);
+	if (rc != 0) {
+		errmsgf(errmsg, errlen, "the snapshot's image is not a kmipd store: %s",
+			mdb_strerror(rc));
+		rc = rc == ENOMEM ? KMIPD_ENOMEM : KMIPD_EMALFORMED;
+		goto out;
+	}
+	format = v.mv_size == 4 ? get_le(v.mv_data, 4) : 0;
+	if (format == 0) {
+		errmsgf(errmsg, errlen, "the snapshot's image has a damaged format record");
+		rc = KMIPD_EMALFORMED;
+		goto out;
+	}
+	if (format > STORE_FORMAT) {
+		errmsgf(errmsg, errlen,
+			"the snapshot's image has store format %llu; this kmipd reads formats up "
+			"to %d",
+			(unsigned long long)format, STORE_FORMAT);
+		rc = KMIPD_EUNSUPPORTED;
+		goto out;
+	}
+	rc = get_applied(txn, meta, &found);
+	if (rc != 0 || found != index) {
+		errmsgf(errmsg, errlen,
+			"the snapshot's header says applied index %llu but its image holds %llu",
+			(unsigned long long)index, (unsigned long long)found);
+		rc = KMIPD_EMALFORMED;
+	}
+out:
+	mdb_txn_abort(txn); /* accepts NULL */
+	mdb_env_close(env);
+	return rc;
+}
+
+/* Closes the environment, puts @copy in place of data.mdb and reopens. @readers and
+ * @writer are held. */
+static int swap_env(struct store *s, const char *copy, char *errmsg, size_t errlen)
+{
+	char data[PATH_MAX], lock[PATH_MAX];
+	int rc, rc_open;
+
+	if (path_in(data, s->dir, "data.mdb") != 0 || path_in(lock, s->dir, "lock.mdb") != 0)
+		return -ENAMETOOLONG; /* cannot happen: the copy's longer name fitted */
+	mdb_env_close(s->env);
+	s->env = NULL;
+	if (rename(copy, data) != 0) {
+		rc = -errno;
+		errmsgf(errmsg, errlen, "renaming %s to %s: %s", copy, data, strerror(-rc));
+		unlink(copy);
+	} else {
+		rc = fsync_parent_dir(data);
+		if (rc != 0)
+			errmsgf(errmsg, errlen,
+				"syncing %s after renaming the restored store into place: %s",
+				s->dir, kmipd_strerror(rc));
+		/* The old lock file describes the old data file (its last transaction id, its
+		 * readers); nobody else has it open, so a fresh one is made. */
+		unlink(lock);
+	}
+	rc_open = open_env(s, errmsg, errlen);
+	return rc_open != 0 ? rc_open : rc;
+}
+
+int store_restore(struct store *store, const uint8_t *data, size_t len, char *errmsg, size_t errlen)
+{
+	char copy[PATH_MAX];
+	size_t image_len;
+	uint64_t index;
+	int rc;
+
+	errmsgf(errmsg, errlen, "%s", "");
+	if (store == NULL || (data == NULL && len > 0)) {
+		errmsgf(errmsg, errlen, "restoring the store: no store or no snapshot given");
+		return KMIPD_EINVAL;
+	}
+	rc = data == NULL ? KMIPD_EMALFORMED : parse_snapshot(data, len, &index, &image_len);
+	if (rc != 0) {
+		errmsgf(errmsg, errlen,
+			"restoring the store in %s: the snapshot's header is malformed (%zu bytes)",
+			store->dir, len);
+		return rc;
+	}
+	rc = writer_lock(store);
+	if (rc != 0) {
+		errmsgf(errmsg, errlen,
+			"restoring the store in %s: a write transaction is open on this thread",
+			store->dir);
+		return rc;
+	}
+	if (store->env == NULL) {
+		errmsgf(errmsg, errlen, "restoring the store in %s: the store is closed",
+			store->dir);
+		rc = KMIPD_ESTATE;
+		goto out;
+	}
+	path_in(copy, store->dir, RESTORE_FILE); /* fitted at open */
+	rc = write_file(copy, data + SNAPSHOT_HEADER_LEN, image_len);
+	if (rc != 0) {
+		errmsgf(errmsg, errlen, "writing %s: %s", copy, kmipd_strerror(rc));
+		unlink(copy);
+		goto out;
+	}
+	rc = check_image(store, copy, image_len, index, errmsg, errlen);
+	if (rc != 0) {
+		unlink(copy);
+		goto out;
+	}
+	/* Readers on other threads finish their transactions; new ones wait until the new
+	 * environment is open. */
+	pthread_rwlock_wrlock(&store->readers);
+	rc = swap_env(store, copy, errmsg, errlen);
+	pthread_rwlock_unlock(&store->readers);
+out:
+	writer_unlock(store);
+	return rc;
 }

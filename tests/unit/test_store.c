@@ -1,6 +1,7 @@
 /* The LMDB store: persistence across reopen, the applied index, tenants, objects and their
- * ordering and paging, the Name index, tenant isolation, a full map, snapshot isolation and
- * readers running beside the writer. Each test gets a fresh directory under /tmp. */
+ * ordering and paging, the Name index, tenant isolation, a full map, snapshot isolation,
+ * readers running beside the writer, and Raft snapshots taken and restored (also beside
+ * readers). Each test gets a fresh directory under /tmp. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kmipd/buf.h"
 #include "kmipd/error.h"
 #include "kmipd/store.h"
 
@@ -27,6 +29,8 @@ struct fixture {
 	struct store *store;
 	struct arena arena;
 	char errmsg[256];
+	char other_path[128];
+	struct store *other; /* a second store, for tests that restore into one */
 };
 
 static int open_store(struct fixture *f, size_t map_size)
@@ -66,10 +70,18 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	store_close(f->store);
+	store_close(f->other);
 	arena_free(&f->arena);
 	remove_in(f->path, "data.mdb");
 	remove_in(f->path, "lock.mdb");
+	remove_in(f->path, "data.mdb.restore");
 	rmdir(f->path);
+	if (f->other_path[0] != '\0') {
+		remove_in(f->other_path, "data.mdb");
+		remove_in(f->other_path, "lock.mdb");
+		remove_in(f->other_path, "data.mdb.restore");
+		rmdir(f->other_path);
+	}
 	remove_in(f->dir, "file");
 	rmdir(f->dir);
 	free(f);
@@ -127,15 +139,20 @@ static void put_plain(struct fixture *f, const char *tenant, const char *uid)
 	COMMIT(t);
 }
 
-static uint64_t count(struct fixture *f, const char *tenant)
+static uint64_t count_in(struct store *store, const char *tenant)
 {
 	struct store_txn *t;
 	uint64_t n;
 
-	BEGIN_READ(t);
+	assert_int_equal(store_txn_begin(store, false, &t), 0);
 	assert_int_equal(store_object_count(t, tenant, &n), 0);
 	COMMIT(t);
 	return n;
+}
+
+static uint64_t count(struct fixture *f, const char *tenant)
+{
+	return count_in(f->store, tenant);
 }
 
 /* ---- Opening ---- */
@@ -528,15 +545,15 @@ static int collect_name(const char *uid, void *arg)
 	return 0;
 }
 
-/* The uids of @tenant's objects named @text, in order, comma-separated in @out. */
-static const char *lookup(struct fixture *f, const char *tenant, const char *text, char *out)
+/* The uids of @tenant's objects named @text in @store, in order, comma-separated in @out. */
+static const char *lookup_in(struct store *store, const char *tenant, const char *text, char *out)
 {
 	struct store_txn *t;
 	struct names names = {.n = 0};
 	uint8_t value[64];
 	size_t len = name_value(value, text), i;
 
-	BEGIN_READ(t);
+	assert_int_equal(store_txn_begin(store, false, &t), 0);
 	assert_int_equal(store_name_foreach(t, tenant, value, len, collect_name, &names), 0);
 	COMMIT(t);
 	out[0] = '\0';
@@ -545,6 +562,11 @@ static const char *lookup(struct fixture *f, const char *tenant, const char *tex
 		strcat(out, i + 1 < names.n ? "," : "");
 	}
 	return out;
+}
+
+static const char *lookup(struct fixture *f, const char *tenant, const char *text, char *out)
+{
+	return lookup_in(f->store, tenant, text, out);
 }
 
 static void name_index_follows_renames(void **state)
@@ -879,6 +901,404 @@ static void readers_beside_the_writer(void **state)
 	assert_true(count(f, "acme") == 201);
 }
 
+/* ---- Raft snapshots ---- */
+
+static void open_other(struct fixture *f)
+{
+	struct store_config config = {f->other_path, 64 * MiB, false};
+
+	snprintf(f->other_path, sizeof(f->other_path), "%s/other", f->dir);
+	assert_int_equal(store_open(&f->other, &config, f->errmsg, sizeof(f->errmsg)), 0);
+}
+
+static uint64_t applied_in(struct store *store)
+{
+	struct store_txn *t;
+	uint64_t index;
+
+	assert_int_equal(store_txn_begin(store, false, &t), 0);
+	assert_int_equal(store_applied_index(t, &index), 0);
+	COMMIT(t);
+	return index;
+}
+
+/* The names of @store's tenants, comma-terminated, in @out (128 bytes). */
+static const char *tenants_in(struct fixture *f, struct store *store, char *out)
+{
+	struct store_txn *t;
+
+	out[0] = '\0';
+	assert_int_equal(store_txn_begin(store, false, &t), 0);
+	assert_int_equal(store_tenant_foreach(t, &f->arena, collect_tenant, out), 0);
+	COMMIT(t);
+	return out;
+}
+
+/* Puts tenants, objects (one named @name) and @index into @store in one transaction. */
+static void fill(struct fixture *f, struct store *store, const char *const *tenants,
+		 unsigned objects_each, const char *name, uint64_t index)
+{
+	char uid[OBJECT_UID_LEN + 1];
+	struct store_txn *t;
+	struct object obj;
+	unsigned i, j;
+
+	assert_int_equal(store_txn_begin(store, true, &t), 0);
+	for (i = 0; tenants[i] != NULL; i++) {
+		struct store_tenant tenant = {"", "local", "", (const uint8_t *)"kek", 3, i};
+
+		strcpy(tenant.name, tenants[i]);
+		assert_int_equal(store_tenant_put(t, &tenant), 0);
+		for (j = 0; j < objects_each; j++) {
+			make_uid(uid, j + 1);
+			init_object(&obj, tenants[i], uid);
+			if (j == 0)
+				add_name(f, &obj, 0, name);
+			assert_int_equal(store_object_put(t, &obj), 0);
+		}
+	}
+	assert_int_equal(store_set_applied_index(t, index), 0);
+	COMMIT(t);
+	arena_reset(&f->arena);
+}
+
+static void take_snapshot(struct store *store, struct buf *snap, uint64_t expect_index)
+{
+	uint64_t index = 12345, from_header = 54321;
+
+	assert_int_equal(store_snapshot(store, snap, &index), 0);
+	assert_true(index == expect_index);
+	assert_true(snap->len >= 32 + 4096);
+	assert_int_equal(snap->len % 8, 0);
+	assert_memory_equal(snap->data, "KMIPDSNP", 8);
+	assert_int_equal(store_snapshot_index(snap->data, snap->len, &from_header), 0);
+	assert_true(from_header == expect_index);
+}
+
+static void snapshot_replaces_another_store(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const mine[] = {"acme", "beta", NULL};
+	static const char *const theirs[] = {"zulu", "acme2", NULL};
+	struct buf snap = BUF_INIT;
+	char uid[OBJECT_UID_LEN + 1], out[256];
+	struct store_txn *t;
+	struct store_tenant tenant;
+	struct object obj;
+
+	fill(f, f->store, mine, 3, "A", 42);
+	open_other(f);
+	fill(f, f->other, theirs, 5, "A", 77);
+	put_plain(f, "acme", "extra"); /* a commit without an index is in the image too */
+	take_snapshot(f->store, &snap, 42);
+
+	assert_int_equal(store_restore(f->other, snap.data, snap.len, f->errmsg, sizeof(f->errmsg)),
+			 0);
+	assert_string_equal(f->errmsg, "");
+	assert_true(applied_in(f->other) == 42);
+	assert_string_equal(tenants_in(f, f->other, out), "acme,beta,");
+	assert_true(count_in(f->other, "acme") == 4);
+	assert_true(count_in(f->other, "beta") == 3);
+	assert_true(count_in(f->other, "zulu") == 0);
+	assert_true(count_in(f->other, "acme2") == 0);
+	make_uid(uid, 1);
+	assert_string_equal(lookup_in(f->other, "acme", "A", out), uid);
+	assert_string_equal(lookup_in(f->other, "zulu", "A", out), "");
+	assert_int_equal(store_txn_begin(f->other, false, &t), 0);
+	assert_int_equal(store_tenant_get(t, "beta", &f->arena, &tenant), 0);
+	assert_int_equal(tenant.created, 1);
+	assert_memory_equal(tenant.wrapped_kek, "kek", 3);
+	assert_int_equal(store_object_get(t, "acme", uid, &f->arena, &obj), 0);
+	assert_int_equal(obj.attr_count, 1);
+	assert_int_equal(store_object_get(t, "zulu", uid, &f->arena, &obj), KMIPD_ENOT_FOUND);
+	COMMIT(t);
+
+	/* The restored store takes writes and keeps everything across a reopen; the copy it
+	 * was restored from is gone. */
+	put_plain(f, "acme", "x"); /* into the first store: the second must not see it */
+	assert_int_equal(store_txn_begin(f->other, true, &t), 0);
+	init_object(&obj, "beta", "new");
+	assert_int_equal(store_object_put(t, &obj), 0);
+	assert_int_equal(store_set_applied_index(t, 43), 0);
+	COMMIT(t);
+	store_close(f->other);
+	f->other = NULL;
+	open_other(f);
+	assert_true(applied_in(f->other) == 43);
+	assert_true(count_in(f->other, "beta") == 4);
+	assert_true(count_in(f->other, "acme") == 4);
+	snprintf(out, sizeof(out), "%s/data.mdb.restore", f->other_path);
+	assert_int_equal(access(out, F_OK), -1);
+
+	/* The snapshotted store itself is untouched. */
+	assert_true(applied_in(f->store) == 42);
+	assert_true(count(f, "acme") == 5);
+	buf_free(&snap);
+}
+
+/* Restores @bad (@len bytes) into f->other, which must refuse with @expect and keep its
+ * contents (tenant "zulu", index 77). */
+static void refused(struct fixture *f, const uint8_t *bad, size_t len, int expect)
+{
+	char out[128];
+
+	if (store_restore(f->other, bad, len, f->errmsg, sizeof(f->errmsg)) != expect)
+		fail_msg("restoring %zu bytes did not return %d: %s", len, expect, f->errmsg);
+	assert_true(f->errmsg[0] != '\0');
+	assert_true(applied_in(f->other) == 77);
+	assert_string_equal(tenants_in(f, f->other, out), "zulu,");
+	assert_true(count_in(f->other, "zulu") == 2);
+	snprintf(out, sizeof(out), "%s/data.mdb.restore", f->other_path);
+	assert_int_equal(access(out, F_OK), -1);
+}
+
+static void malformed_snapshots_change_nothing(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const mine[] = {"acme", NULL};
+	static const char *const theirs[] = {"zulu", NULL};
+	static const struct {
+		size_t offset;
+		uint8_t value;
+	} patches[] = {
+		{0, 'k'},   /* magic */
+		{7, 0},	    /* magic */
+		{8, 2},	    /* a newer version */
+		{8, 0},	    /* version 0 */
+		{11, 1},    /* version 1 << 24 */
+		{12, 1},    /* reserved */
+		{24, 8},    /* image length: one word longer than it is */
+		{31, 0x80}, /* image length: huge */
+	};
+	struct buf snap = BUF_INIT;
+	uint8_t *bad;
+	uint64_t index;
+	size_t i, image_len, cuts[] = {0, 1, 8, 31, 32, 40, 4096};
+
+	fill(f, f->store, mine, 2, "A", 5);
+	open_other(f);
+	fill(f, f->other, theirs, 2, "A", 77);
+	take_snapshot(f->store, &snap, 5);
+	bad = malloc(snap.len + 8);
+	assert_non_null(bad);
+
+	/* The header, field by field. */
+	for (i = 0; i < sizeof(patches) / sizeof(patches[0]); i++) {
+		memcpy(bad, snap.data, snap.len);
+		bad[patches[i].offset] = patches[i].value;
+		if (store_snapshot_index(bad, snap.len, &index) != KMIPD_EMALFORMED)
+			fail_msg("patch %zu was accepted", i);
+		refused(f, bad, snap.len, KMIPD_EMALFORMED);
+	}
+	/* Truncated (including to nothing), and with bytes appended. */
+	for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		assert_int_equal(store_snapshot_index(snap.data, cuts[i], &index),
+				 KMIPD_EMALFORMED);
+		refused(f, snap.data, cuts[i], KMIPD_EMALFORMED);
+	}
+	assert_int_equal(store_snapshot_index(snap.data, snap.len - 8, &index), KMIPD_EMALFORMED);
+	refused(f, snap.data, snap.len - 8, KMIPD_EMALFORMED);
+	memcpy(bad, snap.data, snap.len);
+	memset(bad + snap.len, 0, 8);
+	assert_int_equal(store_snapshot_index(bad, snap.len + 8, &index), KMIPD_EMALFORMED);
+	refused(f, bad, snap.len + 8, KMIPD_EMALFORMED);
+	assert_int_equal(store_snapshot_index(NULL, 0, &index), KMIPD_EMALFORMED);
+	refused(f, NULL, 0, KMIPD_EMALFORMED);
+
+	/* A sound header on an image that is not a store, or is not at the header's index. */
+	memcpy(bad, snap.data, snap.len);
+	memset(bad + 32, 0x5a, snap.len - 32);
+	assert_int_equal(store_snapshot_index(bad, snap.len, &index), 0);
+	refused(f, bad, snap.len, KMIPD_EMALFORMED);
+	assert_non_null(strstr(f->errmsg, "not a kmipd store"));
+	memcpy(bad, snap.data, snap.len);
+	bad[16] = 6;
+	refused(f, bad, snap.len, KMIPD_EMALFORMED);
+	assert_non_null(strstr(f->errmsg, "applied index 6"));
+	/* An image cut short, under a header that agrees with it. */
+	image_len = snap.len - 32 - 4096;
+	memcpy(bad, snap.data, snap.len);
+	bad[24] = (uint8_t)image_len;
+	bad[25] = (uint8_t)(image_len >> 8);
+	bad[26] = (uint8_t)(image_len >> 16);
+	assert_int_equal(store_snapshot_index(bad, snap.len - 4096, &index), 0);
+	refused(f, bad, snap.len - 4096, KMIPD_EMALFORMED);
+	assert_non_null(strstr(f->errmsg, "cut short"));
+
+	/* The original is still good. */
+	assert_int_equal(store_restore(f->other, snap.data, snap.len, f->errmsg, sizeof(f->errmsg)),
+			 0);
+	assert_true(applied_in(f->other) == 5);
+	assert_true(count_in(f->other, "acme") == 2);
+	free(bad);
+	buf_free(&snap);
+}
+
+static void empty_store_snapshots_and_restores(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const theirs[] = {"zulu", NULL};
+	struct buf snap = BUF_INIT;
+	char out[128];
+
+	take_snapshot(f->store, &snap, 0);
+	open_other(f);
+	fill(f, f->other, theirs, 2, "A", 77);
+	assert_int_equal(store_restore(f->other, snap.data, snap.len, f->errmsg, sizeof(f->errmsg)),
+			 0);
+	assert_true(applied_in(f->other) == 0);
+	assert_string_equal(tenants_in(f, f->other, out), "");
+	assert_true(count_in(f->other, "zulu") == 0);
+	assert_string_equal(lookup_in(f->other, "zulu", "A", out), "");
+	/* Usable afterwards, and a store restores its own snapshot. */
+	fill(f, f->other, theirs, 1, "B", 1);
+	assert_true(count_in(f->other, "zulu") == 1);
+	assert_int_equal(store_restore(f->store, snap.data, snap.len, f->errmsg, sizeof(f->errmsg)),
+			 0);
+	assert_true(applied_in(f->store) == 0);
+	put_plain(f, "t", "u1");
+	assert_true(count(f, "t") == 1);
+	buf_free(&snap);
+}
+
+/* Snapshots of stores of many sizes are whole 8-byte words, header and image included. */
+static void snapshot_length_is_a_multiple_of_8(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t blob[3001];
+	struct buf snap = BUF_INIT;
+	char uid[OBJECT_UID_LEN + 1];
+	struct store_txn *t;
+	struct object obj;
+	uint64_t index, image_len;
+	unsigned i, round;
+
+	memset(blob, 0xa5, sizeof(blob));
+	for (round = 0; round < 6; round++) {
+		assert_int_equal(store_snapshot(f->store, &snap, &index), 0);
+		assert_true(index == round);
+		assert_int_equal(snap.len % 8, 0);
+		for (image_len = 0, i = 0; i < 8; i++)
+			image_len |= (uint64_t)snap.data[24 + i] << (8 * i);
+		assert_true(snap.len - 32 - image_len < 8);
+
+		BEGIN_WRITE(t);
+		for (i = 0; i < round * 7 + 1; i++) {
+			make_uid(uid, round * 100 + i);
+			init_object(&obj, "acme", uid);
+			assert_int_equal(object_attr_add(&obj, &f->arena, "x-Blob", 0, blob,
+							 sizeof(blob) - round * 97 - i),
+					 0);
+			assert_int_equal(store_object_put(t, &obj), 0);
+		}
+		assert_int_equal(store_set_applied_index(t, round + 1), 0);
+		COMMIT(t);
+		arena_reset(&f->arena);
+	}
+	buf_free(&snap);
+}
+
+/* The caller's own write transaction excludes snapshots and restores (and a second write
+ * transaction): each says so instead of hanging. */
+static void write_transaction_excludes_snapshot_and_restore(void **state)
+{
+	struct fixture *f = *state;
+	struct buf snap = BUF_INIT;
+	struct store_txn *w, *w2;
+	uint64_t index;
+
+	take_snapshot(f->store, &snap, 0);
+	BEGIN_WRITE(w);
+	assert_int_equal(store_txn_begin(f->store, true, &w2), KMIPD_ESTATE);
+	assert_int_equal(store_snapshot(f->store, &snap, &index), KMIPD_ESTATE);
+	assert_int_equal(snap.len, 0);
+	assert_int_equal(store_snapshot(f->store, &snap, &index), KMIPD_ESTATE);
+	COMMIT(w);
+
+	take_snapshot(f->store, &snap, 0);
+	BEGIN_WRITE(w);
+	assert_int_equal(store_restore(f->store, snap.data, snap.len, f->errmsg, sizeof(f->errmsg)),
+			 KMIPD_ESTATE);
+	assert_non_null(strstr(f->errmsg, "write transaction"));
+	assert_int_equal(store_set_applied_index(w, 9), 0);
+	COMMIT(w);
+	assert_true(applied_in(f->store) == 9);
+	buf_free(&snap);
+}
+
+/* Readers check that each transaction sees one of the two states whole. */
+struct restore_reader {
+	struct store *store;
+	atomic_bool *done;
+	int rounds;
+	int errors;
+};
+
+static void *restore_reader_main(void *p)
+{
+	struct restore_reader *r = p;
+	int i;
+
+	for (i = 0; !atomic_load(r->done) || i < 10; i++) {
+		struct store_txn *t;
+		uint64_t index = 0, a = 0, z = 0;
+
+		if (store_txn_begin(r->store, false, &t) != 0) {
+			r->errors++;
+			continue;
+		}
+		if (store_applied_index(t, &index) != 0 || store_object_count(t, "acme", &a) != 0 ||
+		    store_object_count(t, "zulu", &z) != 0)
+			r->errors++;
+		else if (!(index == 5 && a == 3 && z == 0) && !(index == 77 && a == 0 && z == 4))
+			r->errors++;
+		store_txn_abort(t);
+	}
+	r->rounds = i;
+	return NULL;
+}
+
+static void restore_beside_readers(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const mine[] = {"acme", NULL};
+	static const char *const theirs[] = {"zulu", NULL};
+	atomic_bool done = false;
+	struct restore_reader readers[2];
+	pthread_t threads[2];
+	struct buf a = BUF_INIT, z = BUF_INIT;
+	unsigned i;
+
+	fill(f, f->store, mine, 3, "A", 5);
+	take_snapshot(f->store, &a, 5);
+	open_other(f);
+	fill(f, f->other, theirs, 4, "A", 77);
+	take_snapshot(f->other, &z, 77);
+
+	for (i = 0; i < 2; i++) {
+		readers[i] = (struct restore_reader){f->store, &done, 0, 0};
+		assert_int_equal(
+			pthread_create(&threads[i], NULL, restore_reader_main, &readers[i]), 0);
+	}
+	for (i = 0; i < 40; i++) {
+		const struct buf *snap = i % 2 == 0 ? &z : &a;
+
+		if (store_restore(f->store, snap->data, snap->len, f->errmsg, sizeof(f->errmsg)) !=
+		    0)
+			fail_msg("restore %u: %s", i, f->errmsg);
+	}
+	atomic_store(&done, true);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+		assert_int_equal(readers[i].errors, 0);
+		assert_true(readers[i].rounds >= 10);
+	}
+	assert_true(applied_in(f->store) == 5); /* the last restore was of the first store */
+	assert_true(count(f, "acme") == 3);
+	buf_free(&a);
+	buf_free(&z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -900,6 +1320,12 @@ int main(void)
 		T(map_full),
 		T(read_transaction_sees_a_snapshot),
 		T(readers_beside_the_writer),
+		T(snapshot_replaces_another_store),
+		T(malformed_snapshots_change_nothing),
+		T(empty_store_snapshots_and_restores),
+		T(snapshot_length_is_a_multiple_of_8),
+		T(write_transaction_excludes_snapshot_and_restore),
+		T(restore_beside_readers),
 #undef T
 	};
 
