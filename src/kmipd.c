@@ -64,9 +64,11 @@ struct daemon {
 	struct credentials *credentials;
 	struct service service;
 	SSL_CTX *tls;
+	SSL_CTX *peer_server_tls, *peer_client_tls;
 	struct net *net;
 	struct kmip_server_identity identity;
 	int tenant_status; /* of the dev tenant's creation; 1 while waiting */
+	bool stopping;	   /* SIGTERM or SIGINT arrived */
 };
 
 static int parse_args(struct config *config, int argc, char **argv)
@@ -138,6 +140,7 @@ static void on_signal(uv_signal_t *signal, int signum)
 		 signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	uv_signal_stop(&d->sigterm);
 	uv_signal_stop(&d->sigint);
+	d->stopping = true;
 	uv_stop(&d->loop);
 }
 
@@ -181,18 +184,34 @@ static int ensure_dev_tenant(struct daemon *d)
 		cmd.tenant_record.created = cmd.time;
 		rv = command_encode(&cmd, &entry);
 	}
-	if (rv == 0)
+	/* In a cluster the other nodes may still be starting: retry while there is no
+	 * quorum, for up to a minute. */
+	for (int attempt = 0; rv == 0; attempt++) {
 		rv = replication_submit(d->replication, &entry, &d->replies, on_tenant_created, d);
+		if (rv != 0)
+			break;
+		d->tenant_status = 1;
+		while (d->tenant_status == 1)
+			uv_run(&d->loop, UV_RUN_ONCE);
+		rv = d->tenant_status;
+		if (d->stopping) {
+			rv = KMIPD_ECANCELED;
+			break;
+		}
+		if (rv != KMIPD_ENO_QUORUM && rv != KMIPD_EAGAIN)
+			break;
+		if (attempt == 12) {
+			log_error("kmipd: no quorum for a minute; are the other nodes running?");
+			break;
+		}
+		log_info("kmipd: waiting for the cluster to elect a leader");
+		rv = 0;
+	}
 	buf_free(&wrapped);
 	buf_free(&entry);
-	if (rv != 0)
-		return rv;
-	d->tenant_status = 1;
-	while (d->tenant_status == 1)
-		uv_run(&d->loop, UV_RUN_ONCE);
-	if (d->tenant_status == 0)
-		log_info("kmipd: created tenant '%s' on the local root key", DEV_TENANT);
-	return d->tenant_status;
+	if (rv == 0)
+		log_info("kmipd: tenant '%s' is ready", DEV_TENANT);
+	return rv;
 }
 
 static int make_dir(const char *path, char *errmsg, size_t errlen)
@@ -215,8 +234,8 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		return KMIPD_ENOMEM;
 	rv = make_dir(c->data_dir, errmsg, errlen);
 	if (rv == 0 && c->dev) {
-		snprintf(path, sizeof(path), "%s/pki", c->data_dir);
-		rv = pki_dev_init(path, NULL, DEV_TENANT, DEV_CLIENT, errmsg, errlen);
+		rv = pki_dev_init(c->pki_dir, c->hosts[0] ? c->hosts : NULL, DEV_TENANT, DEV_CLIENT,
+				  errmsg, errlen);
 	}
 	if (rv == 0)
 		rv = crypto_root_key_load(c->root_key_file, c->dev, root, errmsg, errlen);
@@ -234,6 +253,24 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 	if (rv != 0)
 		return rv;
 
+	struct tls_config tls_config = {
+		.cert_file = c->cert,
+		.key_file = c->key,
+		.client_ca = c->client_ca,
+		.ciphers = c->ciphers[0] ? c->ciphers : NULL,
+	};
+	d->tls = tls_server_context(&tls_config, errmsg, errlen);
+	if (d->tls == NULL)
+		return KMIPD_ECRYPTO;
+	/* The peer channel presents and verifies node certificates (the server certificate
+	 * carries the node URI) with the same cluster CA. */
+	d->peer_server_tls = tls_server_context(&tls_config, errmsg, errlen);
+	if (d->peer_server_tls == NULL)
+		return KMIPD_ECRYPTO;
+	d->peer_client_tls = tls_client_context(&tls_config, errmsg, errlen);
+	if (d->peer_client_tls == NULL)
+		return KMIPD_ECRYPTO;
+
 	snprintf(path, sizeof(path), "%s/raft", c->data_dir);
 	struct replication_config repl_config = {
 		.dir = path,
@@ -241,6 +278,12 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		.address = c->raft_address,
 		.store = d->store,
 		.keyring = d->keyring,
+		.members = c->members,
+		.election_timeout_ms = c->election_timeout_ms,
+		.heartbeat_ms = c->heartbeat_ms,
+		.write_timeout_ms = c->write_timeout_ms,
+		.peer_server_tls = d->peer_server_tls,
+		.peer_client_tls = d->peer_client_tls,
 	};
 	rv = replication_start(&d->replication, &repl_config, errmsg, errlen);
 	if (rv != 0)
@@ -255,6 +298,7 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 	d->service.store = d->store;
 	d->service.keyring = d->keyring;
 	d->service.propose = replication_propose;
+	d->service.sync = replication_sync;
 	d->service.propose_arg = d->replication;
 
 	if (c->dev) {
@@ -264,16 +308,6 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 			return rv;
 		}
 	}
-
-	struct tls_config tls_config = {
-		.cert_file = c->cert,
-		.key_file = c->key,
-		.client_ca = c->client_ca,
-		.ciphers = c->ciphers[0] ? c->ciphers : NULL,
-	};
-	d->tls = tls_server_context(&tls_config, errmsg, errlen);
-	if (d->tls == NULL)
-		return KMIPD_ECRYPTO;
 
 	d->identity.vendor = "kmipd " KMIPD_VERSION;
 	struct net_config net_config = {
@@ -303,6 +337,8 @@ static void stop(struct daemon *d)
 	keyring_free(d->keyring);
 	credentials_free(d->credentials);
 	SSL_CTX_free(d->tls);
+	SSL_CTX_free(d->peer_server_tls);
+	SSL_CTX_free(d->peer_client_tls);
 }
 
 static void print_ready(struct daemon *d)
@@ -315,10 +351,9 @@ static void print_ready(struct daemon *d)
 	printf("  server cert     %s\n", c->cert);
 	printf("  client CA       %s\n", c->client_ca);
 	if (c->dev) {
-		printf("  dev client      %s/pki/client.pem, key %s/pki/client-key.pem "
-		       "(tenant '%s')\n",
-		       c->data_dir, c->data_dir, DEV_TENANT);
-		printf("  CA for clients  %s/pki/ca.pem\n", c->data_dir);
+		printf("  dev client      %s/client.pem, key %s/client-key.pem (tenant '%s')\n",
+		       c->pki_dir, c->pki_dir, DEV_TENANT);
+		printf("  CA for clients  %s/ca.pem\n", c->pki_dir);
 	}
 	printf("ready\n");
 	fflush(stdout);
@@ -364,7 +399,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	print_ready(&d);
-	uv_run(&d.loop, UV_RUN_DEFAULT);
+	if (!d.stopping)
+		uv_run(&d.loop, UV_RUN_DEFAULT);
 
 	stop(&d);
 	mailbox_close(&d.replies, NULL);

@@ -21,6 +21,8 @@ struct config {
 	unsigned handshake_timeout_ms;
 	unsigned max_connections;
 	char credentials[CONFIG_PATH_MAX]; /* Username/Password per client; "" = none */
+	char pki_dir[CONFIG_PATH_MAX];	   /* dev mode's PKI; default DATA_DIR/pki */
+	char hosts[512]; /* dev mode: extra names for the server certificate, comma-separated */
 	bool dev;
 	/* [tls] */
 	char cert[CONFIG_PATH_MAX];
@@ -32,6 +34,11 @@ struct config {
 	/* [raft] */
 	unsigned long long node_id;
 	char raft_address[128];
+	/* [cluster] */
+	char members[2048]; /* the initial voters: "ID@HOST:PORT,..."; "" = this node alone */
+	unsigned election_timeout_ms;
+	unsigned heartbeat_ms;
+	unsigned write_timeout_ms; /* a write without quorum fails after this */
 };
 
 /* Fills @config with the defaults. */
@@ -46,7 +53,8 @@ int config_set(struct config *config, const char *name, const char *value, char 
 int config_load(struct config *config, const char *path, char *errmsg, size_t errlen);
 
 /* Fills the paths left empty from data_dir (dev mode and defaults):
- * DIR/pki/{server.pem,server-key.pem,ca.pem}, DIR/root.key. */
+ * PKI_DIR/{server.pem,server-key.pem,ca.pem} with PKI_DIR = DIR/pki unless set,
+ * DIR/root.key. */
 int config_finish(struct config *config, char *errmsg, size_t errlen);
 
 #endif

@@ -75,6 +75,12 @@ struct kmip_exchange_config {
 	struct ttlv_limits limits;
 	const struct kmip_server_identity *identity;
 	kmip_authenticate_fn authenticate; /* NULL: credentials are not checked */
+	/* Called when an item failed with Item Not Found, once per item: a node that may be
+	 * behind the cluster catches up before "not found" is final. Returns KMIP_OP_PENDING
+	 * after starting the catch-up (then kmip_exchange_sync_done() and
+	 * kmip_exchange_item_done() follow), or KMIP_OP_DONE when this node is authoritative.
+	 * NULL: never. */
+	int (*sync)(struct kmip_op_ctx *ctx);
 	void *app;
 };
 
@@ -92,6 +98,9 @@ struct kmip_exchange {
 	size_t done;	     /* results produced */
 	size_t next;	     /* next request item to run */
 	bool pending;
+	bool item_synced; /* the current item has had its catch-up */
+	bool syncing;	  /* ... and it is under way */
+	bool sync_ok;	  /* ... and it succeeded: run the item again */
 	/* The ID Placeholder: the Unique Identifier of the object the last successful Create,
 	 * Register or Locate (exactly one match) of this message named, for later items that
 	 * omit theirs (arena memory; NULL until set). */
@@ -115,6 +124,11 @@ int kmip_exchange_run(struct kmip_exchange *ex);
 /* Called by a pending handler when its item has its final result (written through the
  * same ctx). */
 void kmip_exchange_item_done(struct kmip_op_ctx *ctx);
+
+/* Ends a catch-up started by config.sync: with @ok the item runs again once
+ * kmip_exchange_item_done() is called; otherwise the item keeps the failure the caller has
+ * set with kmip_op_fail(). */
+void kmip_exchange_sync_done(struct kmip_op_ctx *ctx, bool ok);
 
 /* Encodes the response into @out (appending). 0 or KMIPD_ENOMEM. */
 int kmip_exchange_respond(struct kmip_exchange *ex, struct buf *out);

@@ -23,6 +23,10 @@
 
 #define PKI_NAME_MAX 64
 
+/* Node certificates (the server certificate of every node) carry this URI; the peer port
+ * accepts only them, and the KMIP port never accepts them (they name no tenant). */
+#define PKI_NODE_URI "urn:kmipd:node"
+
 /* Paths inside a PKI directory. */
 #define PKI_CA_CERT	"ca.pem"
 #define PKI_CA_KEY	"ca-key.pem"
@@ -35,7 +39,8 @@
 bool pki_name_valid(const char *name);
 
 /* Makes sure @dir (created 0700 if missing) holds a CA, a server certificate for
- * localhost, 127.0.0.1 and ::1 (plus @extra_host if not NULL: a DNS name or an IP address),
+ * localhost, 127.0.0.1 and ::1 (plus @extra_host if not NULL: comma-separated DNS names
+ * and IP addresses) that is also the node certificate (PKI_NODE_URI),
  * and a client certificate for (@tenant, @client). Existing files are kept, so a second
  * start reuses them. On failure a sentence naming the file and cause goes into @errmsg. */
 int pki_dev_init(const char *dir, const char *extra_host, const char *tenant, const char *client,
@@ -49,6 +54,9 @@ int pki_issue_client(const char *dir, const char *tenant, const char *client, co
 /* Reads the tenant and client named by a CA-issued certificate's URI. 0, or KMIPD_ENOT_FOUND
  * if @cert carries no valid kmipd URI. (The caller has already verified the chain.) */
 int pki_cert_identity(X509 *cert, char tenant[PKI_NAME_MAX + 1], char client[PKI_NAME_MAX + 1]);
+
+/* True if @cert carries PKI_NODE_URI. (The caller has already verified the chain.) */
+bool pki_cert_is_node(X509 *cert);
 
 /* The SHA-256 fingerprint of @cert's DER encoding as 64 lower-case hex digits. */
 int pki_cert_fingerprint(X509 *cert, char out[65]);

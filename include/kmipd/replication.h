@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 #include "kmipd/keyring.h"
 #include "kmipd/mailbox.h"
 #include "kmipd/service.h"
@@ -26,11 +28,20 @@ struct replication_config {
 	struct store *store;
 	struct keyring *keyring;
 	unsigned election_timeout_ms; /* 0 = 1000 */
-	unsigned heartbeat_ms;	      /* 0 = 100 */
+	unsigned heartbeat_ms;	      /* 0 = 25: followers learn of commits this often */
+	/* The initial voters, "ID@HOST:PORT,..." (Raft addresses); NULL or "": this node
+	 * alone. Every initial voter must be given the same list. */
+	const char *members;
+	unsigned write_timeout_ms; /* a write not confirmed by then fails; 0 = 5000 */
+	/* The peer channel (forwarding writes to the leader), on the port after the Raft
+	 * port: mutual TLS with node certificates from the cluster CA. */
+	SSL_CTX *peer_server_tls;
+	SSL_CTX *peer_client_tls;
 };
 
 /* Starts the raft loop thread and waits until Raft has started (and, with one voter, has
- * become leader). On failure a sentence goes into @errmsg. */
+ * become leader; with several, the others may not be up yet). On failure a sentence goes
+ * into @errmsg. */
 int replication_start(struct replication **out, const struct replication_config *config,
 		      char *errmsg, size_t errlen);
 
@@ -43,6 +54,11 @@ void replication_stop(struct replication *repl);
  * service->propose_arg to the struct replication. */
 int replication_propose(struct service *service, struct kmip_op_ctx *ctx, const struct buf *entry,
 			service_done_fn done);
+
+/* The service->sync implementation: a node in a cluster asks the leader for a barrier
+ * and waits until it has applied the barrier's index, so a read that found nothing is
+ * then authoritative. A single node is always authoritative (KMIP_OP_DONE). */
+int replication_sync(struct service *service, struct kmip_op_ctx *ctx);
 
 /* Proposes @entry for a caller that is not a KMIP batch item (tenant creation at
  * start-up or on a client's first connection): @complete(@arg, result) runs on the thread

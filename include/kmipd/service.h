@@ -32,11 +32,16 @@ typedef void (*service_done_fn)(struct kmip_op_ctx *ctx, const struct command_re
 typedef int (*service_propose_fn)(struct service *service, struct kmip_op_ctx *ctx,
 				  const struct buf *entry, service_done_fn done);
 
+/* Catches this node up with the cluster for @ctx (see kmip_exchange_config.sync):
+ * KMIP_OP_PENDING, or KMIP_OP_DONE if this node is authoritative or cannot start one. */
+typedef int (*service_sync_fn)(struct service *service, struct kmip_op_ctx *ctx);
+
 struct service {
 	struct store *store;
 	struct keyring *keyring;
 	service_propose_fn propose;
-	void *propose_arg; /* for the propose function's own state */
+	service_sync_fn sync; /* NULL: this node is always authoritative */
+	void *propose_arg;    /* for the propose and sync functions' own state */
 	/* Clients that must also send a Username/Password credential; NULL: none. */
 	const struct credentials *credentials;
 };
@@ -78,6 +83,13 @@ struct store_txn *service_read(struct kmip_op_ctx *ctx, int *done_rv);
  * entry must send the matching Username and Password in every request. */
 int service_authenticate(const struct kmip_request_header *header, void *app, char *why,
 			 size_t len);
+
+/* The kmip_exchange_config.sync for sessions: calls service->sync. */
+int service_sync(struct kmip_op_ctx *ctx);
+
+/* The done function of a catch-up: lets the item run again, or fails it saying this node
+ * could not confirm with the cluster. */
+void service_sync_done(struct kmip_op_ctx *ctx, const struct command_result *result);
 
 /* The current time in seconds since the epoch (the proposer's clock for dates). */
 int64_t service_now(void);

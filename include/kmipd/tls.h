@@ -28,6 +28,11 @@ struct tls_config {
  * and OpenSSL's reason. Free with SSL_CTX_free(). */
 SSL_CTX *tls_server_context(const struct tls_config *config, char *errmsg, size_t errlen);
 
+/* A client context for connections between nodes: presents the node certificate
+ * (cert_file, key_file) and verifies the peer against client_ca (the cluster CA). Peers
+ * are then identified by the node URI in their certificate, not by host name. */
+SSL_CTX *tls_client_context(const struct tls_config *config, char *errmsg, size_t errlen);
+
 /* Copies OpenSSL's most recent error for this thread into @out ("no error" if none) and
  * clears the thread's error queue. */
 const char *tls_last_error(char *out, size_t len);

@@ -333,16 +333,28 @@ static int add_san(X509 *cert, const struct issue *is)
 	if (names == NULL)
 		return -1;
 	if (is->kind == KIND_SERVER) {
-		const char *h = is->extra_host;
-
 		if (push_name(names, GEN_DNS, "localhost") != 0 ||
 		    push_name(names, GEN_IPADD, "127.0.0.1") != 0 ||
-		    push_name(names, GEN_IPADD, "::1") != 0)
+		    push_name(names, GEN_IPADD, "::1") != 0 ||
+		    push_name(names, GEN_URI, PKI_NODE_URI) != 0)
 			goto out;
-		if (h != NULL && strcmp(h, "localhost") != 0 && strcmp(h, "127.0.0.1") != 0 &&
-		    strcmp(h, "::1") != 0 &&
-		    push_name(names, is_ip_address(h) ? GEN_IPADD : GEN_DNS, h) != 0)
-			goto out;
+		for (const char *h = is->extra_host; h != NULL && *h != '\0';) {
+			size_t len = strcspn(h, ",");
+			char host[256];
+
+			if (len > 0 && len < sizeof(host)) {
+				memcpy(host, h, len);
+				host[len] = '\0';
+				if (strcmp(host, "localhost") != 0 &&
+				    strcmp(host, "127.0.0.1") != 0 && strcmp(host, "::1") != 0 &&
+				    push_name(names, is_ip_address(host) ? GEN_IPADD : GEN_DNS,
+					      host) != 0)
+					goto out;
+			}
+			h += len;
+			if (*h == ',')
+				h++;
+		}
 	} else {
 		snprintf(uri, sizeof(uri), URI_PREFIX "%s" URI_CLIENT_MARKER "%s", is->tenant,
 			 is->client);
@@ -614,10 +626,25 @@ int pki_dev_init(const char *dir, const char *extra_host, const char *tenant, co
 	rv = check_names(tenant, client, errmsg, errlen);
 	if (rv != 0)
 		return rv;
-	if (extra_host != NULL && !is_ip_address(extra_host) && !dns_name_valid(extra_host)) {
-		errmsgf(errmsg, errlen,
-			"server host \"%s\" is neither an IP address nor a DNS name", extra_host);
-		return KMIPD_EINVAL;
+	for (const char *h = extra_host; h != NULL && *h != '\0';) {
+		size_t len = strcspn(h, ",");
+		char host[256];
+
+		if (len == 0 || len >= sizeof(host)) {
+			errmsgf(errmsg, errlen, "server hosts \"%s\": an empty or overlong entry",
+				extra_host);
+			return KMIPD_EINVAL;
+		}
+		memcpy(host, h, len);
+		host[len] = '\0';
+		if (!is_ip_address(host) && !dns_name_valid(host)) {
+			errmsgf(errmsg, errlen,
+				"server host \"%s\" is neither an IP address nor a DNS name", host);
+			return KMIPD_EINVAL;
+		}
+		h += len;
+		if (*h == ',')
+			h++;
 	}
 	rv = make_dir(dir, errmsg, errlen);
 	if (rv != 0)
@@ -780,6 +807,25 @@ int pki_cert_identity(X509 *cert, char tenant[PKI_NAME_MAX + 1], char client[PKI
 	memcpy(tenant, found_t, sizeof(found_t));
 	memcpy(client, found_c, sizeof(found_c));
 	return 0;
+}
+
+bool pki_cert_is_node(X509 *cert)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	bool found = false;
+
+	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *n = sk_GENERAL_NAME_value(names, i);
+
+		if (n->type == GEN_URI &&
+		    (size_t)ASN1_STRING_length(n->d.uniformResourceIdentifier) ==
+			    strlen(PKI_NODE_URI) &&
+		    memcmp(ASN1_STRING_get0_data(n->d.uniformResourceIdentifier), PKI_NODE_URI,
+			   strlen(PKI_NODE_URI)) == 0)
+			found = true;
+	}
+	GENERAL_NAMES_free(names);
+	return found;
 }
 
 int pki_cert_fingerprint(X509 *cert, char out[65])

@@ -150,6 +150,7 @@ static void start_item(struct kmip_exchange *ex, size_t i)
 	r->batch_id = item->batch_id;
 	r->status = KMIP_STATUS_SUCCESS;
 	r->has_payload = true;
+	ex->item_synced = ex->syncing = ex->sync_ok = false;
 }
 
 /* Records the end of the current item; returns true if the batch stops here. */
@@ -216,6 +217,26 @@ static kmip_op_handler admit_item(struct kmip_exchange *ex, struct kmip_op_ctx *
 	return op->handler;
 }
 
+/* True (and the catch-up marked as started) if the item just run failed with Item Not
+ * Found and this node should catch up with the cluster before saying so. */
+static bool needs_sync(struct kmip_exchange *ex)
+{
+	const struct kmip_result *r = ex->ctx.result;
+
+	if (ex->config.sync == NULL || ex->item_synced ||
+	    r->status != KMIP_STATUS_OPERATION_FAILED || r->reason != KMIP_REASON_ITEM_NOT_FOUND)
+		return false;
+	ex->item_synced = true;
+	ex->syncing = true;
+	ex->sync_ok = false;
+	return true;
+}
+
+void kmip_exchange_sync_done(struct kmip_op_ctx *ctx, bool ok)
+{
+	ctx->exchange->sync_ok = ok;
+}
+
 int kmip_exchange_run(struct kmip_exchange *ex)
 {
 	if (ex->unusable || ex->pending)
@@ -223,12 +244,25 @@ int kmip_exchange_run(struct kmip_exchange *ex)
 	while (ex->next < ex->request.count) {
 		kmip_op_handler handler;
 
-		start_item(ex, ex->next++);
+		if (ex->sync_ok) {
+			/* The item runs again after a catch-up: same slot, fresh result. */
+			bool synced = ex->item_synced;
+
+			start_item(ex, ex->next++);
+			ex->item_synced = synced;
+		} else {
+			start_item(ex, ex->next++);
+		}
 		handler = admit_item(ex, &ex->ctx);
 		if (handler != NULL && handler(&ex->ctx) == KMIP_OP_PENDING) {
 			ex->pending = true;
 			return KMIP_OP_PENDING;
 		}
+		if (needs_sync(ex) && ex->config.sync(&ex->ctx) == KMIP_OP_PENDING) {
+			ex->pending = true;
+			return KMIP_OP_PENDING;
+		}
+		ex->syncing = false;
 		if (finish_item(ex))
 			break;
 	}
@@ -241,6 +275,14 @@ void kmip_exchange_item_done(struct kmip_op_ctx *ctx)
 	struct kmip_exchange *ex = ctx->exchange;
 
 	ex->pending = false;
+	if (ex->syncing) {
+		ex->syncing = false;
+		if (ex->sync_ok) {
+			ex->next--; /* kmip_exchange_run() runs it again */
+			return;
+		}
+	}
+	ex->sync_ok = false;
 	if (finish_item(ex))
 		ex->next = ex->request.count;
 }

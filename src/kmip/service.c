@@ -72,6 +72,28 @@ int service_authenticate(const struct kmip_request_header *header, void *app, ch
 	return 0;
 }
 
+int service_sync(struct kmip_op_ctx *ctx)
+{
+	struct service *service = service_session(ctx)->service;
+
+	if (service->sync == NULL)
+		return KMIP_OP_DONE;
+	return service->sync(service, ctx);
+}
+
+void service_sync_done(struct kmip_op_ctx *ctx, const struct command_result *result)
+{
+	if (result->status == 0) {
+		kmip_exchange_sync_done(ctx, true);
+		return;
+	}
+	kmip_exchange_sync_done(ctx, false);
+	kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
+		     "this node could not confirm with the cluster whether the object exists "
+		     "(%s); try again or use another endpoint",
+		     result->message);
+}
+
 int64_t service_now(void)
 {
 	struct timespec now;

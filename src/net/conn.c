@@ -546,6 +546,7 @@ void conn_accept(struct worker *worker)
 	xconfig.limits.max_message = config->max_message;
 	xconfig.identity = config->identity;
 	xconfig.authenticate = service_authenticate;
+	xconfig.sync = service_sync;
 	xconfig.app = &c->session;
 	kmip_exchange_init(&c->exchange, &xconfig);
 	c->session.service = config->service;

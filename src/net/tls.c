@@ -78,3 +78,32 @@ err:
 	SSL_CTX_free(ctx);
 	return NULL;
 }
+
+SSL_CTX *tls_client_context(const struct tls_config *config, char *errmsg, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char reason[256];
+
+	if (ctx == NULL) {
+		snprintf(errmsg, errlen, "creating the TLS client context: %s",
+			 tls_last_error(reason, sizeof(reason)));
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, config->cert_file) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, config->key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(errmsg, errlen, "node certificate %s / key %s: %s", config->cert_file,
+			 config->key_file, tls_last_error(reason, sizeof(reason)));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, config->client_ca, NULL) != 1) {
+		snprintf(errmsg, errlen, "cluster CA %s: %s", config->client_ca,
+			 tls_last_error(reason, sizeof(reason)));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}

@@ -1,9 +1,18 @@
 /* The raft loop thread: libraft on its own libuv loop, the state machine that applies
- * committed entries to LMDB, and the hand-off of proposals from workers and of results
- * back to them. See replication.h. */
+ * committed entries to LMDB, and the life of a proposal:
+ *
+ *   worker ─► inbox ─► leader here?  ─ yes ─► raft_apply ─► applied ─► LMDB commit ─► answer
+ *                         │ no leader known: wait (tick)        ▲
+ *                         └ follower ─► forward to the leader ─► its index ─► wait until
+ *                                                                  this node has committed it
+ *
+ * A write not confirmed within write_timeout_ms is answered "no quorum"; what raft still
+ * holds stays until its callback. See replication.h. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,114 +20,106 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
-#include <raft.h>
-#include <raft/uv.h>
-#include <uv.h>
-
+#include "internal.h"
 #include "kmipd/command.h"
 #include "kmipd/error.h"
 #include "kmipd/log.h"
-#include "kmipd/replication.h"
 
-/* One write on its way through Raft. It lives from replication_propose() until the worker
- * that made it has delivered its result. */
-struct proposal {
-	struct mailbox_item item; /* first: posted both ways */
-	struct raft_apply req;
-	struct raft_buffer buf;
-	struct replication *repl;
-	struct mailbox *reply;
-	/* Who hears the result: a KMIP batch item (ctx, done) or any other caller
-	 * (complete, arg). */
-	struct kmip_op_ctx *ctx;
-	service_done_fn done;
-	replication_complete_fn complete;
-	void *arg;
-	struct command_result result;
-	bool applied;		      /* the state machine has filled in result */
-	struct proposal *prev, *next; /* in repl->inflight, ascending Raft index */
-};
+#define TICK_MS 50
 
-struct replication {
-	struct replication_config config;
-	char *dir;
-	char *address;
-	pthread_t thread;
-	uv_loop_t loop;
-	struct raft_uv_transport transport;
-	struct raft_io io;
-	struct raft_fsm fsm;
-	struct raft raft;
-	struct mailbox inbox;
-	uv_async_t stop;
-	struct arena arena; /* per applied entry */
-	uv_check_t commit_check;
-	struct store_txn *txn;	     /* open while entries of this loop turn are applied */
-	raft_index txn_last;	     /* last index applied into txn */
-	raft_index committed;	     /* last index committed to LMDB */
-	struct proposal *ready_head; /* applied, answered once committed */
-	struct proposal *ready_tail;
-
-	/* Proposals appended but not yet answered, oldest first. */
-	struct proposal *inflight_head, *inflight_tail;
-
-	/* Start-up hand-shake with replication_start(). */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool ready;
-	int start_rv;
-	char errmsg[256];
-};
-
-static void inflight_push(struct replication *repl, struct proposal *p)
+void proposal_list_push(struct proposal_list *list, struct proposal *p)
 {
 	p->next = NULL;
-	p->prev = repl->inflight_tail;
-	if (repl->inflight_tail != NULL)
-		repl->inflight_tail->next = p;
+	p->prev = list->tail;
+	if (list->tail != NULL)
+		list->tail->next = p;
 	else
-		repl->inflight_head = p;
-	repl->inflight_tail = p;
+		list->head = p;
+	list->tail = p;
 }
 
-static void inflight_remove(struct replication *repl, struct proposal *p)
+void proposal_list_remove(struct proposal_list *list, struct proposal *p)
 {
 	if (p->prev != NULL)
 		p->prev->next = p->next;
 	else
-		repl->inflight_head = p->next;
+		list->head = p->next;
 	if (p->next != NULL)
 		p->next->prev = p->prev;
 	else
-		repl->inflight_tail = p->prev;
+		list->tail = p->prev;
 	p->prev = p->next = NULL;
 }
 
-static struct proposal *inflight_find(struct replication *repl, raft_index index)
+static struct proposal_list *list_of(struct replication *repl, enum proposal_state state)
 {
-	for (struct proposal *p = repl->inflight_head; p != NULL; p = p->next)
-		if (p->req.index == index)
-			return p;
-	return NULL;
-}
-
-/* Sends @p back to its worker with its result. */
-static void answer(struct proposal *p)
-{
-	if (mailbox_post(p->reply, &p->item) != 0) {
-		/* The worker is gone (shutdown): nobody waits for this answer. */
-		free(p);
+	switch (state) {
+	case PROPOSAL_WAIT_LEADER:
+		return &repl->wait_leader;
+	case PROPOSAL_INFLIGHT:
+		return &repl->inflight;
+	case PROPOSAL_FORWARDED:
+		return &repl->forwarded;
+	case PROPOSAL_WAIT_APPLY:
+		return &repl->wait_apply;
+	default:
+		return NULL;
 	}
 }
 
-static void fail(struct proposal *p, int status, const char *message)
+static void set_state(struct proposal *p, enum proposal_state state)
 {
-	p->result.status = status;
-	snprintf(p->result.message, sizeof(p->result.message), "%s", message);
-	answer(p);
+	struct proposal_list *from = list_of(p->repl, p->state);
+	struct proposal_list *to = list_of(p->repl, state);
+
+	if (from != NULL)
+		proposal_list_remove(from, p);
+	p->state = state;
+	if (to != NULL)
+		proposal_list_push(to, p);
+}
+
+static void proposal_free(struct proposal *p)
+{
+	set_state(p, PROPOSAL_NEW);
+	if (p->buf.base != NULL && !p->raft_owns)
+		raft_free(p->buf.base);
+	free(p);
+}
+
+/* Frees @p once nobody waits for it and raft has let go of it. */
+static void maybe_free(struct proposal *p)
+{
+	if (p->reply == NULL && !p->raft_owns && p->origin == NULL)
+		proposal_free(p);
+}
+
+/* Posts the reply (if anyone still waits) and lets @p go: the caller must not touch @p
+ * afterwards. A proposal raft still holds stays in the in-flight list until its
+ * callback. */
+void proposal_answer(struct proposal *p)
+{
+	struct reply *reply = p->reply;
+
+	p->reply = NULL;
+	if (reply != NULL && mailbox_post(p->reply_to, &reply->item) != 0)
+		free(reply); /* the worker is gone (shutdown): nobody waits */
+	if (p->state != PROPOSAL_INFLIGHT)
+		set_state(p, PROPOSAL_NEW);
+	maybe_free(p);
+}
+
+void proposal_fail(struct proposal *p, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->reply != NULL) {
+		p->reply->result.status = status;
+		va_start(ap, fmt);
+		vsnprintf(p->reply->result.message, sizeof(p->reply->result.message), fmt, ap);
+		va_end(ap);
+	}
+	proposal_answer(p);
 }
 
 static void store_failed(raft_index index, int rv)
@@ -144,15 +145,26 @@ static struct store_txn *apply_txn(struct replication *repl, raft_index index)
 	return repl->txn;
 }
 
+static struct proposal *inflight_find(struct replication *repl, raft_index index)
+{
+	for (struct proposal *p = repl->inflight.head; p != NULL; p = p->next)
+		if (!p->is_sync && p->req.index == index)
+			return p;
+	return NULL;
+}
+
 /* The state machine. Runs for every committed command entry, in log order, on this
- * thread. Application refusals are results; only a failing store stops the node, because
- * a replica that skipped an entry would silently diverge from the others. */
+ * thread, on every node. Application refusals are results; only a failing store stops the
+ * node, because a replica that skipped an entry would silently diverge from the others. */
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	struct replication *repl = fsm->data;
 	raft_index index = raft_last_applied(&repl->raft) + 1;
 	struct proposal *p = inflight_find(repl, index);
-	struct command_result local, *out = p != NULL ? &p->result : &local;
+	struct command_result scratch;
+	struct command_result *out = p == NULL	? &scratch
+				     : p->reply ? &p->reply->result
+						: &p->local;
 	struct store_txn *txn = apply_txn(repl, index);
 	struct command cmd;
 	int rv;
@@ -188,23 +200,23 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	}
 	arena_reset(&repl->arena);
 	if (p != NULL)
-		p->applied = true;
+		p->index = index;
 	*result = p;
 	return 0;
 }
 
-/* Answers the proposals whose entries are committed to LMDB: a client told "done" can
- * read what it wrote on any thread of this node. */
+/* Answers the proposals whose entries are committed to LMDB here: a client told "done"
+ * can read what it wrote through this node at once. */
 static void answer_committed(struct replication *repl)
 {
-	while (repl->ready_head != NULL && repl->ready_head->req.index <= repl->committed) {
-		struct proposal *p = repl->ready_head;
+	struct proposal *p = repl->wait_apply.head;
 
-		repl->ready_head = p->next;
-		if (repl->ready_head == NULL)
-			repl->ready_tail = NULL;
-		p->next = NULL;
-		answer(p);
+	while (p != NULL) {
+		struct proposal *next = p->next;
+
+		if (p->index <= repl->committed)
+			proposal_answer(p);
+		p = next;
 	}
 }
 
@@ -218,8 +230,13 @@ static void commit_applied(struct replication *repl)
 		repl->txn = NULL;
 		if (rv != 0)
 			store_failed(repl->txn_last, rv);
-		repl->committed = repl->txn_last;
 	}
+	/* Everything applied is now in LMDB; entries that are not commands (barriers,
+	 * configuration changes) change nothing there but count too. */
+	if (repl->txn_last > repl->committed)
+		repl->committed = repl->txn_last;
+	if (!repl->stopping && raft_last_applied(&repl->raft) > repl->committed)
+		repl->committed = raft_last_applied(&repl->raft);
 	answer_committed(repl);
 }
 
@@ -228,8 +245,8 @@ static void on_check(uv_check_t *check)
 	commit_applied(check->data);
 }
 
-/* Snapshots arrive with replication across nodes; until then the log is not compacted
- * (the threshold is set out of reach in loop_start). */
+/* Snapshots come next (store_snapshot); until then the log is not compacted (the
+ * threshold is set out of reach in loop_start). */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	(void)fsm;
@@ -248,68 +265,201 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 static void on_applied(struct raft_apply *req, int status, void *result)
 {
 	struct proposal *p = req->data;
-
 	struct replication *repl = p->repl;
+	const struct command_result *outcome = p->reply ? &p->reply->result : &p->local;
 
 	(void)result;
-	inflight_remove(repl, p);
-	if (status == 0 && p->applied) {
-		if (req->index <= repl->committed) {
-			answer(p);
-			return;
+	p->raft_owns = false;
+	p->buf.base = NULL; /* raft's */
+	if (status == 0)
+		p->index = req->index;
+	set_state(p, PROPOSAL_NEW);
+
+	if (p->origin != NULL) {
+		/* Forwarded by a follower: it waits for its own copy of the entry. */
+		struct command_result failed;
+
+		if (status != 0) {
+			memset(&failed, 0, sizeof(failed));
+			failed.status = status == RAFT_LEADERSHIPLOST ? KMIPD_EAGAIN : KMIPD_EIO;
+			snprintf(failed.message, sizeof(failed.message), "%s",
+				 raft_strerror(status));
+			outcome = &failed;
 		}
-		/* Applied but not yet committed to LMDB: answered by commit_applied(). Entries
-		 * are applied in index order, so the list stays sorted. */
-		p->next = NULL;
-		if (repl->ready_tail != NULL)
-			repl->ready_tail->next = p;
-		else
-			repl->ready_head = p;
-		repl->ready_tail = p;
+		peer_send_result(p, outcome);
+		proposal_answer(p);
+		return;
+	}
+	if (status == 0) {
+		if (p->index <= repl->committed || p->reply == NULL) {
+			proposal_answer(p);
+		} else {
+			set_state(p, PROPOSAL_WAIT_APPLY);
+		}
 		return;
 	}
 	switch (status) {
 	case RAFT_LEADERSHIPLOST:
-		fail(p, KMIPD_EAGAIN,
-		     "this node lost leadership before the change was confirmed; it may or "
-		     "may not have been applied");
+		proposal_fail(p, KMIPD_EAGAIN,
+			      "this node lost leadership before the change was confirmed; it may "
+			      "or may not have been applied");
 		break;
 	case RAFT_NOSPACE:
-		fail(p, KMIPD_ENO_SPACE, "the Raft log's disk is full");
+		proposal_fail(p, KMIPD_ENO_SPACE, "the Raft log's disk is full");
 		break;
 	case RAFT_CANCELED:
 	case RAFT_SHUTDOWN:
-		fail(p, KMIPD_ECANCELED, "the node is shutting down");
+		proposal_fail(p, KMIPD_ECANCELED, "the node is shutting down");
 		break;
 	default:
-		fail(p, KMIPD_EIO, raft_strerror(status));
+		proposal_fail(p, KMIPD_EIO, "%s", raft_strerror(status));
 		break;
 	}
 }
 
-/* A proposal from a worker: append it, or answer at once why not. */
-static void on_proposal(struct mailbox *inbox, struct mailbox_item *item)
+/* A catch-up's barrier has been applied here, the leader: every write acknowledged before
+ * it has an index at or below this one. */
+static void on_barrier(struct raft_barrier *req, int status)
 {
-	struct replication *repl = inbox->data;
-	struct proposal *p = (struct proposal *)item;
-	int rv;
+	struct proposal *p = req->data;
+	struct replication *repl = p->repl;
+	struct command_result outcome = {.status = 0};
 
-	p->req.data = p;
-	rv = raft_apply(&repl->raft, &p->req, &p->buf, 1, on_applied);
-	if (rv != 0) {
-		raft_free(p->buf.base);
-		p->buf.base = NULL;
-		fail(p, rv == RAFT_NOTLEADER ? KMIPD_ENO_QUORUM : KMIPD_EIO,
-		     rv == RAFT_NOTLEADER ? "this node is not the cluster leader"
-					  : raft_strerror(rv));
+	p->raft_owns = false;
+	set_state(p, PROPOSAL_NEW);
+	if (status == 0) {
+		p->index = raft_last_applied(&repl->raft);
+	} else {
+		outcome.status = KMIPD_EAGAIN;
+		snprintf(outcome.message, sizeof(outcome.message), "%s", raft_strerror(status));
+	}
+	if (p->origin != NULL) {
+		peer_send_result(p, &outcome);
+		proposal_answer(p);
 		return;
 	}
-	/* raft owns the buffer now. */
-	inflight_push(repl, p);
+	if (status != 0) {
+		proposal_fail(p, KMIPD_EAGAIN, "the cluster leader could not confirm: %s",
+			      raft_strerror(status));
+		return;
+	}
+	if (p->index <= repl->committed)
+		proposal_answer(p);
+	else
+		set_state(p, PROPOSAL_WAIT_APPLY);
+}
+
+/* Appends @p here if this node leads; forwards it if another does; keeps it waiting if
+ * nobody does. */
+void proposal_route(struct proposal *p)
+{
+	struct replication *repl = p->repl;
+	raft_id leader_id;
+	const char *leader_address;
+	int rv;
+
+	if (repl->stopping) {
+		proposal_fail(p, KMIPD_ECANCELED, "the node is shutting down");
+		return;
+	}
+	if (p->is_sync && raft_state(&repl->raft) == RAFT_LEADER) {
+		p->barrier.data = p;
+		rv = raft_barrier(&repl->raft, &p->barrier, on_barrier);
+		if (rv == 0) {
+			p->raft_owns = true;
+			set_state(p, PROPOSAL_INFLIGHT);
+			return;
+		}
+		if (rv != RAFT_NOTLEADER) {
+			if (p->origin != NULL) {
+				struct command_result failed = {.status = KMIPD_EIO};
+
+				snprintf(failed.message, sizeof(failed.message), "%s",
+					 raft_strerror(rv));
+				peer_send_result(p, &failed);
+			}
+			proposal_fail(p, KMIPD_EIO, "barrier: %s", raft_strerror(rv));
+			return;
+		}
+	} else if (raft_state(&repl->raft) == RAFT_LEADER) {
+		p->req.data = p;
+		rv = raft_apply(&repl->raft, &p->req, &p->buf, 1, on_applied);
+		if (rv == 0) {
+			p->raft_owns = true;
+			set_state(p, PROPOSAL_INFLIGHT);
+			return;
+		}
+		if (rv != RAFT_NOTLEADER) {
+			if (p->origin != NULL) {
+				struct command_result failed = {.status = KMIPD_EIO};
+
+				snprintf(failed.message, sizeof(failed.message), "%s",
+					 raft_strerror(rv));
+				peer_send_result(p, &failed);
+			}
+			proposal_fail(p, KMIPD_EIO, "appending to the Raft log: %s",
+				      raft_strerror(rv));
+			return;
+		}
+	}
+	raft_leader(&repl->raft, &leader_id, &leader_address);
+	if (p->origin == NULL && leader_id != 0 && leader_id != repl->config.id &&
+	    peer_forward(repl, p, leader_id, leader_address) == 0)
+		return;
+	if (p->origin != NULL) {
+		/* Forwarded to us, but we do not lead (any more): the follower retries. */
+		struct command_result retry = {.status = KMIPD_EAGAIN};
+
+		snprintf(retry.message, sizeof(retry.message), "not the leader");
+		peer_send_result(p, &retry);
+		proposal_answer(p);
+		return;
+	}
+	set_state(p, PROPOSAL_WAIT_LEADER);
+}
+
+static void on_proposal(struct mailbox *inbox, struct mailbox_item *item)
+{
+	struct proposal *p = (struct proposal *)item;
+
+	(void)inbox;
+	p->deadline_ms = uv_now(&p->repl->loop) + p->repl->config.write_timeout_ms;
+	proposal_route(p);
+}
+
+/* Every TICK_MS: route what waits for a leader, and fail what waited too long. */
+static void on_tick(uv_timer_t *timer)
+{
+	struct replication *repl = timer->data;
+	uint64_t now = uv_now(&repl->loop);
+	struct proposal_list *lists[] = {&repl->wait_leader, &repl->forwarded, &repl->inflight,
+					 &repl->wait_apply};
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		struct proposal *p = lists[i]->head;
+
+		while (p != NULL) {
+			struct proposal *next = p->next;
+
+			if (p->reply != NULL && now >= p->deadline_ms) {
+				proposal_fail(p, KMIPD_ENO_QUORUM,
+					      "the cluster has no quorum: the change was not "
+					      "confirmed within %u ms%s",
+					      repl->config.write_timeout_ms,
+					      p->state == PROPOSAL_WAIT_LEADER
+						      ? " (no leader)"
+						      : "; it may still be applied later");
+			} else if (p->state == PROPOSAL_WAIT_LEADER) {
+				set_state(p, PROPOSAL_NEW);
+				proposal_route(p);
+			}
+			p = next;
+		}
+	}
 }
 
 static struct proposal *proposal_new(struct replication *repl, const struct buf *entry,
-				     struct mailbox *reply)
+				     struct mailbox *reply_to)
 {
 	struct proposal *p;
 
@@ -318,15 +468,18 @@ static struct proposal *proposal_new(struct replication *repl, const struct buf 
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return NULL;
+	p->reply = calloc(1, sizeof(*p->reply));
 	p->buf.base = raft_malloc(entry->len);
-	if (p->buf.base == NULL) {
+	if (p->reply == NULL || p->buf.base == NULL) {
+		free(p->reply);
+		raft_free(p->buf.base);
 		free(p);
 		return NULL;
 	}
 	memcpy(p->buf.base, entry->data, entry->len);
 	p->buf.len = entry->len;
 	p->repl = repl;
-	p->reply = reply;
+	p->reply_to = reply_to;
 	return p;
 }
 
@@ -334,6 +487,7 @@ static int post(struct replication *repl, struct proposal *p)
 {
 	if (mailbox_post(&repl->inbox, &p->item) != 0) {
 		raft_free(p->buf.base);
+		free(p->reply);
 		free(p);
 		return KMIPD_ECANCELED;
 	}
@@ -348,8 +502,8 @@ int replication_propose(struct service *service, struct kmip_op_ctx *ctx, const 
 
 	if (p == NULL)
 		return KMIPD_ENOMEM;
-	p->ctx = ctx;
-	p->done = done;
+	p->reply->ctx = ctx;
+	p->reply->done = done;
 	return post(repl, p);
 }
 
@@ -360,20 +514,45 @@ int replication_submit(struct replication *repl, const struct buf *entry, struct
 
 	if (p == NULL)
 		return KMIPD_ENOMEM;
-	p->complete = complete;
-	p->arg = arg;
+	p->reply->complete = complete;
+	p->reply->arg = arg;
 	return post(repl, p);
+}
+
+int replication_sync(struct service *service, struct kmip_op_ctx *ctx)
+{
+	struct replication *repl = service->propose_arg;
+	struct proposal *p;
+
+	if (repl->config.members == NULL || repl->config.members[0] == '\0')
+		return KMIP_OP_DONE; /* one node: what it has is all there is */
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->reply = calloc(1, sizeof(*p->reply))) == NULL) {
+		free(p);
+		return KMIP_OP_DONE;
+	}
+	p->is_sync = true;
+	p->repl = repl;
+	p->reply_to = service_session(ctx)->reply;
+	p->reply->ctx = ctx;
+	p->reply->done = service_sync_done;
+	if (mailbox_post(&repl->inbox, &p->item) != 0) {
+		free(p->reply);
+		free(p);
+		return KMIP_OP_DONE;
+	}
+	return KMIP_OP_PENDING;
 }
 
 void replication_deliver(struct mailbox_item *item)
 {
-	struct proposal *p = (struct proposal *)item;
+	struct reply *reply = (struct reply *)item;
 
-	if (p->complete != NULL)
-		p->complete(p->arg, &p->result);
+	if (reply->complete != NULL)
+		reply->complete(reply->arg, &reply->result);
 	else
-		service_complete(p->ctx, p->done, &p->result);
-	free(p);
+		service_complete(reply->ctx, reply->done, &reply->result);
+	free(reply);
 }
 
 static int load_tenant(const struct store_tenant *t, void *arg)
@@ -419,6 +598,9 @@ static void on_raft_closed(struct raft *raft)
 
 	raft_uv_close(&repl->io);
 	raft_uv_tcp_close(&repl->transport);
+	/* Closing failed the proposals raft held; commit what was applied and answer. */
+	commit_applied(repl);
+	uv_close((uv_handle_t *)&repl->commit_check, NULL);
 }
 
 static void close_handle(uv_handle_t *handle, void *arg)
@@ -431,21 +613,77 @@ static void close_handle(uv_handle_t *handle, void *arg)
 static void on_stop(uv_async_t *async)
 {
 	struct replication *repl = async->data;
+	struct proposal_list *lists[] = {&repl->wait_leader, &repl->forwarded, &repl->wait_apply};
 
+	repl->stopping = true;
 	mailbox_close(&repl->inbox, NULL);
 	uv_close((uv_handle_t *)&repl->stop, NULL);
+	uv_close((uv_handle_t *)&repl->tick, NULL);
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		while (lists[i]->head != NULL)
+			proposal_fail(lists[i]->head, KMIPD_ECANCELED, "the node is shutting down");
+	peer_close_all(repl);
 	raft_close(&repl->raft, on_raft_closed);
-	/* Closing fails the proposals still in flight; commit what was applied and answer. */
-	commit_applied(repl);
-	uv_close((uv_handle_t *)&repl->commit_check, NULL);
+}
+
+/* Parses "ID@HOST:PORT,..." into @conf. */
+static int parse_members(struct replication *repl, struct raft_configuration *conf)
+{
+	const char *s = repl->config.members;
+	bool self = false;
+
+	while (s != NULL && *s != '\0') {
+		size_t len = strcspn(s, ",");
+		char entry[256], *at, *end;
+		unsigned long long id;
+
+		if (len == 0 || len >= sizeof(entry))
+			goto bad;
+		memcpy(entry, s, len);
+		entry[len] = '\0';
+		at = strchr(entry, '@');
+		if (at == NULL)
+			goto bad;
+		*at = '\0';
+		errno = 0;
+		id = strtoull(entry, &end, 10);
+		if (errno != 0 || *end != '\0' || id == 0 || strchr(at + 1, ':') == NULL)
+			goto bad;
+		if (raft_configuration_add(conf, id, at + 1, RAFT_VOTER) != 0) {
+			snprintf(repl->errmsg, sizeof(repl->errmsg),
+				 "cluster.members: node %llu is listed twice", id);
+			return KMIPD_EINVAL;
+		}
+		if (id == repl->config.id) {
+			self = true;
+			if (strcmp(at + 1, repl->address) != 0) {
+				snprintf(repl->errmsg, sizeof(repl->errmsg),
+					 "cluster.members gives node %llu the address %s, but "
+					 "raft.address is %s",
+					 id, at + 1, repl->address);
+				return KMIPD_EINVAL;
+			}
+		}
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+	if (!self) {
+		snprintf(repl->errmsg, sizeof(repl->errmsg),
+			 "cluster.members does not list this node (raft.id %llu)",
+			 (unsigned long long)repl->config.id);
+		return KMIPD_EINVAL;
+	}
+	return 0;
+bad:
+	snprintf(repl->errmsg, sizeof(repl->errmsg),
+		 "cluster.members: '%s' is not a list of ID@HOST:PORT", repl->config.members);
+	return KMIPD_EINVAL;
 }
 
 static int loop_start(struct replication *repl)
 {
 	struct raft_configuration conf;
-	unsigned election =
-		repl->config.election_timeout_ms ? repl->config.election_timeout_ms : 1000;
-	unsigned heartbeat = repl->config.heartbeat_ms ? repl->config.heartbeat_ms : 100;
 	int rv;
 
 	repl->transport.version = 1;
@@ -474,11 +712,20 @@ static int loop_start(struct replication *repl)
 	repl->raft.data = repl;
 
 	raft_configuration_init(&conf);
-	rv = raft_configuration_add(&conf, repl->config.id, repl->address, RAFT_VOTER);
+	if (repl->config.members != NULL && repl->config.members[0] != '\0')
+		rv = parse_members(repl, &conf);
+	else
+		rv = raft_configuration_add(&conf, repl->config.id, repl->address, RAFT_VOTER);
+	if (rv == KMIPD_EINVAL) {
+		raft_configuration_close(&conf);
+		return rv;
+	}
 	if (rv == 0) {
+		/* Every initial voter bootstraps the same configuration; a node with state
+		 * already keeps its own. */
 		rv = raft_bootstrap(&repl->raft, &conf);
 		if (rv == RAFT_CANTBOOTSTRAP)
-			rv = 0; /* this node has state already */
+			rv = 0;
 	}
 	raft_configuration_close(&conf);
 	if (rv != 0) {
@@ -487,8 +734,8 @@ static int loop_start(struct replication *repl)
 		return KMIPD_EIO;
 	}
 
-	raft_set_election_timeout(&repl->raft, election);
-	raft_set_heartbeat_timeout(&repl->raft, heartbeat);
+	raft_set_election_timeout(&repl->raft, repl->config.election_timeout_ms);
+	raft_set_heartbeat_timeout(&repl->raft, repl->config.heartbeat_ms);
 	raft_set_pre_vote(&repl->raft, true);
 	raft_set_snapshot_threshold(&repl->raft, UINT_MAX / 2);
 	raft_set_snapshot_trailing(&repl->raft, UINT_MAX / 2);
@@ -496,22 +743,23 @@ static int loop_start(struct replication *repl)
 	rv = raft_start(&repl->raft);
 	if (rv != 0) {
 		snprintf(repl->errmsg, sizeof(repl->errmsg),
-			 "starting Raft (log in %s, peer "
-			 "address %s): %s%s%s",
-			 repl->dir, repl->address, raft_strerror(rv),
-			 raft_errmsg(&repl->raft)[0] ? ": " : "", raft_errmsg(&repl->raft));
+			 "starting Raft (log in %s, peer address %s): %s%s%s", repl->dir,
+			 repl->address, raft_strerror(rv), raft_errmsg(&repl->raft)[0] ? ": " : "",
+			 raft_errmsg(&repl->raft));
 		return KMIPD_EIO;
 	}
 	return 0;
 }
 
 /* Waits (on the loop) until this node leads, so that a single node accepts writes as soon
- * as replication_start() returns. */
+ * as replication_start() returns. A cluster member returns at once: the others may not be
+ * up yet, and writes wait for a leader on their own. */
 static void on_wait_leader(uv_timer_t *timer)
 {
 	struct replication *repl = timer->data;
+	bool single = repl->config.members == NULL || repl->config.members[0] == '\0';
 
-	if (raft_state(&repl->raft) == RAFT_LEADER) {
+	if (!single || raft_state(&repl->raft) == RAFT_LEADER) {
 		uv_timer_stop(timer);
 		uv_close((uv_handle_t *)timer, NULL);
 		signal_started(repl, 0);
@@ -533,19 +781,25 @@ static void *loop_main(void *arg)
 		repl->commit_check.data = repl;
 		rv = uv_check_start(&repl->commit_check, on_check);
 	}
+	if (rv == 0)
+		rv = uv_timer_init(&repl->loop, &repl->tick);
 	if (rv != 0) {
 		snprintf(repl->errmsg, sizeof(repl->errmsg), "raft loop: %s", uv_strerror(rv));
 		signal_started(repl, KMIPD_EIO);
 		return NULL;
 	}
 	repl->stop.data = repl;
+	repl->tick.data = repl;
 	rv = loop_start(repl);
+	if (rv == 0 && repl->config.peer_server_tls != NULL)
+		rv = peer_listen(repl, repl->errmsg, sizeof(repl->errmsg));
 	if (rv != 0) {
 		signal_started(repl, rv);
 		uv_walk(&repl->loop, close_handle, NULL);
 		uv_run(&repl->loop, UV_RUN_DEFAULT);
 		return NULL;
 	}
+	uv_timer_start(&repl->tick, on_tick, TICK_MS, TICK_MS);
 	uv_timer_init(&repl->loop, &wait_leader);
 	wait_leader.data = repl;
 	uv_timer_start(&wait_leader, on_wait_leader, 0, 10);
@@ -601,6 +855,12 @@ int replication_start(struct replication **out, const struct replication_config 
 		return rv;
 	}
 	repl->config = *config;
+	if (repl->config.election_timeout_ms == 0)
+		repl->config.election_timeout_ms = 1000;
+	if (repl->config.heartbeat_ms == 0)
+		repl->config.heartbeat_ms = 25;
+	if (repl->config.write_timeout_ms == 0)
+		repl->config.write_timeout_ms = 5000;
 	repl->dir = strdup(config->dir);
 	repl->address = strdup(config->address);
 	if (repl->dir == NULL || repl->address == NULL) {

@@ -22,6 +22,9 @@ void config_defaults(struct config *config)
 	config->max_connections = 10000;
 	config->node_id = 1;
 	snprintf(config->raft_address, sizeof(config->raft_address), "127.0.0.1:7696");
+	config->election_timeout_ms = 1000;
+	config->heartbeat_ms = 25;
+	config->write_timeout_ms = 5000;
 }
 
 static int parse_unsigned(const char *value, unsigned long long max, unsigned long long *out)
@@ -113,6 +116,8 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	NUMBER("server.handshake_timeout_ms", handshake_timeout_ms, 600000)
 	NUMBER("server.max_connections", max_connections, 1000000)
 	TEXT("server.credentials", credentials);
+	TEXT("server.pki_dir", pki_dir);
+	TEXT("server.hosts", hosts);
 	TEXT("tls.cert", cert);
 	TEXT("tls.key", key);
 	TEXT("tls.client_ca", client_ca);
@@ -120,6 +125,10 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	TEXT("root_key.file", root_key_file);
 	NUMBER("raft.id", node_id, ULLONG_MAX)
 	TEXT("raft.address", raft_address);
+	TEXT("cluster.members", members);
+	NUMBER("cluster.election_timeout_ms", election_timeout_ms, 60000)
+	NUMBER("cluster.heartbeat_ms", heartbeat_ms, 10000)
+	NUMBER("cluster.write_timeout_ms", write_timeout_ms, 600000)
 	snprintf(errmsg, errlen, "unknown setting '%s'", name);
 	return KMIPD_ENOT_FOUND;
 }
@@ -176,9 +185,10 @@ int config_finish(struct config *config, char *errmsg, size_t errlen)
 		snprintf(errmsg, errlen, "no data directory: set server.data_dir or --data-dir");
 		return KMIPD_EINVAL;
 	}
-	if (default_path(config->cert, dir, "pki/server.pem") != 0 ||
-	    default_path(config->key, dir, "pki/server-key.pem") != 0 ||
-	    default_path(config->client_ca, dir, "pki/ca.pem") != 0 ||
+	if (default_path(config->pki_dir, dir, "pki") != 0 ||
+	    default_path(config->cert, config->pki_dir, "server.pem") != 0 ||
+	    default_path(config->key, config->pki_dir, "server-key.pem") != 0 ||
+	    default_path(config->client_ca, config->pki_dir, "ca.pem") != 0 ||
 	    default_path(config->root_key_file, dir, "root.key") != 0) {
 		snprintf(errmsg, errlen, "data directory path is too long");
 		return KMIPD_ERANGE;

@@ -11,10 +11,21 @@ import time
 READY_TIMEOUT = 30
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(pair=False):
+    """A free port on 127.0.0.1; with @pair, one whose successor is free too (a Raft port:
+    the peer channel listens on the next one)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not pair or port >= 65535:
+            return port
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                continue
 
 
 class Node:
@@ -26,7 +37,7 @@ class Node:
         self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
-        self.raft_port = free_port()
+        self.raft_port = free_port(pair=True)
         self.log_path = self.data_dir.parent / (self.data_dir.name + ".log")
         self.stdout_lines = []
 

@@ -1,0 +1,262 @@
+/* A TLS connection on a libuv loop through memory BIOs; see tls_stream.h. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmipd/buf.h"
+#include "kmipd/error.h"
+#include "kmipd/tls.h"
+#include "kmipd/tls_stream.h"
+
+struct tls_stream {
+	uv_tcp_t tcp;
+	uv_connect_t connect;
+	SSL *ssl;
+	BIO *rbio, *wbio;
+	const struct tls_stream_callbacks *cb;
+	void *data;
+	bool open; /* handshake done */
+	bool closing;
+	struct buf early; /* plaintext written before the handshake finished */
+	char why[160];
+};
+
+struct write_req {
+	uv_write_t req;
+	uv_buf_t buf;
+	uint8_t bytes[];
+};
+
+static void on_closed(uv_handle_t *handle)
+{
+	struct tls_stream *s = handle->data;
+
+	s->cb->on_close(s, s->why);
+	SSL_free(s->ssl);
+	buf_free(&s->early);
+	free(s);
+}
+
+void tls_stream_close(struct tls_stream *s, const char *why)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	snprintf(s->why, sizeof(s->why), "%s", why ? why : "closed");
+	uv_close((uv_handle_t *)&s->tcp, on_closed);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct tls_stream *s = req->handle->data;
+
+	free(req);
+	if (status != 0 && status != UV_ECANCELED)
+		tls_stream_close(s, uv_strerror(status));
+}
+
+/* Sends what OpenSSL has produced. */
+static int flush(struct tls_stream *s)
+{
+	size_t pending;
+
+	while ((pending = BIO_ctrl_pending(s->wbio)) > 0) {
+		struct write_req *w = malloc(sizeof(*w) + pending);
+		int n;
+
+		if (w == NULL)
+			return KMIPD_ENOMEM;
+		n = BIO_read(s->wbio, w->bytes, (int)pending);
+		if (n <= 0) {
+			free(w);
+			return KMIPD_EIO;
+		}
+		w->buf = uv_buf_init((char *)w->bytes, (unsigned)n);
+		if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1, on_write) != 0) {
+			free(w);
+			return KMIPD_EIO;
+		}
+	}
+	return 0;
+}
+
+static int write_plain(struct tls_stream *s, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len > 0) {
+		int n = SSL_write(s->ssl, p, len > 1u << 30 ? 1 << 30 : (int)len);
+
+		if (n <= 0)
+			return KMIPD_EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return flush(s);
+}
+
+int tls_stream_write(struct tls_stream *s, const void *data, size_t len)
+{
+	if (s->closing)
+		return KMIPD_EIO;
+	if (!s->open)
+		return buf_append(&s->early, data, len);
+	return write_plain(s, data, len);
+}
+
+static void pump(struct tls_stream *s)
+{
+	uint8_t plain[16384];
+	char reason[160];
+	int n;
+
+	if (!s->open) {
+		n = SSL_do_handshake(s->ssl);
+		if (flush(s) != 0) {
+			tls_stream_close(s, "write failed during the handshake");
+			return;
+		}
+		if (n != 1) {
+			if (SSL_get_error(s->ssl, n) != SSL_ERROR_WANT_READ)
+				tls_stream_close(s, tls_last_error(reason, sizeof(reason)));
+			return;
+		}
+		s->open = true;
+		if (s->cb->on_open(s) != 0) {
+			tls_stream_close(s, "peer refused");
+			return;
+		}
+		if (s->early.len > 0) {
+			int rv = write_plain(s, s->early.data, s->early.len);
+
+			buf_clear(&s->early);
+			if (rv != 0) {
+				tls_stream_close(s, "write failed");
+				return;
+			}
+		}
+	}
+	while (!s->closing) {
+		n = SSL_read(s->ssl, plain, sizeof(plain));
+		if (n > 0) {
+			s->cb->on_data(s, plain, (size_t)n);
+			continue;
+		}
+		switch (SSL_get_error(s->ssl, n)) {
+		case SSL_ERROR_WANT_READ:
+			flush(s);
+			return;
+		case SSL_ERROR_ZERO_RETURN:
+			tls_stream_close(s, "peer closed");
+			return;
+		default:
+			tls_stream_close(s, tls_last_error(reason, sizeof(reason)));
+			return;
+		}
+	}
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+	(void)handle;
+	buf->base = malloc(suggested);
+	buf->len = buf->base ? suggested : 0;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct tls_stream *s = stream->data;
+
+	if (nread < 0)
+		tls_stream_close(s, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
+	else if (nread > 0 && BIO_write(s->rbio, buf->base, (int)nread) != (int)nread)
+		tls_stream_close(s, "out of memory");
+	else if (nread > 0)
+		pump(s);
+	free(buf->base);
+}
+
+static struct tls_stream *stream_new(uv_loop_t *loop, SSL_CTX *ctx,
+				     const struct tls_stream_callbacks *cb, void *data)
+{
+	struct tls_stream *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->ssl = SSL_new(ctx);
+	s->rbio = BIO_new(BIO_s_mem());
+	s->wbio = BIO_new(BIO_s_mem());
+	if (s->ssl == NULL || s->rbio == NULL || s->wbio == NULL) {
+		SSL_free(s->ssl);
+		BIO_free(s->rbio);
+		BIO_free(s->wbio);
+		free(s);
+		return NULL;
+	}
+	SSL_set_bio(s->ssl, s->rbio, s->wbio);
+	s->cb = cb;
+	s->data = data;
+	uv_tcp_init(loop, &s->tcp);
+	s->tcp.data = s;
+	return s;
+}
+
+int tls_stream_accept(uv_stream_t *server, SSL_CTX *ctx, const struct tls_stream_callbacks *cb,
+		      void *data, struct tls_stream **out)
+{
+	struct tls_stream *s = stream_new(server->loop, ctx, cb, data);
+
+	if (s == NULL)
+		return KMIPD_ENOMEM;
+	*out = s;
+	if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
+		tls_stream_close(s, "accept failed");
+		return KMIPD_EIO;
+	}
+	uv_tcp_nodelay(&s->tcp, 1);
+	SSL_set_accept_state(s->ssl);
+	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+	return 0;
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	struct tls_stream *s = req->data;
+
+	if (status != 0) {
+		tls_stream_close(s, uv_strerror(status));
+		return;
+	}
+	uv_tcp_nodelay(&s->tcp, 1);
+	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+	pump(s); /* sends the ClientHello */
+}
+
+int tls_stream_connect(uv_loop_t *loop, const struct sockaddr *addr, SSL_CTX *ctx,
+		       const struct tls_stream_callbacks *cb, void *data, struct tls_stream **out)
+{
+	struct tls_stream *s = stream_new(loop, ctx, cb, data);
+
+	if (s == NULL)
+		return KMIPD_ENOMEM;
+	*out = s;
+	SSL_set_connect_state(s->ssl);
+	s->connect.data = s;
+	if (uv_tcp_connect(&s->connect, &s->tcp, addr, on_connect) != 0) {
+		tls_stream_close(s, "connect failed");
+		return KMIPD_EIO;
+	}
+	return 0;
+}
+
+X509 *tls_stream_peer_cert(struct tls_stream *s)
+{
+	X509 *cert = SSL_get0_peer_certificate(s->ssl);
+
+	return cert != NULL && SSL_get_verify_result(s->ssl) == X509_V_OK ? cert : NULL;
+}
+
+void *tls_stream_data(struct tls_stream *s)
+{
+	return s->data;
+}

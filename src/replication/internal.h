@@ -1,0 +1,133 @@
+/* Shared by the raft loop (raft_loop.c) and the peer channel (peer.c). Everything here
+ * lives on the raft loop's thread. */
+#ifndef KMIPD_SRC_REPLICATION_INTERNAL_H
+#define KMIPD_SRC_REPLICATION_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "kmipd/replication.h"
+#include "kmipd/tls_stream.h"
+
+/* The answer a worker (or the daemon) receives: posted to its mailbox, freed by
+ * replication_deliver(). */
+struct reply {
+	struct mailbox_item item; /* first */
+	struct kmip_op_ctx *ctx;
+	service_done_fn done;
+	replication_complete_fn complete;
+	void *arg;
+	struct command_result result;
+};
+
+enum proposal_state {
+	PROPOSAL_NEW,
+	PROPOSAL_WAIT_LEADER, /* no leader known yet */
+	PROPOSAL_INFLIGHT,    /* appended on this node, which leads */
+	PROPOSAL_FORWARDED,   /* sent to the leader, waiting for its answer */
+	PROPOSAL_WAIT_APPLY,  /* done at the leader; waiting for this node to commit it */
+};
+
+struct peer;
+
+/* One write on its way through Raft. It lives on the raft loop until it is answered and
+ * libraft no longer holds its request. */
+struct proposal {
+	struct mailbox_item item; /* first: posted by workers to the inbox */
+	struct replication *repl;
+	enum proposal_state state;
+	struct proposal *prev, *next; /* in the list of its state */
+	struct raft_apply req;
+	struct raft_barrier barrier;
+	bool is_sync;		/* a catch-up: a barrier at the leader, no entry of its own */
+	struct raft_buffer buf; /* the entry; raft's once appended */
+	bool raft_owns;		/* raft_apply accepted it: its callback is still to come */
+	struct mailbox *reply_to;
+	struct reply *reply;	     /* NULL once answered */
+	struct command_result local; /* the state machine's result when nobody waits */
+	raft_index index;	     /* the entry's index, once known */
+	uint64_t deadline_ms;	     /* answered with "no quorum" after this (uv_now) */
+	uint64_t forward_id;	     /* follower side: id of the forwarded request */
+	struct peer *via;	     /* follower side: the connection it was forwarded on */
+	struct peer *origin;	     /* leader side: the follower that forwarded it */
+	uint64_t origin_id;
+};
+
+struct proposal_list {
+	struct proposal *head, *tail;
+};
+
+struct replication {
+	struct replication_config config;
+	char *dir;
+	char *address;
+	pthread_t thread;
+	uv_loop_t loop;
+	struct raft_uv_transport transport;
+	struct raft_io io;
+	struct raft_fsm fsm;
+	struct raft raft;
+	struct mailbox inbox;
+	uv_async_t stop;
+	uv_timer_t tick;
+	uv_check_t commit_check;
+	struct arena arena; /* per applied entry */
+	bool stopping;
+
+	struct store_txn *txn; /* open while entries of this loop turn are applied */
+	raft_index txn_last;   /* last index applied into txn */
+	raft_index committed;  /* last index committed to LMDB */
+
+	struct proposal_list wait_leader;
+	struct proposal_list inflight; /* ascending index */
+	struct proposal_list forwarded;
+	struct proposal_list wait_apply;
+	uint64_t next_forward_id;
+
+	/* The peer channel (peer.c). */
+	uv_tcp_t peer_listener;
+	bool peer_listening;
+	struct peer *peers;	/* every open peer connection */
+	struct peer *to_leader; /* our connection to the current leader, if any */
+	raft_id to_leader_id;
+
+	/* Start-up hand-shake with replication_start(). */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool ready;
+	int start_rv;
+	char errmsg[256];
+};
+
+void proposal_list_push(struct proposal_list *list, struct proposal *p);
+void proposal_list_remove(struct proposal_list *list, struct proposal *p);
+
+/* Answers @p's waiter with @p->reply->result (or fails it) and frees @p when raft no
+ * longer holds it. */
+void proposal_answer(struct proposal *p);
+void proposal_fail(struct proposal *p, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The leader's view: raft_apply @p on this node (leader) or queue it. */
+void proposal_route(struct proposal *p);
+
+/* Peer channel. */
+int peer_listen(struct replication *repl, char *errmsg, size_t errlen);
+void peer_close_all(struct replication *repl);
+/* Sends @p to the current leader (leader_id at leader_address). 0, or an error: then @p is
+ * untouched and the caller keeps it waiting. */
+int peer_forward(struct replication *repl, struct proposal *p, raft_id leader_id,
+		 const char *leader_address);
+/* Leader side: tells the follower that forwarded @p how it ended. */
+void peer_send_result(struct proposal *p, const struct command_result *result);
+
+/* The forwarding address of a node whose Raft address is @raft_address: same host, the
+ * next port. */
+int peer_address(const char *raft_address, struct sockaddr_storage *out);
+
+#endif

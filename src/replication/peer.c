@@ -1,0 +1,414 @@
+/* The peer channel: mutual-TLS connections between nodes, on the port after each node's
+ * Raft port, carrying writes from followers to the leader and their outcome back.
+ *
+ * Frames: a 4-byte big-endian length of what follows, a type byte, then
+ *   FORWARD  id (8)  entry (the rest)                      follower -> leader
+ *   SYNC     id (8)   (a catch-up: the leader answers with a barrier's index)  f -> l
+ *   RESULT   id (8)  index (8)  status (4)  attr index (4)  state (4)  retry (1)
+ *            message length (2)  message                  leader -> follower
+ * Only certificates issued by the cluster CA with the node URI may connect: a KMIP
+ * client certificate cannot. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kmipd/error.h"
+#include "kmipd/log.h"
+#include "kmipd/pki.h"
+
+#define FRAME_FORWARD 1
+#define FRAME_RESULT  2
+#define FRAME_SYNC    3
+#define FRAME_MAX     (16u << 20)
+
+struct peer {
+	struct replication *repl;
+	struct tls_stream *stream;
+	struct buf in;
+	bool outbound;
+	raft_id id; /* outbound: the node we connected to */
+	struct peer *prev, *next;
+};
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int peer_address(const char *raft_address, struct sockaddr_storage *out)
+{
+	const char *colon = strrchr(raft_address, ':');
+	char host[64];
+	int port;
+
+	if (colon == NULL || (size_t)(colon - raft_address) >= sizeof(host))
+		return KMIPD_EINVAL;
+	memcpy(host, raft_address, (size_t)(colon - raft_address));
+	host[colon - raft_address] = '\0';
+	port = atoi(colon + 1);
+	if (port <= 0 || port >= 65535)
+		return KMIPD_EINVAL;
+	if (uv_ip4_addr(host, port + 1, (struct sockaddr_in *)out) == 0 ||
+	    uv_ip6_addr(host, port + 1, (struct sockaddr_in6 *)out) == 0)
+		return 0;
+	return KMIPD_EINVAL;
+}
+
+static void result_failed(struct proposal *p, int status, const char *why)
+{
+	proposal_fail(p, status, "%s", why);
+}
+
+/* Leader side: a follower's write, or its catch-up (@sync: no entry). */
+static void handle_forward(struct peer *peer, const uint8_t *body, size_t len, bool sync)
+{
+	struct replication *repl = peer->repl;
+	struct proposal *p;
+	size_t entry_len = len - 8;
+
+	if (sync ? entry_len != 0 : entry_len == 0 || entry_len % 8 != 0) {
+		tls_stream_close(peer->stream, "malformed forwarded entry");
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || (!sync && (p->buf.base = raft_malloc(entry_len)) == NULL)) {
+		free(p);
+		tls_stream_close(peer->stream, "out of memory");
+		return;
+	}
+	if (!sync)
+		memcpy(p->buf.base, body + 8, entry_len);
+	p->buf.len = entry_len;
+	p->is_sync = sync;
+	p->repl = repl;
+	p->origin = peer;
+	p->origin_id = get_u64(body);
+	p->deadline_ms = uv_now(&repl->loop) + repl->config.write_timeout_ms;
+	proposal_route(p);
+}
+
+/* Follower side: how a forwarded write ended at the leader. */
+static void handle_result(struct peer *peer, const uint8_t *body, size_t len)
+{
+	struct replication *repl = peer->repl;
+	uint64_t id, index;
+	size_t msg_len;
+	struct proposal *p;
+
+	if (len < 8 + 8 + 4 + 4 + 4 + 1 + 2) {
+		tls_stream_close(peer->stream, "malformed result");
+		return;
+	}
+	id = get_u64(body);
+	index = get_u64(body + 8);
+	msg_len = (size_t)body[29] << 8 | body[30];
+	if (31 + msg_len != len) {
+		tls_stream_close(peer->stream, "malformed result");
+		return;
+	}
+	for (p = repl->forwarded.head; p != NULL && p->forward_id != id; p = p->next)
+		;
+	if (p == NULL)
+		return; /* answered already (timed out) */
+	if (body[28]) {
+		/* The leader had not applied it (it was no longer leading): route again. */
+		proposal_list_remove(&repl->forwarded, p);
+		p->state = PROPOSAL_NEW;
+		p->via = NULL;
+		proposal_route(p);
+		return;
+	}
+	if (p->reply != NULL) {
+		struct command_result *r = &p->reply->result;
+
+		r->status = (int32_t)get_u32(body + 16);
+		r->index = get_u32(body + 20);
+		r->state = get_u32(body + 24);
+		snprintf(r->message, sizeof(r->message), "%.*s", (int)msg_len, body + 31);
+	}
+	if (p->is_sync && p->reply != NULL && p->reply->result.status != 0) {
+		/* The leader could not confirm (it lost leadership): ask again. */
+		proposal_list_remove(&repl->forwarded, p);
+		p->state = PROPOSAL_NEW;
+		p->via = NULL;
+		p->reply->result.status = 0;
+		proposal_route(p);
+		return;
+	}
+	p->index = index;
+	p->via = NULL;
+	if (p->buf.base != NULL)
+		raft_free(p->buf.base);
+	p->buf.base = NULL;
+	/* Answer once this node has the entry in its own store: a client reads what it
+	 * wrote through the node it wrote through. */
+	proposal_list_remove(&repl->forwarded, p);
+	p->state = PROPOSAL_WAIT_APPLY;
+	proposal_list_push(&repl->wait_apply, p);
+	if (p->reply == NULL || p->reply->result.status != 0 || index <= repl->committed)
+		proposal_answer(p);
+}
+
+static void on_data(struct tls_stream *stream, const uint8_t *data, size_t len)
+{
+	struct peer *peer = tls_stream_data(stream);
+
+	if (buf_append(&peer->in, data, len) != 0) {
+		tls_stream_close(stream, "out of memory");
+		return;
+	}
+	while (peer->in.len >= 5) {
+		uint32_t frame = get_u32(peer->in.data);
+		uint8_t type = peer->in.data[4];
+
+		if (frame == 0 || frame > FRAME_MAX) {
+			tls_stream_close(stream, "oversized frame");
+			return;
+		}
+		if (peer->in.len < 4 + (size_t)frame)
+			return;
+		if ((type == FRAME_FORWARD || type == FRAME_SYNC) && !peer->outbound &&
+		    frame >= 1 + 8)
+			handle_forward(peer, peer->in.data + 5, frame - 1, type == FRAME_SYNC);
+		else if (type == FRAME_RESULT && peer->outbound)
+			handle_result(peer, peer->in.data + 5, frame - 1);
+		else {
+			tls_stream_close(stream, "unexpected frame");
+			return;
+		}
+		buf_consume(&peer->in, 4 + (size_t)frame);
+	}
+}
+
+static int on_open(struct tls_stream *stream)
+{
+	struct peer *peer = tls_stream_data(stream);
+	X509 *cert = tls_stream_peer_cert(stream);
+
+	if (cert == NULL || !pki_cert_is_node(cert)) {
+		log_warn("peer channel: refusing a connection whose certificate is not a "
+			 "node certificate of this cluster");
+		return -1;
+	}
+	log_debug("peer channel: %s node connection open", peer->outbound ? "outbound" : "inbound");
+	return 0;
+}
+
+static void on_close(struct tls_stream *stream, const char *why)
+{
+	struct peer *peer = tls_stream_data(stream);
+	struct replication *repl = peer->repl;
+	struct proposal *p, *next;
+
+	if (peer->outbound) {
+		if (repl->to_leader == peer)
+			repl->to_leader = NULL;
+		for (p = repl->forwarded.head; p != NULL; p = next) {
+			next = p->next;
+			if (p->via == peer)
+				result_failed(
+					p, KMIPD_EAGAIN,
+					"the connection to the cluster leader was lost before "
+					"it confirmed the change; it may or may not have been "
+					"applied");
+		}
+		log_info("peer channel: connection to node %llu closed: %s",
+			 (unsigned long long)peer->id, why);
+	}
+	/* Writes this follower forwarded go on in Raft; nobody hears their result. */
+	for (p = repl->inflight.head; p != NULL; p = p->next)
+		if (p->origin == peer)
+			p->origin = NULL;
+	if (peer->prev != NULL)
+		peer->prev->next = peer->next;
+	else if (repl->peers == peer)
+		repl->peers = peer->next;
+	if (peer->next != NULL)
+		peer->next->prev = peer->prev;
+	buf_free(&peer->in);
+	free(peer);
+}
+
+static const struct tls_stream_callbacks callbacks = {on_open, on_data, on_close};
+
+static struct peer *peer_new(struct replication *repl, bool outbound)
+{
+	struct peer *peer = calloc(1, sizeof(*peer));
+
+	if (peer == NULL)
+		return NULL;
+	peer->repl = repl;
+	peer->outbound = outbound;
+	peer->next = repl->peers;
+	if (repl->peers != NULL)
+		repl->peers->prev = peer;
+	repl->peers = peer;
+	return peer;
+}
+
+/* Drops a peer whose stream could not even be created (on_close will not run). */
+static void peer_forget(struct peer *peer)
+{
+	struct replication *repl = peer->repl;
+
+	if (peer->prev != NULL)
+		peer->prev->next = peer->next;
+	else
+		repl->peers = peer->next;
+	if (peer->next != NULL)
+		peer->next->prev = peer->prev;
+	free(peer);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct replication *repl = server->data;
+	struct peer *peer;
+
+	if (status != 0)
+		return;
+	peer = peer_new(repl, false);
+	if (peer == NULL)
+		return;
+	/* On failure after the stream exists, it closes and on_close frees the peer. */
+	if (tls_stream_accept(server, repl->config.peer_server_tls, &callbacks, peer,
+			      &peer->stream) != 0 &&
+	    peer->stream == NULL)
+		peer_forget(peer);
+}
+
+int peer_listen(struct replication *repl, char *errmsg, size_t errlen)
+{
+	struct sockaddr_storage addr;
+	int rv;
+
+	if (peer_address(repl->address, &addr) != 0) {
+		snprintf(errmsg, errlen, "Raft address '%s' is not HOST:PORT", repl->address);
+		return KMIPD_EINVAL;
+	}
+	rv = uv_tcp_init(&repl->loop, &repl->peer_listener);
+	if (rv == 0)
+		rv = uv_tcp_bind(&repl->peer_listener, (struct sockaddr *)&addr, 0);
+	if (rv == 0) {
+		repl->peer_listener.data = repl;
+		rv = uv_listen((uv_stream_t *)&repl->peer_listener, 128, on_connection);
+	}
+	if (rv != 0) {
+		char host[64] = "?";
+		int port = 0;
+
+		if (addr.ss_family == AF_INET) {
+			uv_ip4_name((struct sockaddr_in *)&addr, host, sizeof(host));
+			port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+		}
+		snprintf(errmsg, errlen, "peer channel on %s:%d: %s (the port after raft.address)",
+			 host, port, uv_strerror(rv));
+		return KMIPD_EIO;
+	}
+	repl->peer_listening = true;
+	return 0;
+}
+
+void peer_close_all(struct replication *repl)
+{
+	if (repl->peer_listening) {
+		uv_close((uv_handle_t *)&repl->peer_listener, NULL);
+		repl->peer_listening = false;
+	}
+	for (struct peer *peer = repl->peers; peer != NULL; peer = peer->next)
+		tls_stream_close(peer->stream, "node shutting down");
+}
+
+int peer_forward(struct replication *repl, struct proposal *p, raft_id leader_id,
+		 const char *leader_address)
+{
+	struct sockaddr_storage addr;
+	struct peer *peer = repl->to_leader;
+	uint8_t header[4 + 1 + 8];
+
+	if (repl->config.peer_client_tls == NULL)
+		return KMIPD_EUNSUPPORTED;
+	if (peer != NULL && repl->to_leader_id != leader_id) {
+		tls_stream_close(peer->stream, "the leader changed");
+		repl->to_leader = peer = NULL;
+	}
+	if (peer == NULL) {
+		if (peer_address(leader_address, &addr) != 0)
+			return KMIPD_EINVAL;
+		peer = peer_new(repl, true);
+		if (peer == NULL)
+			return KMIPD_ENOMEM;
+		peer->id = leader_id;
+		if (tls_stream_connect(&repl->loop, (struct sockaddr *)&addr,
+				       repl->config.peer_client_tls, &callbacks, peer,
+				       &peer->stream) != 0) {
+			if (peer->stream == NULL)
+				peer_forget(peer);
+			return KMIPD_EIO; /* else the stream closes and frees the peer */
+		}
+		repl->to_leader = peer;
+		repl->to_leader_id = leader_id;
+	}
+	p->forward_id = ++repl->next_forward_id;
+	put_u32(header, (uint32_t)(1 + 8 + (p->is_sync ? 0 : p->buf.len)));
+	header[4] = p->is_sync ? FRAME_SYNC : FRAME_FORWARD;
+	put_u64(header + 5, p->forward_id);
+	if (tls_stream_write(peer->stream, header, sizeof(header)) != 0 ||
+	    (!p->is_sync && tls_stream_write(peer->stream, p->buf.base, p->buf.len) != 0))
+		return KMIPD_EIO;
+	p->via = peer;
+	p->state = PROPOSAL_FORWARDED;
+	proposal_list_push(&repl->forwarded, p);
+	return 0;
+}
+
+void peer_send_result(struct proposal *p, const struct command_result *result)
+{
+	struct peer *peer = p->origin;
+	size_t msg_len = strnlen(result->message, sizeof(result->message));
+	uint8_t frame[4 + 1 + 31 + sizeof(result->message)];
+	bool retry =
+		result->status == KMIPD_EAGAIN && strcmp(result->message, "not the leader") == 0;
+
+	p->origin = NULL;
+	if (peer == NULL)
+		return;
+	put_u32(frame, (uint32_t)(1 + 31 + msg_len));
+	frame[4] = FRAME_RESULT;
+	put_u64(frame + 5, p->origin_id);
+	put_u64(frame + 13, p->index);
+	put_u32(frame + 21, (uint32_t)result->status);
+	put_u32(frame + 25, result->index);
+	put_u32(frame + 29, result->state);
+	frame[33] = retry;
+	frame[34] = (uint8_t)(msg_len >> 8);
+	frame[35] = (uint8_t)msg_len;
+	memcpy(frame + 36, result->message, msg_len);
+	if (tls_stream_write(peer->stream, frame, 36 + msg_len) != 0)
+		tls_stream_close(peer->stream, "write failed");
+}
