@@ -174,7 +174,9 @@ static int ensure_dev_tenant(struct daemon *d)
 	cmd.type = COMMAND_TENANT_CREATE;
 	cmd.time = service_now();
 	snprintf(cmd.tenant, sizeof(cmd.tenant), DEV_TENANT);
-	rv = keyring_make(d->keyring, DEV_TENANT, &wrapped);
+	rv = crypto_random(cmd.request_id, sizeof(cmd.request_id));
+	if (rv == 0)
+		rv = keyring_make(d->keyring, DEV_TENANT, &wrapped);
 	if (rv == 0) {
 		snprintf(cmd.tenant_record.name, sizeof(cmd.tenant_record.name), DEV_TENANT);
 		snprintf(cmd.tenant_record.provider, sizeof(cmd.tenant_record.provider), "local");

@@ -35,6 +35,10 @@ enum command_type {
 
 struct command {
 	enum command_type type;
+	/* Random, set by the proposer (all zeros: none). A command applied again with the
+	 * same id (resubmitted after its outcome was lost with a leader or a connection)
+	 * gets the first outcome and changes nothing. */
+	uint8_t request_id[16];
 	int64_t time; /* the proposer's clock: the date every replica records */
 	char tenant[OBJECT_TENANT_MAX + 1];
 	char uid[OBJECT_UID_LEN + 1];
@@ -66,6 +70,9 @@ struct command_result {
 	uint32_t state;	   /* the object's state afterwards */
 	char message[160]; /* why, when status != 0: a sentence for the client */
 };
+
+/* True if @cmd carries a request id. */
+bool command_has_request_id(const struct command *cmd);
 
 /* Encodes @cmd into @out (appending): msgpack, preceded by a 4-byte format/length header
  * and zero-padded to a multiple of 8 bytes, as Raft entries must be. 0 or KMIPD_ENOMEM;

@@ -158,6 +158,22 @@ int store_object_foreach(struct store_txn *txn, const char *tenant, const char *
 int store_name_foreach(struct store_txn *txn, const char *tenant, const uint8_t *value, size_t len,
 		       int (*fn)(const char *uid, void *arg), void *arg);
 
+/* Recent requests: the outcome of each recently applied command that carried a request
+ * id, so that a command submitted again after an unknown outcome (a leader lost, a
+ * connection cut) is answered with the first outcome instead of being applied twice.
+ * Values are opaque to the store. */
+#define STORE_REQUEST_ID_LEN	16
+#define STORE_REQUEST_VALUE_MAX 256
+
+/* Copies the value recorded for @id into @value (@cap bytes). 0 or KMIPD_ENOT_FOUND. */
+int store_request_get(struct store_txn *txn, const uint8_t id[STORE_REQUEST_ID_LEN], uint8_t *value,
+		      size_t cap, size_t *len);
+/* Records @value for @id, applied at @index. */
+int store_request_put(struct store_txn *txn, const uint8_t id[STORE_REQUEST_ID_LEN], uint64_t index,
+		      const uint8_t *value, size_t len);
+/* Forgets requests applied before @below. */
+int store_request_prune(struct store_txn *txn, uint64_t below);
+
 /* The number of objects of @tenant (for metrics and tests). */
 int store_object_count(struct store_txn *txn, const char *tenant, uint64_t *count);
 

@@ -11,9 +11,14 @@ int service_propose(struct kmip_op_ctx *ctx, const struct command *cmd, service_
 {
 	struct session *session = service_session(ctx);
 	struct buf entry = BUF_INIT;
+	struct command identified = *cmd;
 	int rv;
 
-	rv = command_encode(cmd, &entry);
+	/* The request id lets the replication path submit the command again when its
+	 * outcome is lost with a leader, without applying it twice. */
+	rv = crypto_random(identified.request_id, sizeof(identified.request_id));
+	if (rv == 0)
+		rv = command_encode(&identified, &entry);
 	if (rv == 0)
 		rv = session->service->propose(session->service, ctx, &entry, done);
 	buf_free(&entry);

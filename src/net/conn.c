@@ -330,7 +330,9 @@ static int create_tenant(struct conn *c)
 	cmd.type = COMMAND_TENANT_CREATE;
 	cmd.time = service_now();
 	snprintf(cmd.tenant, sizeof(cmd.tenant), "%s", c->session.tenant);
-	rv = keyring_make(config->service->keyring, c->session.tenant, &wrapped);
+	rv = crypto_random(cmd.request_id, sizeof(cmd.request_id));
+	if (rv == 0)
+		rv = keyring_make(config->service->keyring, c->session.tenant, &wrapped);
 	if (rv == 0) {
 		struct store_tenant *t = &cmd.tenant_record;
 

@@ -21,24 +21,25 @@
 
 /* The map keys. Each has a bit, so the decoder can refuse duplicates and check that a
  * command carries exactly the fields of its type. */
-#define KEYS(X)                                                               \
-	X(TYPE, "t")		 /* uint: enum command_type */                \
-	X(TIME, "ts")		 /* int: the proposer's clock */              \
-	X(TENANT, "tn")		 /* str */                                    \
-	X(UID, "u")		 /* str */                                    \
-	X(TENANT_NAME, "n")	 /* str: TENANT_CREATE record */              \
-	X(PROVIDER, "p")	 /* str */                                    \
-	X(ROOT_KEY_ID, "rk")	 /* str */                                    \
-	X(WRAPPED_KEK, "wk")	 /* bin */                                    \
-	X(CREATED, "c")		 /* int */                                    \
-	X(OBJECT, "o")		 /* bin: object_encode() of the new object */ \
-	X(ATTR_NAME, "an")	 /* str */                                    \
-	X(ATTR_INDEX, "ai")	 /* uint */                                   \
-	X(ATTR_VALUE, "av")	 /* bin: encoded Attribute Value item */      \
-	X(SINGLE, "si")		 /* bool */                                   \
-	X(REVOCATION_CODE, "rc") /* uint */                                   \
-	X(REVOCATION_MSG, "rm")	 /* str, optional */                          \
-	X(OCCURRENCE, "cd")	 /* int: compromise occurrence date, 0 = none */
+#define KEYS(X)                                                                  \
+	X(TYPE, "t")		 /* uint: enum command_type */                   \
+	X(TIME, "ts")		 /* int: the proposer's clock */                 \
+	X(TENANT, "tn")		 /* str */                                       \
+	X(UID, "u")		 /* str */                                       \
+	X(TENANT_NAME, "n")	 /* str: TENANT_CREATE record */                 \
+	X(PROVIDER, "p")	 /* str */                                       \
+	X(ROOT_KEY_ID, "rk")	 /* str */                                       \
+	X(WRAPPED_KEK, "wk")	 /* bin */                                       \
+	X(CREATED, "c")		 /* int */                                       \
+	X(OBJECT, "o")		 /* bin: object_encode() of the new object */    \
+	X(ATTR_NAME, "an")	 /* str */                                       \
+	X(ATTR_INDEX, "ai")	 /* uint */                                      \
+	X(ATTR_VALUE, "av")	 /* bin: encoded Attribute Value item */         \
+	X(SINGLE, "si")		 /* bool */                                      \
+	X(REVOCATION_CODE, "rc") /* uint */                                      \
+	X(REVOCATION_MSG, "rm")	 /* str, optional */                             \
+	X(OCCURRENCE, "cd")	 /* int: compromise occurrence date, 0 = none */ \
+	X(REQUEST_ID, "rq")	 /* bin (16), optional: see command_apply */
 
 enum key {
 #define KEY_ENUM_(name, text) KEY_##name,
@@ -153,6 +154,8 @@ static int pack_command(msgpack_packer *pk, const struct command *cmd, const str
 
 	if (cmd->type == COMMAND_REVOKE && cmd->revocation_message != NULL)
 		keys |= BIT(REVOCATION_MSG);
+	if (command_has_request_id(cmd))
+		keys |= BIT(REQUEST_ID);
 	if (msgpack_pack_map(pk, popcount(keys)) != 0)
 		return -1;
 	if (pack_uint(pk, KEY_TYPE, (uint64_t)cmd->type) != 0 ||
@@ -161,6 +164,9 @@ static int pack_command(msgpack_packer *pk, const struct command *cmd, const str
 	if ((keys & BIT(TENANT)) != 0 && pack_str(pk, KEY_TENANT, cmd->tenant) != 0)
 		return -1;
 	if ((keys & BIT(UID)) != 0 && pack_str(pk, KEY_UID, cmd->uid) != 0)
+		return -1;
+	if ((keys & BIT(REQUEST_ID)) != 0 &&
+	    pack_bin(pk, KEY_REQUEST_ID, cmd->request_id, sizeof(cmd->request_id)) != 0)
 		return -1;
 
 	switch (cmd->type) {
@@ -528,6 +534,11 @@ static int read_field(struct reader *r, enum key key, struct arena *arena, struc
 		return read_arena_str(r, arena, &cmd->revocation_message);
 	case KEY_OCCURRENCE:
 		return read_int(r, &cmd->compromise_occurrence_date);
+	case KEY_REQUEST_ID:
+		if (read_bytes(r, false, &p, &len) != 0 || len != sizeof(cmd->request_id))
+			return KMIPD_EMALFORMED;
+		memcpy(cmd->request_id, p, len);
+		return 0;
 	case KEY_COUNT_:
 		break;
 	}
@@ -579,7 +590,8 @@ int command_decode(const uint8_t *data, size_t len, struct arena *arena, struct 
 	if ((seen & BIT(TYPE)) == 0)
 		return KMIPD_EMALFORMED;
 	if ((seen & type_keys[cmd->type].required) != type_keys[cmd->type].required ||
-	    (seen & ~(type_keys[cmd->type].required | type_keys[cmd->type].allowed)) != 0)
+	    (seen & ~(type_keys[cmd->type].required | type_keys[cmd->type].allowed |
+		      BIT(REQUEST_ID))) != 0)
 		return KMIPD_EMALFORMED;
 
 	switch (cmd->type) {
@@ -811,9 +823,52 @@ static int apply_object_change(struct store_txn *txn, const struct command *cmd,
 	return store_object_put(txn, &obj);
 }
 
+bool command_has_request_id(const struct command *cmd)
+{
+	for (size_t i = 0; i < sizeof(cmd->request_id); i++)
+		if (cmd->request_id[i] != 0)
+			return true;
+	return false;
+}
+
+/* A command result as recorded for its request id: status, index, state, message. */
+static size_t result_pack(const struct command_result *r, uint8_t *out)
+{
+	size_t len = strnlen(r->message, sizeof(r->message));
+
+	for (int i = 0; i < 4; i++) {
+		out[i] = (uint8_t)((uint32_t)r->status >> (24 - 8 * i));
+		out[4 + i] = (uint8_t)(r->index >> (24 - 8 * i));
+		out[8 + i] = (uint8_t)(r->state >> (24 - 8 * i));
+	}
+	memcpy(out + 12, r->message, len);
+	return 12 + len;
+}
+
+static void result_unpack(const uint8_t *in, size_t len, struct command_result *r)
+{
+	uint32_t status = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (len < 12)
+		return;
+	for (int i = 0; i < 4; i++) {
+		status = status << 8 | in[i];
+		r->index = r->index << 8 | in[4 + i];
+		r->state = r->state << 8 | in[8 + i];
+	}
+	r->status = (int)status;
+	snprintf(r->message, sizeof(r->message), "%.*s", (int)(len - 12), in + 12);
+}
+
+/* Requests are remembered for this many entries: a resubmission comes within seconds. */
+#define REQUEST_MEMORY 65536
+
 int command_apply(struct store_txn *txn, const struct command *cmd, uint64_t index,
 		  struct arena *arena, struct command_result *result)
 {
+	uint8_t recorded[STORE_REQUEST_VALUE_MAX];
+	size_t recorded_len;
 	uint64_t applied;
 	int rc;
 
@@ -823,6 +878,17 @@ int command_apply(struct store_txn *txn, const struct command *cmd, uint64_t ind
 		return rc;
 	if (index <= applied)
 		return 0; /* replayed after a restart: already in the store */
+	if (command_has_request_id(cmd)) {
+		rc = store_request_get(txn, cmd->request_id, recorded, sizeof(recorded),
+				       &recorded_len);
+		if (rc == 0) {
+			/* Submitted again after an unknown outcome: answer as the first time. */
+			result_unpack(recorded, recorded_len, result);
+			return store_set_applied_index(txn, index);
+		}
+		if (rc != KMIPD_ENOT_FOUND)
+			return rc;
+	}
 
 	switch (cmd->type) {
 	case COMMAND_TENANT_CREATE:
@@ -853,5 +919,13 @@ int command_apply(struct store_txn *txn, const struct command *cmd, uint64_t ind
 	}
 	if (rc != 0)
 		return rc;
+	if (command_has_request_id(cmd)) {
+		recorded_len = result_pack(result, recorded);
+		rc = store_request_put(txn, cmd->request_id, index, recorded, recorded_len);
+		if (rc == 0 && index % 1024 == 0 && index > REQUEST_MEMORY)
+			rc = store_request_prune(txn, index - REQUEST_MEMORY);
+		if (rc != 0)
+			return rc;
+	}
 	return store_set_applied_index(txn, index);
 }

@@ -46,7 +46,9 @@ struct proposal {
 	struct raft_barrier barrier;
 	bool is_sync;		/* a catch-up: a barrier at the leader, no entry of its own */
 	struct raft_buffer buf; /* the entry; raft's once appended */
-	bool raft_owns;		/* raft_apply accepted it: its callback is still to come */
+	void *copy;		/* the entry kept for resubmission (it carries a request id) */
+	size_t copy_len;
+	bool raft_owns; /* raft_apply accepted it: its callback is still to come */
 	struct mailbox *reply_to;
 	struct reply *reply;	     /* NULL once answered */
 	struct command_result local; /* the state machine's result when nobody waits */
@@ -88,6 +90,7 @@ struct replication {
 	struct proposal_list forwarded;
 	struct proposal_list wait_apply;
 	uint64_t next_forward_id;
+	raft_id seen_leader; /* for logging changes */
 
 	/* The peer channel (peer.c). */
 	uv_tcp_t peer_listener;

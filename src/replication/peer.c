@@ -135,8 +135,10 @@ static void handle_result(struct peer *peer, const uint8_t *body, size_t len)
 		;
 	if (p == NULL)
 		return; /* answered already (timed out) */
-	if (body[28]) {
-		/* The leader had not applied it (it was no longer leading): route again. */
+	if (body[28] || (int32_t)get_u32(body + 16) == KMIPD_EAGAIN) {
+		/* The leader had not applied it (it was no longer leading), or lost
+		 * leadership with it in flight: route again (the request id makes that
+		 * safe). */
 		proposal_list_remove(&repl->forwarded, p);
 		p->state = PROPOSAL_NEW;
 		p->via = NULL;
@@ -228,14 +230,23 @@ static void on_close(struct tls_stream *stream, const char *why)
 	if (peer->outbound) {
 		if (repl->to_leader == peer)
 			repl->to_leader = NULL;
+		/* Their outcome is unknown; each carries a request id, so sending it again
+		 * (to whoever leads next) cannot apply it twice. */
 		for (p = repl->forwarded.head; p != NULL; p = next) {
 			next = p->next;
-			if (p->via == peer)
-				result_failed(
-					p, KMIPD_EAGAIN,
-					"the connection to the cluster leader was lost before "
-					"it confirmed the change; it may or may not have been "
-					"applied");
+			if (p->via != peer)
+				continue;
+			proposal_list_remove(&repl->forwarded, p);
+			p->state = PROPOSAL_NEW;
+			p->via = NULL;
+			if (repl->stopping) {
+				result_failed(p, KMIPD_ECANCELED, "the node is shutting down");
+			} else {
+				/* Routed again on the next tick, when raft may know the new
+				 * leader. */
+				p->state = PROPOSAL_WAIT_LEADER;
+				proposal_list_push(&repl->wait_leader, p);
+			}
 		}
 		log_info("peer channel: connection to node %llu closed: %s",
 			 (unsigned long long)peer->id, why);

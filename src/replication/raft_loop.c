@@ -84,6 +84,7 @@ static void proposal_free(struct proposal *p)
 	set_state(p, PROPOSAL_NEW);
 	if (p->buf.base != NULL && !p->raft_owns)
 		raft_free(p->buf.base);
+	free(p->copy);
 	free(p);
 }
 
@@ -189,14 +190,18 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	repl->txn_last = index;
 
 	if (out->status == 0 && cmd.type == COMMAND_TENANT_CREATE) {
-		const struct store_tenant *t = &cmd.tenant_record;
-		int krv = keyring_load(repl->config.keyring, t->name, t->wrapped_kek,
-				       t->wrapped_kek_len);
+		/* Load the KEK the store holds, not the command's: when entries are replayed
+		 * after a restart, a losing duplicate creation also reports success. */
+		struct store_tenant t;
+		int krv = store_tenant_get(txn, cmd.tenant, &repl->arena, &t);
 
+		if (krv == 0)
+			krv = keyring_load(repl->config.keyring, t.name, t.wrapped_kek,
+					   t.wrapped_kek_len);
 		if (krv != 0)
 			log_error("tenant %s: its key-encryption key cannot be unwrapped with "
 				  "this node's root key (%s); its requests will fail",
-				  t->name, kmipd_strerror(krv));
+				  cmd.tenant, kmipd_strerror(krv));
 	}
 	arena_reset(&repl->arena);
 	if (p != NULL)
@@ -300,6 +305,16 @@ static void on_applied(struct raft_apply *req, int status, void *result)
 	}
 	switch (status) {
 	case RAFT_LEADERSHIPLOST:
+		/* The entry may or may not commit under the next leader. Its request id
+		 * makes a resubmission harmless: send it again, to whoever leads now. */
+		if (p->copy != NULL && p->reply != NULL && !repl->stopping &&
+		    (p->buf.base = raft_malloc(p->copy_len)) != NULL) {
+			memcpy(p->buf.base, p->copy, p->copy_len);
+			p->buf.len = p->copy_len;
+			log_info("raft: leadership lost with a write in flight; resubmitting it");
+			proposal_route(p);
+			return;
+		}
 		proposal_fail(p, KMIPD_EAGAIN,
 			      "this node lost leadership before the change was confirmed; it may "
 			      "or may not have been applied");
@@ -382,6 +397,13 @@ void proposal_route(struct proposal *p)
 			return;
 		}
 	} else if (raft_state(&repl->raft) == RAFT_LEADER) {
+		if (p->copy == NULL && p->origin == NULL) {
+			p->copy = malloc(p->buf.len);
+			if (p->copy != NULL) {
+				memcpy(p->copy, p->buf.base, p->buf.len);
+				p->copy_len = p->buf.len;
+			}
+		}
 		p->req.data = p;
 		rv = raft_apply(&repl->raft, &p->req, &p->buf, 1, on_applied);
 		if (rv == 0) {
@@ -427,11 +449,32 @@ static void on_proposal(struct mailbox *inbox, struct mailbox_item *item)
 	proposal_route(p);
 }
 
+/* Logs changes of leadership as this node sees them. */
+static void note_leader(struct replication *repl)
+{
+	raft_id leader;
+	const char *address;
+
+	raft_leader(&repl->raft, &leader, &address);
+	if (leader == repl->seen_leader)
+		return;
+	repl->seen_leader = leader;
+	if (leader == repl->config.id)
+		log_info("raft: this node (%llu) is the leader", (unsigned long long)leader);
+	else if (leader != 0)
+		log_info("raft: node %llu at %s is the leader", (unsigned long long)leader,
+			 address);
+	else
+		log_info("raft: no leader known");
+}
+
 /* Every TICK_MS: route what waits for a leader, and fail what waited too long. */
 static void on_tick(uv_timer_t *timer)
 {
 	struct replication *repl = timer->data;
 	uint64_t now = uv_now(&repl->loop);
+
+	note_leader(repl);
 	struct proposal_list *lists[] = {&repl->wait_leader, &repl->forwarded, &repl->inflight,
 					 &repl->wait_apply};
 

@@ -60,7 +60,7 @@
 
 struct store {
 	MDB_env *env; /* NULL once a restore failed to reopen it */
-	MDB_dbi meta, tenants, objects, names;
+	MDB_dbi meta, tenants, objects, names, requests;
 	bool durable;
 	size_t map_size;
 	char *dir;
@@ -144,7 +144,8 @@ static int open_databases(struct store *s, const char *dir, char *errmsg, size_t
 	if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "tenants", MDB_CREATE, &s->tenants)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &s->objects)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "names", MDB_CREATE, &s->names)) != 0)
+	    (rc = mdb_dbi_open(txn, "names", MDB_CREATE, &s->names)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "requests", MDB_CREATE, &s->requests)) != 0)
 		goto abort;
 
 	rc = mdb_get(txn, s->meta, &k, &v);
@@ -512,6 +513,65 @@ static int scan(struct store_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_
 	if (stop != 0)
 		return stop;
 	return rc == MDB_NOTFOUND ? 0 : map_error(rc);
+}
+
+/* ---- Recent requests ---- */
+
+int store_request_get(struct store_txn *txn, const uint8_t id[STORE_REQUEST_ID_LEN], uint8_t *value,
+		      size_t cap, size_t *len)
+{
+	MDB_val v;
+	int rc = txn_get(txn, txn->store->requests, id, STORE_REQUEST_ID_LEN, &v);
+
+	if (rc != 0)
+		return rc;
+	if (v.mv_size < 8 || v.mv_size - 8 > cap)
+		return KMIPD_ECORRUPT;
+	memcpy(value, (const uint8_t *)v.mv_data + 8, v.mv_size - 8);
+	*len = v.mv_size - 8;
+	return 0;
+}
+
+int store_request_put(struct store_txn *txn, const uint8_t id[STORE_REQUEST_ID_LEN], uint64_t index,
+		      const uint8_t *value, size_t len)
+{
+	uint8_t record[8 + STORE_REQUEST_VALUE_MAX];
+
+	if (len > STORE_REQUEST_VALUE_MAX)
+		return KMIPD_EINVAL;
+	put_le(record, index, 8);
+	memcpy(record + 8, value, len);
+	return txn_put(txn, txn->store->requests, id, STORE_REQUEST_ID_LEN, record, 8 + len);
+}
+
+int store_request_prune(struct store_txn *txn, uint64_t below)
+{
+	MDB_cursor *cursor;
+	MDB_val k, v;
+	int rc;
+
+	if (!txn->write)
+		return KMIPD_EINVAL;
+	if (txn->failed != 0)
+		return txn->failed;
+	rc = mdb_cursor_open(txn->txn, txn->store->requests, &cursor);
+	if (rc != 0)
+		return map_error(rc);
+	for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+		if (v.mv_size >= 8 && get_le(v.mv_data, 8) < below) {
+			rc = mdb_cursor_del(cursor, 0);
+			if (rc != 0)
+				break;
+		}
+	}
+	mdb_cursor_close(cursor);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	mdb_txn_abort(txn->txn);
+	txn->txn = NULL;
+	txn->failed = map_error(rc);
+	return txn->failed;
 }
 
 /* ---- Applied index ---- */

@@ -39,11 +39,8 @@ class Node:
         self.port = None
         self.raft_port = free_port(pair=True)
         self.log_path = self.data_dir.parent / (self.data_dir.name + ".log")
+        self.pki = self.data_dir / "pki"
         self.stdout_lines = []
-
-    @property
-    def pki(self):
-        return self.data_dir / "pki"
 
     def start(self, port=0):
         args = [str(self.build / "kmipd"), "--dev", "--data-dir", str(self.data_dir),
@@ -97,13 +94,13 @@ class Node:
 
     def connect(self, cert=None, key=None, timeout=10):
         """A TLS connection to the node as a client certificate holder."""
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
         return self.tls_context(cert, key).wrap_socket(sock, server_hostname="localhost")
 
     def pykmip(self, cert=None, key=None):
         from kmip.pie.client import ProxyKmipClient
         client = ProxyKmipClient(
-            hostname="127.0.0.1", port=self.port,
+            hostname=self.host, port=self.port,
             cert=str(cert or self.pki / "client.pem"),
             key=str(key or self.pki / "client-key.pem"),
             ca=str(self.pki / "ca.pem"),
@@ -127,3 +124,110 @@ def recv_exact(sock, n):
             raise ConnectionError(f"connection closed after {len(data)} of {n} bytes")
         data += chunk
     return data
+
+
+class Cluster:
+    """N kmipd processes on 127.0.0.1..N, one Raft cluster, shared dev PKI and root key."""
+
+    def __init__(self, build, base, n=3, extra_args=()):
+        self.build = pathlib.Path(build)
+        self.base = pathlib.Path(base)
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.n = n
+        self.kmip_port = free_port()
+        self.raft_port = free_port(pair=True)
+        hosts = ",".join(f"127.0.0.{i}" for i in range(2, n + 1))
+        members = ",".join(f"{i}@127.0.0.{i}:{self.raft_port}" for i in range(1, n + 1))
+        self.nodes = []
+        for i in range(1, n + 1):
+            node = Node(build, self.base / f"node{i}", [
+                "--server.pki_dir", str(self.base / "pki"), "--server.hosts", hosts,
+                "--root_key.file", str(self.base / "root.key"), "--raft.id", str(i),
+                "--cluster.members", members, *extra_args])
+            node.host = f"127.0.0.{i}"
+            node.pki = self.base / "pki"
+            node.raft_port = self.raft_port
+            node.log_path = self.base / f"node{i}.log"
+            self.nodes.append(node)
+
+    @property
+    def pki(self):
+        return self.base / "pki"
+
+    def start(self):
+        import threading
+        # Node 1 makes the shared PKI and root key; the others start once they exist.
+        first = self.nodes[0]
+        errors = []
+
+        def run(node):
+            try:
+                node.start_at(node.host, self.kmip_port)
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=run, args=(first,))]
+        threads[0].start()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not (self.pki / "client-key.pem").exists() or \
+                not (self.base / "root.key").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("node 1 did not create the PKI: " + first.stderr())
+            time.sleep(0.05)
+        for node in self.nodes[1:]:
+            t = threading.Thread(target=run, args=(node,))
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return self
+
+    def leader(self, timeout=10):
+        """The node whose log last says it leads (waits for one)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for node in self.nodes:
+                if node.proc is None:
+                    continue
+                lines = [l for l in node.stderr().splitlines() if "raft: " in l and
+                         ("leader" in l)]
+                if lines and "this node" in lines[-1]:
+                    return node
+            time.sleep(0.1)
+        raise RuntimeError("no leader")
+
+    def stop(self):
+        rcs = []
+        for node in self.nodes:
+            if node.proc is not None:
+                rcs.append(node.stop())
+        return rcs
+
+
+def _start_at(self, host, port):
+    """Starts a node listening on @host:@port (Raft on @host:self.raft_port)."""
+    args = [str(self.build / "kmipd"), "--dev", "--data-dir", str(self.data_dir),
+            "--listen", f"{host}:{port}", "--raft.address", f"{host}:{self.raft_port}",
+            "--log-level", "debug", *self.extra_args]
+    self.log = open(self.log_path, "ab")
+    self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
+    deadline = time.monotonic() + READY_TIMEOUT
+    self.stdout_lines = []
+    while time.monotonic() < deadline:
+        line = self.proc.stdout.readline().decode()
+        if not line:
+            raise RuntimeError(f"kmipd exited ({self.proc.wait()}): {self.stderr()}")
+        self.stdout_lines.append(line)
+        m = re.search(r"listening on [0-9.]+:(\d+)", line)
+        if m:
+            self.port = int(m.group(1))
+        if line.strip() == "ready":
+            self.host = host
+            return self
+    raise RuntimeError("kmipd did not become ready: " + self.stderr())
+
+
+Node.start_at = _start_at
+Node.host = "127.0.0.1"

@@ -742,6 +742,52 @@ static void attribute_add_assigns_indexes(void **state)
 	assert_int_equal(r.index, 3);
 }
 
+/* A command resubmitted with the same request id after its outcome was lost is answered
+ * as the first time and changes nothing; another id is a new command. */
+static void resubmitted_request_is_applied_once(void **state)
+{
+	struct fixture *f = *state;
+	struct command cmd, decoded;
+	struct command_result first, again;
+	struct object obj;
+
+	create(f, UID1);
+	cmd = ADD(UID1, T0 + 1, "x-tag", text_one);
+	memset(cmd.request_id, 0xA5, sizeof(cmd.request_id));
+	assert_true(command_has_request_id(&cmd));
+
+	/* The id survives encoding. */
+	buf_clear(&f->entry);
+	assert_int_equal(command_encode(&cmd, &f->entry), 0);
+	assert_int_equal(command_decode(f->entry.data, f->entry.len, &f->arena, &decoded), 0);
+	assert_memory_equal(decoded.request_id, cmd.request_id, sizeof(cmd.request_id));
+
+	assert_int_equal(apply(f, &cmd, &first), 0);
+	assert_int_equal(first.index, 0);
+	assert_int_equal(apply(f, &cmd, &again), 0);
+	assert_int_equal(again.index, first.index);
+	assert_int_equal(again.state, first.state);
+	assert_int_equal(applied(f), f->index); /* the entry is consumed all the same */
+	assert_int_equal(get(f, TENANT, UID1, &obj), 0);
+	assert_int_equal(object_attr_count(&obj, "x-tag", NULL), 1);
+
+	/* A refusal is remembered as a refusal. */
+	cmd = ACTIVATE(UID1, T0 + 2);
+	memset(cmd.request_id, 0x5A, sizeof(cmd.request_id));
+	assert_int_equal(apply(f, &cmd, &first), 0);
+	cmd.time = T0 + 3;
+	assert_int_equal(apply(f, &cmd, &again), 0);
+	assert_int_equal(state_of(f, UID1), KMIP_STATE_ACTIVE);
+	assert_int_equal(get(f, TENANT, UID1, &obj), 0);
+	assert_int_equal(obj.activation_date, T0 + 2);
+
+	/* A different id is a different command: adds a second instance. */
+	cmd = ADD(UID1, T0 + 4, "x-tag", text_one);
+	memset(cmd.request_id, 0x11, sizeof(cmd.request_id));
+	assert_int_equal(apply(f, &cmd, &again), 0);
+	assert_int_equal(again.index, 1);
+}
+
 static void modify_and_delete_need_the_instance(void **state)
 {
 	struct fixture *f = *state;
@@ -863,6 +909,7 @@ int main(void)
 		T(revoke_pre_active_and_deactivated),
 		T(attribute_add_assigns_indexes),
 		T(modify_and_delete_need_the_instance),
+		T(resubmitted_request_is_applied_once),
 		T(replayed_entries_change_nothing),
 		T(refused_commands_still_advance_the_index),
 		T(another_tenant_sees_nothing),

@@ -1,0 +1,134 @@
+"""Three real nodes on 127.0.0.1-3: either endpoint answers, acknowledged keys survive the
+leader's death, writes without quorum fail in bounded time, a node that was down catches
+up."""
+import threading
+import time
+
+import pytest
+from kmip.core import enums
+from kmip.pie import exceptions
+
+from node import Cluster
+
+
+@pytest.fixture
+def cluster(build, tmp_path):
+    c = Cluster(build, tmp_path / "cluster").start()
+    yield c
+    for rc in c.stop():
+        assert rc == 0
+
+
+def client(node):
+    c = node.pykmip()
+    c.open()
+    return c
+
+
+def test_create_anywhere_read_everywhere(cluster):
+    clients = [client(n) for n in cluster.nodes]
+    try:
+        keys = {}
+        for i in range(60):
+            uid = clients[i % 3].create(enums.CryptographicAlgorithm.AES, 256)
+            keys[uid] = clients[(i + 1) % 3].get(uid).value
+        # Every node, with no retries, returns the same material for every key.
+        for c in clients:
+            for uid, value in keys.items():
+                assert c.get(uid).value == value
+        # An unknown uid is Item Not Found on every node, not an error.
+        for c in clients:
+            with pytest.raises(exceptions.KmipOperationFailure) as e:
+                c.get("00000000-0000-4000-8000-000000000000")
+            assert e.value.reason == enums.ResultReason.ITEM_NOT_FOUND
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_kill_leader_during_creates_loses_nothing_acknowledged(cluster):
+    leader = cluster.leader()
+    others = [n for n in cluster.nodes if n is not leader]
+    acknowledged = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def creator(node):
+        c = client(node)
+        try:
+            while not stop.is_set():
+                try:
+                    uid = c.create(enums.CryptographicAlgorithm.AES, 256)
+                    value = c.get(uid).value
+                except exceptions.KmipOperationFailure:
+                    continue  # refused while the cluster elects: not acknowledged
+                with lock:
+                    assert uid not in acknowledged
+                    acknowledged[uid] = value
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=creator, args=(n,)) for n in others]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    leader.kill()
+    killed_at = time.monotonic()
+    time.sleep(3)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acknowledged) > 20
+    # Writes resumed after the kill: some keys were created after it.
+    new_leader = cluster.leader()
+    assert new_leader is not leader
+    c = client(others[0])
+    uid = c.create(enums.CryptographicAlgorithm.AES, 128)
+    assert time.monotonic() - killed_at < 10
+    c.close()
+    for node in others:
+        c = client(node)
+        try:
+            for uid, value in acknowledged.items():
+                assert c.get(uid).value == value
+        finally:
+            c.close()
+
+
+def test_no_quorum_writes_fail_in_bounded_time_reads_work(cluster):
+    c = client(cluster.nodes[0])
+    uid = c.create(enums.CryptographicAlgorithm.AES, 256)
+    value = c.get(uid).value
+    c.close()
+    for node in cluster.nodes[1:]:
+        node.kill()
+    c = client(cluster.nodes[0])
+    try:
+        started = time.monotonic()
+        with pytest.raises(exceptions.KmipOperationFailure) as e:
+            c.create(enums.CryptographicAlgorithm.AES, 256)
+        elapsed = time.monotonic() - started
+        assert elapsed < 8, elapsed
+        assert "no quorum" in e.value.message
+        # Reads of what the node has keep working.
+        assert c.get(uid).value == value
+    finally:
+        c.close()
+
+
+def test_node_down_for_many_writes_catches_up(cluster):
+    down = cluster.nodes[2]
+    down.stop()
+    c = client(cluster.nodes[0])
+    keys = {}
+    for _ in range(100):
+        uid = c.create(enums.CryptographicAlgorithm.AES, 256)
+        keys[uid] = c.get(uid).value
+    c.close()
+    down.start_at(down.host, cluster.kmip_port)
+    c = client(down)
+    try:
+        for uid, value in keys.items():
+            assert c.get(uid).value == value
+    finally:
+        c.close()
