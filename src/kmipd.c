@@ -284,6 +284,7 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		.election_timeout_ms = c->election_timeout_ms,
 		.heartbeat_ms = c->heartbeat_ms,
 		.write_timeout_ms = c->write_timeout_ms,
+		.snapshot_threshold = c->snapshot_threshold,
 		.peer_server_tls = d->peer_server_tls,
 		.peer_client_tls = d->peer_client_tls,
 	};

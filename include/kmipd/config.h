@@ -39,6 +39,7 @@ struct config {
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
 	unsigned write_timeout_ms; /* a write without quorum fails after this */
+	unsigned snapshot_threshold;
 };
 
 /* Fills @config with the defaults. */

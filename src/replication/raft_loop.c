@@ -250,21 +250,78 @@ static void on_check(uv_check_t *check)
 	commit_applied(check->data);
 }
 
-/* Snapshots come next (store_snapshot); until then the log is not compacted (the
- * threshold is set out of reach in loop_start). */
+static int load_tenants(struct replication *repl);
+
+/* A snapshot is the whole store at its applied index (store_snapshot). Raft asks for one
+ * every snapshot_threshold entries and sends it to a node too far behind to catch up by
+ * log. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-	(void)fsm;
-	(void)bufs;
-	(void)n_bufs;
-	return RAFT_NOTFOUND;
+	struct replication *repl = fsm->data;
+	struct buf image = BUF_INIT;
+	uint64_t index;
+	int rv;
+
+	commit_applied(repl); /* no write transaction may be open */
+	rv = store_snapshot(repl->config.store, &image, &index);
+	if (rv != 0) {
+		log_error("raft: taking a snapshot of the key store failed: %s",
+			  kmipd_strerror(rv));
+		return RAFT_IOERR;
+	}
+	*bufs = raft_malloc(sizeof(**bufs));
+	if (*bufs == NULL || ((*bufs)[0].base = raft_malloc(image.len)) == NULL) {
+		raft_free(*bufs);
+		buf_free(&image);
+		return RAFT_NOMEM;
+	}
+	memcpy((*bufs)[0].base, image.data, image.len);
+	(*bufs)[0].len = image.len;
+	*n_bufs = 1;
+	log_info("raft: snapshot of the key store at index %llu (%zu bytes)",
+		 (unsigned long long)index, image.len);
+	buf_free(&image);
+	return 0;
 }
 
+/* Replaces the store with a snapshot from the leader, unless the local store is already
+ * at or past it (at start-up the local LMDB is usually newer than the last snapshot). */
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
-	(void)fsm;
-	(void)buf;
-	return RAFT_NOTFOUND;
+	struct replication *repl = fsm->data;
+	struct store_txn *txn;
+	uint64_t snapshot_index, local_index = 0;
+	char errmsg[256];
+	int rv;
+
+	commit_applied(repl);
+	rv = store_snapshot_index(buf->base, buf->len, &snapshot_index);
+	if (rv != 0) {
+		log_error("raft: refusing a snapshot that is not a kmipd store image");
+		return RAFT_MALFORMED;
+	}
+	if (store_txn_begin(repl->config.store, false, &txn) == 0) {
+		store_applied_index(txn, &local_index);
+		store_txn_abort(txn);
+	}
+	if (local_index >= snapshot_index) {
+		log_info("raft: keeping the local store (index %llu) over a snapshot at %llu",
+			 (unsigned long long)local_index, (unsigned long long)snapshot_index);
+	} else {
+		rv = store_restore(repl->config.store, buf->base, buf->len, errmsg, sizeof(errmsg));
+		if (rv != 0) {
+			log_fatal("raft: restoring a snapshot at index %llu failed: %s",
+				  (unsigned long long)snapshot_index, errmsg);
+			abort();
+		}
+		log_info("raft: key store restored from a snapshot at index %llu (was %llu)",
+			 (unsigned long long)snapshot_index, (unsigned long long)local_index);
+		load_tenants(repl);
+		repl->txn_last = snapshot_index;
+		repl->committed = snapshot_index;
+	}
+	raft_free(buf->base);
+	return 0;
 }
 
 static void on_applied(struct raft_apply *req, int status, void *result)
@@ -780,8 +837,8 @@ static int loop_start(struct replication *repl)
 	raft_set_election_timeout(&repl->raft, repl->config.election_timeout_ms);
 	raft_set_heartbeat_timeout(&repl->raft, repl->config.heartbeat_ms);
 	raft_set_pre_vote(&repl->raft, true);
-	raft_set_snapshot_threshold(&repl->raft, UINT_MAX / 2);
-	raft_set_snapshot_trailing(&repl->raft, UINT_MAX / 2);
+	raft_set_snapshot_threshold(&repl->raft, repl->config.snapshot_threshold);
+	raft_set_snapshot_trailing(&repl->raft, repl->config.snapshot_threshold);
 
 	rv = raft_start(&repl->raft);
 	if (rv != 0) {
@@ -904,6 +961,8 @@ int replication_start(struct replication **out, const struct replication_config 
 		repl->config.heartbeat_ms = 25;
 	if (repl->config.write_timeout_ms == 0)
 		repl->config.write_timeout_ms = 5000;
+	if (repl->config.snapshot_threshold == 0)
+		repl->config.snapshot_threshold = 8192;
 	repl->dir = strdup(config->dir);
 	repl->address = strdup(config->address);
 	if (repl->dir == NULL || repl->address == NULL) {

@@ -25,6 +25,7 @@ void config_defaults(struct config *config)
 	config->election_timeout_ms = 1000;
 	config->heartbeat_ms = 25;
 	config->write_timeout_ms = 5000;
+	config->snapshot_threshold = 8192;
 }
 
 static int parse_unsigned(const char *value, unsigned long long max, unsigned long long *out)
@@ -129,6 +130,7 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	NUMBER("cluster.election_timeout_ms", election_timeout_ms, 60000)
 	NUMBER("cluster.heartbeat_ms", heartbeat_ms, 10000)
 	NUMBER("cluster.write_timeout_ms", write_timeout_ms, 600000)
+	NUMBER("cluster.snapshot_threshold", snapshot_threshold, 100000000)
 	snprintf(errmsg, errlen, "unknown setting '%s'", name);
 	return KMIPD_ENOT_FOUND;
 }

@@ -132,3 +132,31 @@ def test_node_down_for_many_writes_catches_up(cluster):
             assert c.get(uid).value == value
     finally:
         c.close()
+
+
+def test_node_far_behind_catches_up_by_snapshot(build, tmp_path):
+    # A low threshold: the leader compacts its log while node 3 is down, so node 3 can
+    # only catch up by installing a snapshot of the leader's store.
+    c = Cluster(build, tmp_path / "snap", extra_args=["--cluster.snapshot_threshold", "64"])
+    c.start()
+    try:
+        down = c.nodes[2]
+        down.stop()
+        cl = client(c.nodes[0])
+        keys = {}
+        for _ in range(300):
+            uid = cl.create(enums.CryptographicAlgorithm.AES, 256)
+            keys[uid] = cl.get(uid).value
+        cl.close()
+        assert any("snapshot of the key store" in n.stderr() for n in c.nodes[:2])
+        down.start_at(down.host, c.kmip_port)
+        cl = client(down)
+        try:
+            for uid, value in keys.items():
+                assert cl.get(uid).value == value
+        finally:
+            cl.close()
+        assert "restored from a snapshot" in down.stderr()
+    finally:
+        for rc in c.stop():
+            assert rc == 0
