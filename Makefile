@@ -56,21 +56,25 @@ $(LIB): $(LIB_OBJS)
 	@echo "  AR      $@"
 	@ar rcs $@ $^
 
-$(BUILD)/%: $(BUILD)/obj/src/%.o $(LIB)
+# Linked against libraft.a too, so a rebuilt (re-patched) libraft relinks everything.
+RAFT_LIB := $(DEPS)/lib/libraft.a
+$(RAFT_LIB): $(DEPS_STAMP)
+
+$(BUILD)/%: $(BUILD)/obj/src/%.o $(LIB) $(RAFT_LIB)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB) $(RAFT_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
-$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB)
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB) $(RAFT_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB) $(RAFT_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -106,14 +110,11 @@ fuzz: | $(DEPS_STAMP)
 bench: $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
 
-# A dev node in the foreground on 127.0.0.1:5696 (data in build/dev, kept between runs).
-# Replication makes this a 3-node cluster; until then it is one node.
+# A 3-node dev cluster in the foreground on 127.0.0.1-3:5696, logs interleaved (data in
+# build/dev, kept between runs; PKI in build/dev/pki). Ctrl-C stops it. See cluster/README.md.
 DEV_DIR ?= build/dev
 run: all
-	@echo "Starting a kmipd dev node (data in $(DEV_DIR)); stop it with Ctrl-C."
-	@echo "Clients authenticate with $(DEV_DIR)/pki/client.pem and client-key.pem and trust"
-	@echo "$(DEV_DIR)/pki/ca.pem; README.md ('Try it') shows a PyKMIP session."
-	@exec $(BUILD)/kmipd --dev --data-dir $(DEV_DIR)
+	@exec env KMIPD=$(abspath $(BUILD))/kmipd cluster/local.sh --dir $(DEV_DIR) foreground
 
 format:
 	clang-format -i $(FORMAT_FILES)

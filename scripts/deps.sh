@@ -29,7 +29,7 @@ packages=(
 	libcmocka-dev liblz4-dev libjansson-dev libhttp-parser-dev libinih-dev
 	python3 python3-pykmip python3-pytest python3-cryptography
 	clang libclang-rt-14-dev llvm-14 clang-format
-	openssl lmdb-utils iproute2 procps psmisc xxd
+	openssl lmdb-utils iproute2 procps psmisc xxd patch
 )
 
 missing=()
@@ -49,7 +49,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ -f "$prefix/lib/libraft.a" ] && grep -q "Version: *$RAFT_VERSION\$" "$prefix/lib/pkgconfig/raft.pc" 2>/dev/null; then
+# The build is identified by the Debian version and the patches applied on top of it
+# (scripts/patches/raft: fixes kmipd carries until they are upstream), so changing a
+# patch rebuilds the library.
+patches=("$top"/scripts/patches/raft/*.patch)
+build_id="$RAFT_DEB_VERSION $(cat "${patches[@]}" 2>/dev/null | sha256sum | cut -c1-16)"
+if [ -f "$prefix/lib/libraft.a" ] && [ "$(cat "$prefix/.raft-build" 2>/dev/null)" = "$build_id" ]; then
 	exit 0
 fi
 
@@ -77,10 +82,16 @@ apt-get "${apt_opts[@]}" -q update >/dev/null
 (cd "$work" && dpkg-source --no-check -x "raft_$RAFT_DEB_VERSION.dsc" raft >/dev/null)
 
 cd "$work/raft"
+for patch in "${patches[@]}"; do
+	[ -f "$patch" ] || continue
+	echo "deps: applying $(basename "$patch")"
+	patch -p1 --quiet <"$patch"
+done
 autoreconf -i >/dev/null 2>&1
 ./configure --prefix="$prefix" --enable-static --disable-shared --with-pic \
 	--disable-example --disable-benchmark --disable-fixture >/dev/null
 make -j"$(nproc)" >/dev/null 2>&1 || make V=1
 make install >/dev/null
+echo "$build_id" >"$prefix/.raft-build"
 rm -rf "$work" "$apt_root"
 echo "deps: libraft $RAFT_VERSION installed in $prefix"
