@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 
@@ -235,6 +236,10 @@ static int cmd_issue_client(const char *data_dir, int argc, char **argv)
 			"of A-Z a-z 0-9 . _ -)\n",
 			pki_name_valid(tenant) ? name : tenant);
 		return EXIT_USAGE;
+	}
+	if (mkdir(out, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "kmipctl issue-client: creating %s: %s\n", out, strerror(errno));
+		return 1;
 	}
 	snprintf(pki, sizeof(pki), "%s/pki", data_dir);
 	snprintf(cert, sizeof(cert), "%s/%s.pem", out, name);

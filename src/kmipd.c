@@ -396,6 +396,12 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
 
 	rv = start(&d, errmsg, sizeof(errmsg));
+	if (rv != 0 && d.stopping) {
+		/* Asked to stop while starting (waiting for a quorum): not a failure. */
+		stop(&d);
+		log_info("kmipd: stopped before it was ready");
+		return 0;
+	}
 	if (rv != 0) {
 		log_error("kmipd: %s", errmsg);
 		stop(&d);

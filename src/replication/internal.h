@@ -91,6 +91,9 @@ struct replication {
 	struct proposal_list wait_apply;
 	uint64_t next_forward_id;
 	raft_id seen_leader; /* for logging changes */
+	struct raft_transfer transfer;
+	uv_timer_t transfer_timer; /* bounds the hand-over at shutdown */
+	bool shut_down;
 
 	/* The peer channel (peer.c). */
 	uv_tcp_t peer_listener;
@@ -128,6 +131,9 @@ int peer_forward(struct replication *repl, struct proposal *p, raft_id leader_id
 		 const char *leader_address);
 /* Leader side: tells the follower that forwarded @p how it ended. */
 void peer_send_result(struct proposal *p, const struct command_result *result);
+
+/* The node an outbound peer connection goes to (0 for none). */
+raft_id peer_node(const struct peer *peer);
 
 /* The forwarding address of a node whose Raft address is @raft_address: same host, the
  * next port. */

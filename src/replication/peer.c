@@ -28,7 +28,8 @@ struct peer {
 	struct tls_stream *stream;
 	struct buf in;
 	bool outbound;
-	raft_id id; /* outbound: the node we connected to */
+	bool opened; /* the handshake completed */
+	raft_id id;  /* outbound: the node we connected to */
 	struct peer *prev, *next;
 };
 
@@ -58,6 +59,11 @@ static void put_u32(uint8_t *p, uint32_t v)
 static uint32_t get_u32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+raft_id peer_node(const struct peer *peer)
+{
+	return peer != NULL ? peer->id : 0;
 }
 
 int peer_address(const char *raft_address, struct sockaddr_storage *out)
@@ -218,6 +224,7 @@ static int on_open(struct tls_stream *stream)
 		return -1;
 	}
 	log_debug("peer channel: %s node connection open", peer->outbound ? "outbound" : "inbound");
+	peer->opened = true;
 	return 0;
 }
 
@@ -248,8 +255,13 @@ static void on_close(struct tls_stream *stream, const char *why)
 				proposal_list_push(&repl->wait_leader, p);
 			}
 		}
-		log_info("peer channel: connection to node %llu closed: %s",
-			 (unsigned long long)peer->id, why);
+		/* A node that is down refuses every attempt: not worth a line each time. */
+		if (peer->opened)
+			log_info("peer channel: connection to node %llu closed: %s",
+				 (unsigned long long)peer->id, why);
+		else
+			log_debug("peer channel: cannot reach node %llu: %s",
+				  (unsigned long long)peer->id, why);
 	}
 	/* Writes this follower forwarded go on in Raft; nobody hears their result. */
 	for (p = repl->inflight.head; p != NULL; p = p->next)

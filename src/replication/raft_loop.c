@@ -525,6 +525,27 @@ static void note_leader(struct replication *repl)
 		log_info("raft: no leader known");
 }
 
+/* Writes forwarded to a node that no longer leads (it may be cut off, its connection
+ * silent rather than closed) go to the new leader: their request ids make that safe. */
+static void resend_to_new_leader(struct replication *repl)
+{
+	raft_id leader;
+	const char *address;
+	struct proposal *p, *next;
+
+	raft_leader(&repl->raft, &leader, &address);
+	if (leader == 0)
+		return;
+	for (p = repl->forwarded.head; p != NULL; p = next) {
+		next = p->next;
+		if (p->via != NULL && peer_node(p->via) != leader) {
+			set_state(p, PROPOSAL_NEW);
+			p->via = NULL;
+			proposal_route(p);
+		}
+	}
+}
+
 /* Every TICK_MS: route what waits for a leader, and fail what waited too long. */
 static void on_tick(uv_timer_t *timer)
 {
@@ -532,6 +553,7 @@ static void on_tick(uv_timer_t *timer)
 	uint64_t now = uv_now(&repl->loop);
 
 	note_leader(repl);
+	resend_to_new_leader(repl);
 	struct proposal_list *lists[] = {&repl->wait_leader, &repl->forwarded, &repl->inflight,
 					 &repl->wait_apply};
 
@@ -710,6 +732,47 @@ static void close_handle(uv_handle_t *handle, void *arg)
 		uv_close(handle, NULL);
 }
 
+/* Closes Raft and the loop's handles; the loop then ends. */
+static void shut_down(struct replication *repl)
+{
+	if (repl->shut_down)
+		return;
+	repl->shut_down = true;
+	if (uv_is_active((uv_handle_t *)&repl->transfer_timer))
+		uv_timer_stop(&repl->transfer_timer);
+	uv_close((uv_handle_t *)&repl->transfer_timer, NULL);
+	peer_close_all(repl);
+	raft_close(&repl->raft, on_raft_closed);
+}
+
+/* The hand-over did not complete in time (the other voters may be stopping too). */
+static void on_transfer_timeout(uv_timer_t *timer)
+{
+	struct replication *repl = timer->data;
+
+	log_warn("raft: no other node took leadership before this one stopped; the cluster "
+		 "elects a new leader");
+	shut_down(repl);
+}
+
+static void on_transferred(struct raft_transfer *req)
+{
+	struct replication *repl = req->data;
+	raft_id leader;
+	const char *address;
+
+	if (repl->shut_down)
+		return;
+	raft_leader(&repl->raft, &leader, &address);
+	if (leader != 0 && leader != repl->config.id)
+		log_info("raft: handed leadership to node %llu before stopping",
+			 (unsigned long long)leader);
+	else
+		log_warn("raft: no other node took leadership before this one stopped; the "
+			 "cluster elects a new leader");
+	shut_down(repl);
+}
+
 static void on_stop(uv_async_t *async)
 {
 	struct replication *repl = async->data;
@@ -722,8 +785,19 @@ static void on_stop(uv_async_t *async)
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
 		while (lists[i]->head != NULL)
 			proposal_fail(lists[i]->head, KMIPD_ECANCELED, "the node is shutting down");
-	peer_close_all(repl);
-	raft_close(&repl->raft, on_raft_closed);
+	/* A leader hands leadership to an up-to-date voter first, so the cluster does not
+	 * wait an election timeout for a new one (rolling upgrades stop nodes in turn). */
+	uv_timer_init(&repl->loop, &repl->transfer_timer);
+	repl->transfer_timer.data = repl;
+	if (raft_state(&repl->raft) == RAFT_LEADER) {
+		repl->transfer.data = repl;
+		if (raft_transfer(&repl->raft, &repl->transfer, 0, on_transferred) == 0) {
+			uv_timer_start(&repl->transfer_timer, on_transfer_timeout,
+				       2 * (uint64_t)repl->config.election_timeout_ms, 0);
+			return;
+		}
+	}
+	shut_down(repl);
 }
 
 /* Parses "ID@HOST:PORT,..." into @conf. */

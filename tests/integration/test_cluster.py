@@ -160,3 +160,18 @@ def test_node_far_behind_catches_up_by_snapshot(build, tmp_path):
     finally:
         for rc in c.stop():
             assert rc == 0
+
+
+def test_sigterm_on_leader_hands_leadership_over(cluster):
+    leader = cluster.leader()
+    others = [n for n in cluster.nodes if n is not leader]
+    c = client(others[0])
+    uid = c.create(enums.CryptographicAlgorithm.AES, 256)
+    assert leader.stop() == 0
+    assert "handed leadership to node" in leader.log_path.read_text()
+    # The new leader is there at once: no election timeout to wait for.
+    started = time.monotonic()
+    uid2 = c.create(enums.CryptographicAlgorithm.AES, 256)
+    assert time.monotonic() - started < 1.0
+    assert c.get(uid).value and c.get(uid2).value
+    c.close()
