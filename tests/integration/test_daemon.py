@@ -375,3 +375,19 @@ def test_bad_credentials_file_is_a_clear_error(build, tmp_path):
                           capture_output=True, timeout=30)
     assert done.returncode == 1
     assert f"credentials file {creds}, line 1".encode() in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("members,message", [
+    ("garbage", b"is not a list of ID@HOST:PORT"),
+    ("2@127.0.0.2:7000,3@127.0.0.3:7000", b"does not list this node (raft.id 1)"),
+    ("1@127.0.0.9:7000", b"gives node 1 the address 127.0.0.9:7000, but raft.address is"),
+    ("2@127.0.0.2:1,2@127.0.0.3:2", b"is listed twice"),
+])
+def test_bad_cluster_members_are_clear_errors(build, tmp_path, members, message):
+    port = free_port(pair=True)
+    done = subprocess.run([str(build / "kmipd"), "--dev", "--data-dir", str(tmp_path / "m"),
+                           "--listen", "127.0.0.1:0", "--raft.address", f"127.0.0.1:{port}",
+                           "--cluster.members", members],
+                          capture_output=True, timeout=30)
+    assert done.returncode == 1
+    assert message in done.stderr, done.stderr
