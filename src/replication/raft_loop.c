@@ -551,19 +551,19 @@ static void on_tick(uv_timer_t *timer)
 {
 	struct replication *repl = timer->data;
 	uint64_t now = uv_now(&repl->loop);
+	struct proposal_list *lists[] = {&repl->wait_leader, &repl->forwarded, &repl->inflight,
+					 &repl->wait_apply};
+	struct proposal_list waiting;
+	struct proposal *p, *next;
 
 	note_leader(repl);
 	resend_to_new_leader(repl);
-	struct proposal_list *lists[] = {&repl->wait_leader, &repl->forwarded, &repl->inflight,
-					 &repl->wait_apply};
 
+	/* What waited too long is answered "no quorum". */
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-		struct proposal *p = lists[i]->head;
-
-		while (p != NULL) {
-			struct proposal *next = p->next;
-
-			if (p->reply != NULL && now >= p->deadline_ms) {
+		for (p = lists[i]->head; p != NULL; p = next) {
+			next = p->next;
+			if (p->reply != NULL && now >= p->deadline_ms)
 				proposal_fail(p, KMIPD_ENO_QUORUM,
 					      "the cluster has no quorum: the change was not "
 					      "confirmed within %u ms%s",
@@ -571,12 +571,18 @@ static void on_tick(uv_timer_t *timer)
 					      p->state == PROPOSAL_WAIT_LEADER
 						      ? " (no leader)"
 						      : "; it may still be applied later");
-			} else if (p->state == PROPOSAL_WAIT_LEADER) {
-				set_state(p, PROPOSAL_NEW);
-				proposal_route(p);
-			}
-			p = next;
 		}
+	}
+
+	/* The rest of what waits for a leader is routed again, each once: routing may put
+	 * it straight back on the waiting list, so walk a detached copy of the list. */
+	waiting = repl->wait_leader;
+	repl->wait_leader.head = repl->wait_leader.tail = NULL;
+	for (p = waiting.head; p != NULL; p = next) {
+		next = p->next;
+		p->prev = p->next = NULL;
+		p->state = PROPOSAL_NEW;
+		proposal_route(p);
 	}
 }
 

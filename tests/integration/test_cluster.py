@@ -102,6 +102,30 @@ def test_no_quorum_writes_fail_in_bounded_time_reads_work(cluster):
     c.close()
     for node in cluster.nodes[1:]:
         node.kill()
+    # Several writes wait for a leader at once (a regression: the raft loop once spun
+    # forever re-queueing them), each on its own connection.
+    outcomes = []
+
+    def write():
+        w = client(cluster.nodes[0])
+        try:
+            t0 = time.monotonic()
+            try:
+                w.create(enums.CryptographicAlgorithm.AES, 256)
+                outcomes.append(("ok", time.monotonic() - t0, ""))
+            except exceptions.KmipOperationFailure as e:
+                outcomes.append(("failed", time.monotonic() - t0, e.message))
+        finally:
+            w.close()
+
+    writers = [threading.Thread(target=write) for _ in range(4)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join(30)
+    assert len(outcomes) == 4
+    for status, elapsed, message in outcomes:
+        assert status == "failed" and elapsed < 8 and "no quorum" in message, outcomes
     c = client(cluster.nodes[0])
     try:
         started = time.monotonic()
