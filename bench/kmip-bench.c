@@ -9,7 +9,13 @@
  * non-blocking sockets, with TLS through memory BIOs (one recv per readable event, one send
  * per TLS flight), so a couple of threads drive hundreds of connections with little
  * overhead and leave the CPU to the server. --new-connection does what vCenter does: connect,
- * handshake, one request, close (optionally resuming the previous TLS session). */
+ * handshake, one request, close (optionally resuming the previous TLS session).
+ *
+ * --endpoints does what vCenter does with a key provider of several KMS: every connection
+ * starts on the first endpoint (--spread: on endpoint i mod n); a connection failure or a
+ * failed request moves the slot to the next endpoint, where the same request is sent again,
+ * and the slot stays on the endpoint that worked. --timeline writes ops, errors and latency
+ * per 100 ms to a CSV file. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -139,11 +145,12 @@ static struct {
 	const char *host;
 	unsigned port;
 	const char *ca, *cert, *key, *ciphers, *name, *server_pids;
-	unsigned connections, threads, keys, per_conn, kmip_version;
+	const char *endpoints, *timeline, *request_log;
+	unsigned connections, threads, keys, per_conn, kmip_version, timeout_ms;
 	double duration, warmup;
 	long requests;
 	unsigned weights[OP_COUNT];
-	bool new_conn, resume, tls12, tls13, quiet;
+	bool new_conn, resume, tls12, tls13, quiet, spread;
 } opt = {
 	.host = "127.0.0.1",
 	.port = 5696,
@@ -180,7 +187,18 @@ static const char usage[] =
 	"  --kmip-version M.N   protocol version in every request (1.1)\n"
 	"  --name NAME          label of the RESULT line\n"
 	"  --server-pid P[,P..] report the CPU these processes used in the measured window\n"
-	"  --quiet              only the RESULT lines\n";
+	"  --quiet              only the RESULT lines\n"
+	"  --endpoints H:P,H:P[,...]  several servers, as vCenter's key provider: each\n"
+	"                       connection uses the first; a failed connection or request\n"
+	"                       is retried on the next one (a failover), and the connection\n"
+	"                       stays where it worked (replaces --host and --port)\n"
+	"  --spread             with --endpoints: connection i starts on endpoint i mod n\n"
+	"  --timeout MS         a request (or a connect + handshake) not done in MS ms fails\n"
+	"                       (default 0: no timeout)\n"
+	"  --timeline FILE      per 100 ms of the measured window, a CSV line: ops, errors,\n"
+	"                       failovers, p50/p99/max latency, in all and per operation\n"
+	"  --request-log FILE   every request of the measured window, a CSV line: when it\n"
+	"                       ended and started, operation, result, latency, failovers\n";
 
 static int parse_mix(const char *spec)
 {
@@ -237,6 +255,11 @@ static void parse_args(int argc, char **argv)
 		O_NAME,
 		O_QUIET,
 		O_SERVER_PID,
+		O_ENDPOINTS,
+		O_SPREAD,
+		O_TIMEOUT,
+		O_TIMELINE,
+		O_REQUEST_LOG,
 		O_HELP,
 	};
 	static const struct option longopts[] = {
@@ -262,6 +285,11 @@ static void parse_args(int argc, char **argv)
 		{"name", required_argument, NULL, O_NAME},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"server-pid", required_argument, NULL, O_SERVER_PID},
+		{"endpoints", required_argument, NULL, O_ENDPOINTS},
+		{"spread", no_argument, NULL, O_SPREAD},
+		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"timeline", required_argument, NULL, O_TIMELINE},
+		{"request-log", required_argument, NULL, O_REQUEST_LOG},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -351,6 +379,21 @@ static void parse_args(int argc, char **argv)
 		case O_SERVER_PID:
 			opt.server_pids = optarg;
 			break;
+		case O_ENDPOINTS:
+			opt.endpoints = optarg;
+			break;
+		case O_SPREAD:
+			opt.spread = true;
+			break;
+		case O_TIMEOUT:
+			opt.timeout_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case O_TIMELINE:
+			opt.timeline = optarg;
+			break;
+		case O_REQUEST_LOG:
+			opt.request_log = optarg;
+			break;
 		case O_HELP:
 			fputs(usage, stdout);
 			exit(0);
@@ -390,8 +433,27 @@ static int64_t now_ns(void)
 }
 
 static SSL_CTX *client_ctx;
-static struct sockaddr_storage server_addr;
-static socklen_t server_addr_len;
+
+/* The servers: --host and --port, or the list of --endpoints. */
+#define MAX_ENDPOINTS 16
+struct endpoint {
+	char host[256];
+	unsigned port;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+};
+static struct endpoint endpoints[MAX_ENDPOINTS];
+static unsigned n_endpoints;
+
+/* The server certificate must name @host (an IP address or a DNS name). 1 if set. */
+static int set_verify_name(X509_VERIFY_PARAM *param, const char *host)
+{
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, host, &a6) == 1 || inet_pton(AF_INET6, host, &a6) == 1)
+		return X509_VERIFY_PARAM_set1_ip_asc(param, host);
+	return X509_VERIFY_PARAM_set1_host(param, host, 0);
+}
 
 /* Unique Identifiers of keys: read by get/getattr (filled before the run), and a pool of
  * Pre-Active keys consumed by activate (filled before the run and by creates). */
@@ -437,28 +499,37 @@ static bool uid_pop(struct uid_list *l, char *out)
 	return ok;
 }
 
-/* The first few distinct error descriptions, printed at the end. */
+/* The first few distinct error (and failover) descriptions, printed at the end. */
 #define MAX_ERROR_SAMPLES 8
-static pthread_mutex_t samples_lock = PTHREAD_MUTEX_INITIALIZER;
-static char error_samples[MAX_ERROR_SAMPLES][256];
-static unsigned error_sample_count[MAX_ERROR_SAMPLES];
-static unsigned error_samples_used;
+struct samples {
+	pthread_mutex_t lock;
+	char text[MAX_ERROR_SAMPLES][256];
+	unsigned count[MAX_ERROR_SAMPLES];
+	unsigned used;
+};
+static struct samples error_samples = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static struct samples failover_samples = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void sample_error(const char *text)
+static void sample(struct samples *s, const char *text)
 {
-	pthread_mutex_lock(&samples_lock);
-	for (unsigned i = 0; i < error_samples_used; i++) {
-		if (strcmp(error_samples[i], text) == 0) {
-			error_sample_count[i]++;
-			pthread_mutex_unlock(&samples_lock);
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < s->used; i++) {
+		if (strcmp(s->text[i], text) == 0) {
+			s->count[i]++;
+			pthread_mutex_unlock(&s->lock);
 			return;
 		}
 	}
-	if (error_samples_used < MAX_ERROR_SAMPLES) {
-		snprintf(error_samples[error_samples_used], sizeof(error_samples[0]), "%s", text);
-		error_sample_count[error_samples_used++] = 1;
+	if (s->used < MAX_ERROR_SAMPLES) {
+		snprintf(s->text[s->used], sizeof(s->text[0]), "%s", text);
+		s->count[s->used++] = 1;
 	}
-	pthread_mutex_unlock(&samples_lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void sample_error(const char *text)
+{
+	sample(&error_samples, text);
 }
 
 static pthread_mutex_t tls_info_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -502,6 +573,24 @@ struct conn {
 	unsigned on_conn; /* requests answered on this TLS connection */
 	struct buf out, in;
 	char uid[UID_MAX]; /* the key the request names */
+	/* --endpoints */
+	unsigned ep;	   /* the endpoint this slot uses */
+	unsigned failed;   /* attempts failed in a row (connections or requests) */
+	unsigned retries;  /* failovers of the request in hand */
+	int64_t t_first;   /* when the request in hand was first started */
+	int64_t t_attempt; /* --timeout: when the connect or the request started */
+};
+
+/* --timeline, --request-log: one record per request answered or failed, and per failover. */
+enum tl_kind { TL_OK, TL_ERR, TL_FAILOVER };
+
+struct tl_rec {
+	int64_t t;	 /* when it happened */
+	int64_t t_start; /* when the request (its first attempt) started */
+	uint64_t lat;	 /* TL_OK: the request's latency */
+	uint8_t op;	 /* enum op, or OP_COUNT for a connection with no request */
+	uint8_t kind;
+	uint8_t retries; /* failovers of the request before this (capped at 255) */
 };
 
 struct worker {
@@ -517,7 +606,41 @@ struct worker {
 	struct hist handshake;
 	uint64_t handshakes, resumed, conn_errors, activate_fallbacks;
 	int64_t last_done;
+	/* --endpoints: failovers per operation ([OP_COUNT]: a connection with no request),
+	 * requests that succeeded after one or more, and where the slots ended */
+	uint64_t failovers[OP_COUNT + 1], recovered[OP_COUNT];
+	uint64_t on_endpoint[MAX_ENDPOINTS];
+	struct tl_rec *tl;
+	size_t tl_len, tl_cap;
+	int64_t next_timeout_check;
 };
+
+static void tl_push(struct conn *c, int64_t t, uint64_t lat, unsigned op, enum tl_kind kind)
+{
+	struct worker *w = c->w;
+	int64_t start = c->retries			  ? c->t_first
+			: w->ph->new_conn || !c->prepared ? c->t_conn
+							  : c->t_req;
+
+	if (opt.timeline == NULL && opt.request_log == NULL)
+		return;
+	if (w->tl_len == w->tl_cap) {
+		size_t cap = w->tl_cap ? w->tl_cap * 2 : 65536;
+		struct tl_rec *p = realloc(w->tl, cap * sizeof(*p));
+
+		if (p == NULL)
+			return;
+		w->tl = p;
+		w->tl_cap = cap;
+	}
+	w->tl[w->tl_len++] =
+		(struct tl_rec){.t = t,
+				.t_start = start,
+				.lat = lat,
+				.op = (uint8_t)op,
+				.kind = (uint8_t)kind,
+				.retries = (uint8_t)(c->retries < 255 ? c->retries : 255)};
+}
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -651,8 +774,43 @@ static void conn_teardown(struct conn *c, bool graceful)
 	ERR_clear_error();
 }
 
+/* --endpoints: the attempt on endpoint c->ep failed (the connection, or the request @why).
+ * Moves the slot on to the next endpoint. True if the request in hand (if any) is to be
+ * tried there: a failover. False once every endpoint has failed in a row: the caller counts
+ * the error as without --endpoints. */
+static bool fail_over(struct conn *c, int64_t t, const char *why)
+{
+	struct worker *w = c->w;
+	char text[300];
+
+	if (opt.endpoints == NULL)
+		return false;
+	c->ep = (c->ep + 1) % n_endpoints;
+	if (++c->failed >= n_endpoints) {
+		c->failed = 0;
+		return false;
+	}
+	if (in_window(w->ph, t)) {
+		unsigned op = c->prepared ? (unsigned)c->op : OP_COUNT;
+
+		w->failovers[op]++;
+		tl_push(c, t, 0, op, TL_FAILOVER);
+	}
+	if (c->prepared || w->ph->new_conn) {
+		if (c->retries == 0)
+			c->t_first = w->ph->new_conn ? c->t_conn : c->t_req;
+		c->retries++;
+	}
+	if (in_window(w->ph, t) || !w->ph->record) {
+		snprintf(text, sizeof(text), "%s", why);
+		sample(&failover_samples, text);
+	}
+	return true;
+}
+
 /* The connection failed; counts the error against the request in flight (or the
- * connection), and retries in 10 ms. */
+ * connection), and retries in 10 ms. With --endpoints, first tries the next endpoint at
+ * once, with the same request. */
 static void conn_fail(struct conn *c, const char *what)
 {
 	struct worker *w = c->w;
@@ -660,25 +818,51 @@ static void conn_fail(struct conn *c, const char *what)
 	char text[256];
 	unsigned long e = ERR_peek_last_error();
 	char reason[160] = "";
+	unsigned from = c->ep;
+	bool again;
 
 	if (e != 0)
 		ERR_error_string_n(e, reason, sizeof(reason));
 	snprintf(text, sizeof(text), "%s%s%s%s", what, reason[0] ? " (" : "", reason,
 		 reason[0] ? ")" : "");
-	if (in_window(w->ph, t)) {
-		if ((c->st == C_SEND && c->prepared) || c->st == C_READ)
-			w->err[c->op]++;
-		else
-			w->conn_errors++; /* in new-connection mode, also a failed request */
+	if (opt.endpoints != NULL) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "%s:%u: %s", endpoints[from].host, endpoints[from].port,
+			 text);
+		again = fail_over(c, t, why);
+		snprintf(text, sizeof(text), "%s", why);
+	} else {
+		again = false;
 	}
-	if (in_window(w->ph, t) || !w->ph->record)
-		sample_error(text);
+	if (!again) {
+		if (in_window(w->ph, t)) {
+			/* c->prepared: a request is in flight or about to go. (Without
+			 * --endpoints only in C_SEND and C_READ.) */
+			if (c->prepared) {
+				w->err[c->op]++;
+				tl_push(c, t, 0, c->op, TL_ERR);
+			} else {
+				/* in new-connection mode, also a failed request */
+				w->conn_errors++;
+				tl_push(c, t, 0, OP_COUNT, TL_ERR);
+			}
+		}
+		if (in_window(w->ph, t) || !w->ph->record)
+			sample_error(text);
+	}
 	conn_teardown(c, false);
+	buf_clear(&c->in); /* a partial response must not prefix the next one */
+	c->st = C_IDLE;
+	w->idle++;
+	if (again) {
+		c->retry_at = t; /* the same request (prepared, ticket kept), next endpoint */
+		return;
+	}
 	c->prepared = false;
 	c->ticket = false; /* a failure uses up its request, so --requests always ends */
-	c->st = C_IDLE;
+	c->retries = 0;
 	c->retry_at = t + 10000000;
-	w->idle++;
 }
 
 static void conn_finish(struct conn *c)
@@ -960,23 +1144,53 @@ static bool on_response(struct conn *c)
 	char why[384];
 	bool ok = check_response(c, why, sizeof(why)) == 0;
 
+	if (!ok && opt.endpoints != NULL) {
+		char text[460];
+
+		snprintf(text, sizeof(text), "%s:%u: %s", endpoints[c->ep].host,
+			 endpoints[c->ep].port, why);
+		if (fail_over(c, t, text)) {
+			/* The same request on the next endpoint (c->out still holds it). */
+			buf_clear(&c->in);
+			conn_teardown(c, true);
+			conn_start(c);
+			return false;
+		}
+		snprintf(why, sizeof(why), "%.383s", text);
+	}
 	if (in_window(ph, t)) {
 		if (ok) {
+			uint64_t lat = (uint64_t)(t - (c->retries     ? c->t_first
+						       : ph->new_conn ? c->t_conn
+								      : c->t_req));
+
 			w->ok[c->op]++;
-			hist_add(&w->lat[c->op],
-				 (uint64_t)(t - (ph->new_conn ? c->t_conn : c->t_req)));
+			hist_add(&w->lat[c->op], lat);
+			tl_push(c, t, lat, c->op, TL_OK);
+			if (c->retries)
+				w->recovered[c->op]++;
 		} else {
 			w->err[c->op]++;
+			tl_push(c, t, 0, c->op, TL_ERR);
 			sample_error(why);
 		}
 	} else if (!ok && ph->record == false) {
 		sample_error(why);
 	}
+	if (ok)
+		c->failed = 0;
+	c->retries = 0;
 	w->last_done = t;
 	c->ticket = false;
 	c->prepared = false;
 	c->on_conn++;
 	buf_clear(&c->in);
+	if (!ok && opt.endpoints != NULL) {
+		/* Every endpoint failed this request; the next one starts where c->ep is now. */
+		conn_teardown(c, true);
+		conn_start(c);
+		return false;
+	}
 	if (ph->end_ns != 0 && t >= ph->end_ns) {
 		conn_finish(c);
 		return false;
@@ -1085,6 +1299,8 @@ static void drive(struct conn *c, uint32_t events)
 				}
 				c->t_req = now_ns();
 			}
+			if (opt.timeout_ms > 0)
+				c->t_attempt = now_ns();
 			n = SSL_write(c->ssl, c->out.data, (int)c->out.len);
 			if (n <= 0 || flush(c) != 0) {
 				conn_fail(c, "sending the request failed");
@@ -1150,6 +1366,7 @@ static void conn_start(struct conn *c)
 {
 	struct worker *w = c->w;
 	struct epoll_event ev;
+	const struct endpoint *ep;
 	int one = 1, rv;
 
 	if (w->ph->end_ns != 0 && now_ns() >= w->ph->end_ns) {
@@ -1163,8 +1380,9 @@ static void conn_start(struct conn *c)
 		}
 		c->ticket = true;
 	}
-	c->t_conn = now_ns();
-	c->fd = socket(server_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	c->t_conn = c->t_attempt = now_ns();
+	ep = &endpoints[c->ep];
+	c->fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		conn_fail(c, "socket() failed");
 		return;
@@ -1181,6 +1399,10 @@ static void conn_start(struct conn *c)
 	}
 	SSL_set_bio(c->ssl, c->rbio, c->wbio);
 	SSL_set_app_data(c->ssl, c);
+	if (opt.endpoints != NULL && set_verify_name(SSL_get0_param(c->ssl), ep->host) != 1) {
+		conn_fail(c, "setting the name to verify failed");
+		return;
+	}
 	SSL_set_connect_state(c->ssl);
 	if (opt.resume && c->session != NULL)
 		SSL_set_session(c->ssl, c->session);
@@ -1191,7 +1413,7 @@ static void conn_start(struct conn *c)
 		return;
 	}
 	c->want_out = true;
-	rv = connect(c->fd, (struct sockaddr *)&server_addr, server_addr_len);
+	rv = connect(c->fd, (struct sockaddr *)&ep->addr, ep->addr_len);
 	if (rv != 0 && errno != EINPROGRESS) {
 		char text[128];
 
@@ -1201,6 +1423,31 @@ static void conn_start(struct conn *c)
 	}
 	c->st = rv == 0 ? C_HANDSHAKE : C_CONNECTING;
 	drive(c, 0);
+}
+
+/* --timeout: fails the connects and requests that have taken too long. */
+static void check_timeouts(struct worker *w, int64_t now)
+{
+	int64_t limit = (int64_t)opt.timeout_ms * 1000000;
+
+	for (unsigned i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+
+		if (c->st != C_CONNECTING && c->st != C_HANDSHAKE && c->st != C_READ)
+			continue;
+		if (now - c->t_attempt < limit)
+			continue;
+		if (c->st == C_READ) {
+			char text[96];
+
+			snprintf(text, sizeof(text), "%s: no response within %u ms",
+				 op_names[c->op], opt.timeout_ms);
+			conn_fail(c, text);
+		} else {
+			conn_fail(c, c->st == C_CONNECTING ? "connect timed out"
+							   : "TLS handshake timed out");
+		}
+	}
 }
 
 static void *worker_main(void *arg)
@@ -1227,12 +1474,18 @@ static void *worker_main(void *arg)
 				}
 			}
 		}
+		if (opt.timeout_ms > 0 && now >= w->next_timeout_check) {
+			check_timeouts(w, now);
+			w->next_timeout_check = now + 10000000;
+		}
 		if (w->ph->end_ns != 0) {
 			int64_t left_ms = (w->ph->end_ns - now + 999999) / 1000000;
 
 			if (left_ms < timeout)
 				timeout = (int)(left_ms > 0 ? left_ms : 0);
 		}
+		if (opt.timeout_ms > 0 && timeout > 10)
+			timeout = 10;
 		n = epoll_wait(w->ep, events, 64, timeout);
 		for (int i = 0; i < n; i++)
 			drive(events[i].data.ptr, events[i].events);
@@ -1242,6 +1495,7 @@ static void *worker_main(void *arg)
 
 		if (c->st != C_DONE)
 			conn_teardown(c, true);
+		w->on_endpoint[c->ep]++;
 	}
 	return NULL;
 }
@@ -1341,6 +1595,9 @@ static void cpu_end(struct cpu_sample *cpu)
 	cpu->steal = steal - cpu->steal;
 }
 
+/* --timeline, --request-log: the start of the measured window, ns since the epoch. */
+static int64_t window_unix_ns;
+
 /* Runs @ph on its connections spread over the threads; adds the results into @total. */
 static void run_phase(struct phase *ph, struct worker *total, struct cpu_sample *cpu)
 {
@@ -1358,6 +1615,7 @@ static void run_phase(struct phase *ph, struct worker *total, struct cpu_sample 
 	for (unsigned i = 0; i < ph->connections; i++) {
 		conns[i].fd = -1;
 		conns[i].st = C_IDLE;
+		conns[i].ep = opt.spread ? i % n_endpoints : 0;
 	}
 	for (unsigned t = 0; t < threads; t++) {
 		struct worker *w = &workers[t];
@@ -1378,6 +1636,17 @@ static void run_phase(struct phase *ph, struct worker *total, struct cpu_sample 
 		pthread_create(&workers[t].thread, NULL, worker_main, &workers[t]);
 	if (cpu != NULL) {
 		sleep_until(ph->start_ns);
+		if (opt.timeline != NULL || opt.request_log != NULL) {
+			struct timespec rt;
+
+			/* The measured window's start on the wall clock, for scripts that act at
+			 * given times in it (failover drills). */
+			clock_gettime(CLOCK_REALTIME, &rt);
+			window_unix_ns = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec -
+					 (now_ns() - ph->start_ns);
+			printf("WINDOW_START unix_ms=%" PRId64 "\n", window_unix_ns / 1000000);
+			fflush(stdout);
+		}
 		cpu_start(cpu);
 		if (ph->end_ns != 0) {
 			sleep_until(ph->end_ns);
@@ -1393,6 +1662,26 @@ static void run_phase(struct phase *ph, struct worker *total, struct cpu_sample 
 			total->ok[i] += w->ok[i];
 			total->err[i] += w->err[i];
 		}
+		for (int i = 0; i <= OP_COUNT; i++)
+			total->failovers[i] += w->failovers[i];
+		for (int i = 0; i < OP_COUNT; i++)
+			total->recovered[i] += w->recovered[i];
+		for (unsigned i = 0; i < n_endpoints; i++)
+			total->on_endpoint[i] += w->on_endpoint[i];
+		if (w->tl_len > 0 && total->tl_len + w->tl_len > total->tl_cap) {
+			size_t cap = total->tl_len + w->tl_len;
+			struct tl_rec *p = realloc(total->tl, cap * sizeof(*p));
+
+			if (p != NULL) {
+				total->tl = p;
+				total->tl_cap = cap;
+			}
+		}
+		if (w->tl_len > 0 && total->tl_len + w->tl_len <= total->tl_cap) {
+			memcpy(total->tl + total->tl_len, w->tl, w->tl_len * sizeof(*w->tl));
+			total->tl_len += w->tl_len;
+		}
+		free(w->tl);
 		hist_merge(&total->handshake, &w->handshake);
 		total->handshakes += w->handshakes;
 		total->resumed += w->resumed;
@@ -1435,19 +1724,10 @@ static void setup_tls(void)
 	    SSL_CTX_check_private_key(client_ctx) != 1)
 		goto fail;
 	SSL_CTX_set_verify(client_ctx, SSL_VERIFY_PEER, NULL);
-	{
-		X509_VERIFY_PARAM *param = SSL_CTX_get0_param(client_ctx);
-		struct in6_addr a6;
-		int ok;
-
-		if (inet_pton(AF_INET, opt.host, &a6) == 1 ||
-		    inet_pton(AF_INET6, opt.host, &a6) == 1)
-			ok = X509_VERIFY_PARAM_set1_ip_asc(param, opt.host);
-		else
-			ok = X509_VERIFY_PARAM_set1_host(param, opt.host, 0);
-		if (ok != 1)
-			goto fail;
-	}
+	/* With --endpoints every connection sets the name of its own endpoint. */
+	if (opt.endpoints == NULL &&
+	    set_verify_name(SSL_CTX_get0_param(client_ctx), endpoints[0].host) != 1)
+		goto fail;
 	if (opt.resume) {
 		SSL_CTX_set_session_cache_mode(
 			client_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -1461,21 +1741,70 @@ fail:
 	exit(1);
 }
 
+/* --host and --port, or --endpoints HOST:PORT,... ([v6]:PORT for IPv6), into endpoints[]. */
 static void resolve(void)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-	char port[16];
-	int rv;
+	char *copy = NULL, *save = NULL, *tok;
 
-	snprintf(port, sizeof(port), "%u", opt.port);
-	rv = getaddrinfo(opt.host, port, &hints, &res);
-	if (rv != 0) {
-		fprintf(stderr, "kmip-bench: %s: %s\n", opt.host, gai_strerror(rv));
-		exit(1);
+	if (opt.endpoints == NULL) {
+		snprintf(endpoints[0].host, sizeof(endpoints[0].host), "%s", opt.host);
+		endpoints[0].port = opt.port;
+		n_endpoints = 1;
+	} else {
+		copy = strdup(opt.endpoints);
+		for (tok = strtok_r(copy, ",", &save); tok != NULL;
+		     tok = strtok_r(NULL, ",", &save)) {
+			struct endpoint *ep = &endpoints[n_endpoints];
+			char *colon = strrchr(tok, ':'), *end;
+			unsigned long port;
+
+			if (n_endpoints == MAX_ENDPOINTS) {
+				fprintf(stderr, "kmip-bench: at most %d --endpoints\n",
+					MAX_ENDPOINTS);
+				exit(2);
+			}
+			if (colon == NULL || colon == tok) {
+				fprintf(stderr,
+					"kmip-bench: --endpoints wants HOST:PORT, not '%s'\n", tok);
+				exit(2);
+			}
+			*colon = '\0';
+			port = strtoul(colon + 1, &end, 10);
+			if (*end != '\0' || port == 0 || port > 65535) {
+				fprintf(stderr, "kmip-bench: bad port in --endpoints: '%s'\n",
+					colon + 1);
+				exit(2);
+			}
+			if (tok[0] == '[' && colon[-1] == ']') {
+				colon[-1] = '\0';
+				tok++;
+			}
+			snprintf(ep->host, sizeof(ep->host), "%s", tok);
+			ep->port = (unsigned)port;
+			n_endpoints++;
+		}
+		free(copy);
+		if (n_endpoints == 0) {
+			fprintf(stderr, "kmip-bench: --endpoints is empty\n");
+			exit(2);
+		}
 	}
-	memcpy(&server_addr, res->ai_addr, res->ai_addrlen);
-	server_addr_len = res->ai_addrlen;
-	freeaddrinfo(res);
+	for (unsigned i = 0; i < n_endpoints; i++) {
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+		char port[16];
+		int rv;
+
+		snprintf(port, sizeof(port), "%u", endpoints[i].port);
+		rv = getaddrinfo(endpoints[i].host, port, &hints, &res);
+		if (rv != 0) {
+			fprintf(stderr, "kmip-bench: %s: %s\n", endpoints[i].host,
+				gai_strerror(rv));
+			exit(1);
+		}
+		memcpy(&endpoints[i].addr, res->ai_addr, res->ai_addrlen);
+		endpoints[i].addr_len = res->ai_addrlen;
+		freeaddrinfo(res);
+	}
 }
 
 static void print_row(const char *name, uint64_t ok, uint64_t err, double secs,
@@ -1497,7 +1826,8 @@ static const char *mode_name(void)
 }
 
 static void print_result(const char *tag, const char *op, uint64_t ok, uint64_t err, double secs,
-			 const struct hist *h, const struct worker *r, const struct cpu_sample *cpu)
+			 const struct hist *h, const struct worker *r, const struct cpu_sample *cpu,
+			 uint64_t failovers, uint64_t recovered)
 {
 	printf("%s name=%s op=%s ops_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
 	       "p999_ms=%.3f max_ms=%.3f ok=%" PRIu64 " errors=%" PRIu64 " seconds=%.2f "
@@ -1505,6 +1835,9 @@ static void print_result(const char *tag, const char *op, uint64_t ok, uint64_t 
 	       tag, opt.name, op, (double)ok / secs, hist_pct_ms(h, 50), hist_pct_ms(h, 90),
 	       hist_pct_ms(h, 99), hist_pct_ms(h, 99.9), (double)h->max / 1e6, ok, err, secs,
 	       opt.connections, opt.per_conn, mode_name());
+	if (opt.endpoints != NULL)
+		printf(" endpoints=%u failovers=%" PRIu64 " recovered=%" PRIu64, n_endpoints,
+		       failovers, recovered);
 	if (r != NULL && r->handshakes > 0)
 		printf(" handshakes_per_s=%.1f resumed_pct=%.1f handshake_p99_ms=%.3f",
 		       (double)r->handshakes / secs,
@@ -1523,12 +1856,158 @@ static void print_result(const char *tag, const char *op, uint64_t ok, uint64_t 
 	printf("\n");
 }
 
+static int tl_cmp(const void *a, const void *b)
+{
+	const struct tl_rec *x = a, *y = b;
+
+	return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static void put_ms(FILE *f, double ms, bool any)
+{
+	if (any)
+		fprintf(f, ",%.3f", ms);
+	else
+		fputs(",", f); /* no request in the interval: no latency */
+}
+
+/* --timeline: one CSV line per 100 ms of the measured window [start, end] (the last one
+ * may be shorter; total->tl is sorted by time): the interval's start (ms into the window and on the
+ * wall clock), what completed in it (ok, errors, failovers, latency percentiles of the ok
+ * requests), in all and for each operation in the mix, and when the first ok request of each
+ * operation completed in it (ms into the window). Returns the number of lines, or -1. */
+static long write_timeline(const struct worker *total, int64_t start, int64_t end)
+{
+	const int64_t step = 100000000;
+	struct hist *h = calloc(OP_COUNT + 1, sizeof(*h)); /* [OP_COUNT]: all */
+	bool used[OP_COUNT];
+	FILE *f = fopen(opt.timeline, "w");
+	size_t r = 0;
+	long lines = 0;
+
+	if (f == NULL || h == NULL) {
+		fprintf(stderr, "kmip-bench: cannot write %s: %s\n", opt.timeline, strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		free(h);
+		return -1;
+	}
+	fputs("t_ms,unix_ms,ok,errors,failovers,p50_ms,p99_ms,max_ms", f);
+	for (int i = 0; i < OP_COUNT; i++) {
+		used[i] = opt.weights[i] > 0 || total->ok[i] > 0 || total->err[i] > 0;
+		if (used[i])
+			fprintf(f,
+				",%s_ok,%s_errors,%s_failovers,%s_p50_ms,%s_p99_ms,%s_max_ms,%s_"
+				"first_ok_ms",
+				op_names[i], op_names[i], op_names[i], op_names[i], op_names[i],
+				op_names[i], op_names[i]);
+	}
+	fputs("\n", f);
+	for (int64_t t0 = start; t0 < end || (t0 == start && lines == 0); t0 += step) {
+		int64_t t1 = t0 + step;
+		uint64_t ok[OP_COUNT + 1] = {0}, err[OP_COUNT + 1] = {0}, fo[OP_COUNT + 1] = {0};
+		int64_t first_ok[OP_COUNT];
+
+		for (int i = 0; i <= OP_COUNT; i++) {
+			h[i].count = h[i].max = 0;
+			memset(h[i].buckets, 0, sizeof(h[i].buckets));
+		}
+		for (int i = 0; i < OP_COUNT; i++)
+			first_ok[i] = -1;
+		/* The window includes its end: the last interval takes what completed at it. */
+		for (; r < total->tl_len && (total->tl[r].t < t1 || t1 >= end); r++) {
+			const struct tl_rec *rec = &total->tl[r];
+
+			switch (rec->kind) {
+			case TL_OK:
+				ok[rec->op]++;
+				hist_add(&h[rec->op], rec->lat);
+				hist_add(&h[OP_COUNT], rec->lat);
+				if (first_ok[rec->op] < 0)
+					first_ok[rec->op] = rec->t;
+				break;
+			case TL_ERR:
+				err[rec->op]++;
+				break;
+			case TL_FAILOVER:
+				fo[rec->op]++;
+				break;
+			}
+		}
+		{
+			uint64_t all_ok = 0, all_err = 0, all_fo = 0;
+
+			for (int i = 0; i <= OP_COUNT; i++) {
+				all_ok += ok[i];
+				all_err += err[i];
+				all_fo += fo[i];
+			}
+			fprintf(f, "%.0f,%" PRId64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64,
+				(double)(t0 - start) / 1e6,
+				(window_unix_ns + (t0 - start)) / 1000000, all_ok, all_err, all_fo);
+			put_ms(f, hist_pct_ms(&h[OP_COUNT], 50), all_ok > 0);
+			put_ms(f, hist_pct_ms(&h[OP_COUNT], 99), all_ok > 0);
+			put_ms(f, (double)h[OP_COUNT].max / 1e6, all_ok > 0);
+		}
+		for (int i = 0; i < OP_COUNT; i++) {
+			if (!used[i])
+				continue;
+			fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64, ok[i], err[i], fo[i]);
+			put_ms(f, hist_pct_ms(&h[i], 50), ok[i] > 0);
+			put_ms(f, hist_pct_ms(&h[i], 99), ok[i] > 0);
+			put_ms(f, (double)h[i].max / 1e6, ok[i] > 0);
+			put_ms(f, (double)(first_ok[i] - start) / 1e6, first_ok[i] >= 0);
+		}
+		fputs("\n", f);
+		lines++;
+	}
+	free(h);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "kmip-bench: writing %s failed: %s\n", opt.timeline,
+			strerror(errno));
+		return -1;
+	}
+	return lines;
+}
+
+/* --request-log: every record, in time order (write_timeline sorted them). */
+static int write_request_log(const struct worker *total, int64_t start)
+{
+	static const char *const kinds[] = {"ok", "error", "failover"};
+	FILE *f = fopen(opt.request_log, "w");
+
+	if (f == NULL) {
+		fprintf(stderr, "kmip-bench: cannot write %s: %s\n", opt.request_log,
+			strerror(errno));
+		return -1;
+	}
+	fprintf(f, "# window start unix_ms=%" PRId64 "\n", window_unix_ns / 1000000);
+	fputs("t_ms,start_ms,op,result,latency_ms,failovers\n", f);
+	for (size_t i = 0; i < total->tl_len; i++) {
+		const struct tl_rec *rec = &total->tl[i];
+
+		fprintf(f, "%.3f,%.3f,%s,%s,", (double)(rec->t - start) / 1e6,
+			(double)(rec->t_start - start) / 1e6,
+			rec->op < OP_COUNT ? op_names[rec->op] : "connection", kinds[rec->kind]);
+		if (rec->kind == TL_OK)
+			fprintf(f, "%.3f", (double)rec->lat / 1e6);
+		fprintf(f, ",%u\n", rec->retries);
+	}
+	if (fclose(f) != 0) {
+		fprintf(stderr, "kmip-bench: writing %s failed: %s\n", opt.request_log,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct worker *total = calloc(1, sizeof(*total));
 	struct hist *all = calloc(1, sizeof(*all));
 	struct phase *ph = calloc(1, sizeof(*ph));
-	uint64_t ok = 0, err = 0;
+	uint64_t ok = 0, err = 0, failovers = 0, recovered = 0;
+	bool timeline_failed = false;
 	struct cpu_sample cpu = {0, 0, 0, 0};
 	double secs;
 	int64_t t0;
@@ -1537,8 +2016,8 @@ int main(int argc, char **argv)
 		return 1;
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
-	setup_tls();
 	resolve();
+	setup_tls();
 
 	/* Keys for get/getattr and for activate, made on persistent connections. */
 	if (opt.weights[OP_GET] || opt.weights[OP_GETATTR] || opt.weights[OP_ACTIVATE]) {
@@ -1570,14 +2049,18 @@ int main(int argc, char **argv)
 		free(prep);
 		if (want_get && get_keys.len == 0) {
 			fprintf(stderr, "kmip-bench: no key could be created for get/getattr:\n");
-			for (unsigned i = 0; i < error_samples_used; i++)
-				fprintf(stderr, "  %s\n", error_samples[i]);
+			for (unsigned i = 0; i < error_samples.used; i++)
+				fprintf(stderr, "  %s\n", error_samples.text[i]);
 			return 1;
 		}
-		for (unsigned i = 0; i < error_samples_used; i++)
+		for (unsigned i = 0; i < error_samples.used; i++)
 			fprintf(stderr, "while preparing keys: error (%ux): %s\n",
-				error_sample_count[i], error_samples[i]);
-		error_samples_used = 0;
+				error_samples.count[i], error_samples.text[i]);
+		error_samples.used = 0;
+		for (unsigned i = 0; i < failover_samples.used; i++)
+			fprintf(stderr, "while preparing keys: failover (%ux) after: %s\n",
+				failover_samples.count[i], failover_samples.text[i]);
+		failover_samples.used = 0;
 	}
 
 	for (int i = 0; i < OP_COUNT; i++)
@@ -1596,6 +2079,8 @@ int main(int argc, char **argv)
 		ph->end_ns = ph->start_ns + (int64_t)(opt.duration * 1e9);
 	}
 	run_phase(ph, total, &cpu);
+	if (total->last_done < ph->start_ns)
+		total->last_done = now_ns(); /* no request was answered: the run's end */
 	secs = opt.requests > 0 ? (double)(total->last_done - ph->start_ns) / 1e9
 				: (double)(ph->end_ns - ph->start_ns) / 1e9;
 	if (secs <= 0)
@@ -1605,13 +2090,40 @@ int main(int argc, char **argv)
 		hist_merge(all, &total->lat[i]);
 		ok += total->ok[i];
 		err += total->err[i];
+		recovered += total->recovered[i];
 	}
 	err += total->conn_errors;
+	for (int i = 0; i <= OP_COUNT; i++)
+		failovers += total->failovers[i];
+	if (total->tl_len > 0)
+		qsort(total->tl, total->tl_len, sizeof(*total->tl), tl_cmp);
+	if (opt.timeline != NULL) {
+		long lines = write_timeline(total, ph->start_ns,
+					    ph->end_ns != 0 ? ph->end_ns : total->last_done);
+
+		if (lines < 0)
+			timeline_failed = true;
+		else if (!opt.quiet)
+			printf("timeline: %s, %ld lines of 100 ms\n", opt.timeline, lines);
+	}
+	if (opt.request_log != NULL) {
+		if (write_request_log(total, ph->start_ns) != 0)
+			timeline_failed = true;
+		else if (!opt.quiet)
+			printf("request log: %s, %zu lines\n", opt.request_log, total->tl_len);
+	}
 
 	if (!opt.quiet) {
-		printf("== kmip-bench %s: %s:%u, %s, KMIP %u.%u, %u connections, %u threads, %s, "
+		char where[300];
+
+		if (opt.endpoints != NULL)
+			snprintf(where, sizeof(where), "endpoints %s%s", opt.endpoints,
+				 opt.spread ? " (spread)" : "");
+		else
+			snprintf(where, sizeof(where), "%s:%u", opt.host, opt.port);
+		printf("== kmip-bench %s: %s, %s, KMIP %u.%u, %u connections, %u threads, %s, "
 		       "%.2f s measured (after %.1f s warm-up)\n",
-		       opt.name, opt.host, opt.port, tls_info[0] ? tls_info : "no TLS session",
+		       opt.name, where, tls_info[0] ? tls_info : "no TLS session",
 		       KMIP_VERSION_MAJOR(opt.kmip_version), KMIP_VERSION_MINOR(opt.kmip_version),
 		       opt.connections, opt.threads,
 		       opt.new_conn ? (opt.resume ? "new connection per request, resumed"
@@ -1651,22 +2163,45 @@ int main(int argc, char **argv)
 			       " times no Pre-Active key was left, a create was "
 			       "sent instead\n",
 			       total->activate_fallbacks);
+		if (opt.endpoints != NULL) {
+			printf("failovers %" PRIu64 " (", failovers);
+			for (int i = 0; i < OP_COUNT; i++)
+				if (total->failovers[i])
+					printf("%s %" PRIu64 ", ", op_names[i],
+					       total->failovers[i]);
+			printf("with no request in flight %" PRIu64 "); %" PRIu64
+			       " requests succeeded after failing over (counted as ok, with their "
+			       "whole latency)\n",
+			       total->failovers[OP_COUNT], recovered);
+			printf("connections at the end, per endpoint:");
+			for (unsigned i = 0; i < n_endpoints; i++)
+				printf(" %s:%u %" PRIu64, endpoints[i].host, endpoints[i].port,
+				       total->on_endpoint[i]);
+			printf("\n");
+		}
 	}
-	for (unsigned i = 0; i < error_samples_used; i++)
-		fprintf(stderr, "error (%ux): %s\n", error_sample_count[i], error_samples[i]);
+	for (unsigned i = 0; i < error_samples.used; i++)
+		fprintf(stderr, "error (%ux): %s\n", error_samples.count[i], error_samples.text[i]);
+	for (unsigned i = 0; i < failover_samples.used; i++)
+		fprintf(stderr, "failover (%ux) after: %s\n", failover_samples.count[i],
+			failover_samples.text[i]);
 	for (int i = 0; i < OP_COUNT; i++)
 		if (opt.weights[i] || total->ok[i] || total->err[i])
 			print_result("RESULT_OP", op_names[i], total->ok[i], total->err[i], secs,
-				     &total->lat[i], NULL, NULL);
-	print_result("RESULT", "total", ok, err, secs, all, total, &cpu);
+				     &total->lat[i], NULL, NULL, total->failovers[i],
+				     total->recovered[i]);
+	print_result("RESULT", "total", ok, err, secs, all, total, &cpu, failovers, recovered);
 	if (opt.resume && total->handshakes > 0 && total->resumed * 2 < total->handshakes)
 		fprintf(stderr,
 			"kmip-bench: warning: --resume but only %" PRIu64 " of %" PRIu64
 			" handshakes resumed a session\n",
 			total->resumed, total->handshakes);
 	SSL_CTX_free(client_ctx);
+	free(total->tl);
 	free(all);
 	free(total);
 	free(ph);
+	if (timeline_failed)
+		return 1;
 	return err > 0 ? 3 : 0;
 }

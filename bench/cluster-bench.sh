@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# Replicated durable Create on a fresh 3-node kmipd cluster on loopback, side by side with a
+# fresh single node: throughput and latency at 1, 16 and 64 connections. See bench/README.md
+# ("cluster-bench.sh").
+#
+#   bench/cluster-bench.sh [--build DIR] [--seconds S] [--connections "1 16 64"]
+#                          [--modes "single leader spread follower"] [--rounds N]
+#                          [--out DIR] [--keep] [--wait-idle S] [--quick] [-- KMIPD_ARGS...]
+#
+# Modes (every one runs at every connection count; within a round they take turns):
+#   single    a single kmipd node (its own Raft of one), all connections to it
+#   leader    the cluster, all connections to the leader
+#   spread    the cluster, kmip-bench --endpoints LEADER,FOLLOWER1,FOLLOWER2 --spread:
+#             connection i on endpoint i mod 3 (1 connection: the leader only); writes
+#             through a follower are forwarded to the leader
+#   follower  the cluster, all connections to one follower
+# KMIPD_ARGS go to every kmipd, the single node's too (e.g. -- --cluster.heartbeat_ms=5).
+# The issue's target (>= 3,000 Creates/s at 64 connections with p99 <= 25 ms) is judged on
+# the spread rows. Exit status: 0 when every run was free of errors, 3 otherwise, 1 when the
+# servers could not be started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=build
+DURATION=10
+CONNS="1 16 64"
+MODES="single leader spread follower"
+ROUNDS=1
+OUT=
+KEEP=0
+WAIT_IDLE=60
+TARGET_OPS=3000
+TARGET_P99=25
+KMIPD_ARGS=()
+
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--build) BUILD=$2; shift 2 ;;
+	--seconds) DURATION=$2; shift 2 ;;
+	--connections) CONNS=$2; shift 2 ;;
+	--modes) MODES=$2; shift 2 ;;
+	--rounds) ROUNDS=$2; shift 2 ;;
+	--out) OUT=$2; shift 2 ;;
+	--keep) KEEP=1; shift ;;
+	--wait-idle) WAIT_IDLE=$2; shift 2 ;;
+	--quick) DURATION=2; WAIT_IDLE=0; shift ;;
+	--) shift; KMIPD_ARGS=("$@"); break ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "cluster-bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+for m in $MODES; do
+	case $m in single | leader | spread | follower) ;; *)
+		echo "cluster-bench.sh: unknown mode '$m'" >&2
+		exit 2
+		;;
+	esac
+done
+
+KMIPD=$BUILD/kmipd
+BENCH=$BUILD/bench/kmip-bench
+for f in "$KMIPD" "$BENCH"; do
+	[ -x "$f" ] || { echo "cluster-bench.sh: $f is missing; run make (make BUILD=$BUILD)" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmipd-cluster-bench.XXXXXX") # TMPDIR=/dev/shm: no disk
+[ -z "$OUT" ] || { mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd); }
+STARTED=() # every kmipd this script started; each leads its own process group (setsid)
+BENCH_PID=
+
+# shellcheck disable=SC2317 # (run by the traps)
+cleanup() {
+	local pid alive
+	trap - EXIT INT TERM
+	if [ -n "$BENCH_PID" ]; then
+		kill -TERM "$BENCH_PID" 2>/dev/null || true
+		wait "$BENCH_PID" 2>/dev/null || true
+	fi
+	for pid in "${STARTED[@]}"; do
+		kill -TERM -- "-$pid" 2>/dev/null || true
+	done
+	for _ in $(seq 100); do
+		alive=0
+		for pid in "${STARTED[@]}"; do
+			kill -0 -- "-$pid" 2>/dev/null && alive=1
+		done
+		[ "$alive" = 0 ] && break
+		sleep 0.1
+	done
+	for pid in "${STARTED[@]}"; do
+		kill -KILL -- "-$pid" 2>/dev/null || true
+	done
+	if [ -n "$OUT" ]; then
+		cp "$TMP"/*.log "$TMP"/*.out "$OUT"/ 2>/dev/null || true
+	fi
+	if [ "$KEEP" = 1 ]; then
+		echo "cluster-bench.sh: kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- the servers -------------------------------------------------------------------------
+
+# Two ports (KMIP, Raft) free on 127.0.0.1-3, with Raft + 1 (the peer channel) free too;
+# below Linux's ephemeral range.
+free_ports() {
+	python3 - <<'EOF'
+import random, socket
+def free(port):
+    for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+        s = socket.socket()
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+while True:
+    kmip, raft = random.randint(20000, 32000), random.randint(20000, 32000)
+    if abs(kmip - raft) > 1 and free(kmip) and free(raft) and free(raft + 1):
+        print(kmip, raft)
+        break
+EOF
+}
+
+# start LOG CMD...: CMD in its own session (so its whole group can be stopped).
+start() {
+	local log=$1
+	shift
+	setsid "$@" >"$log" 2>&1 </dev/null &
+	STARTED+=($!)
+	LAST_PID=$!
+	disown "$LAST_PID" # no "Killed" notices from the shell when cleanup has to insist
+}
+
+wait_ready() { # LOG PID NAME
+	for _ in $(seq 600); do
+		grep -qx ready "$1" && return 0
+		if ! kill -0 "$2" 2>/dev/null; then
+			echo "cluster-bench.sh: $3 exited before it was ready; the end of $1:" >&2
+			tail -n 20 "$1" | sed 's/^/    /' >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "cluster-bench.sh: $3 did not print \"ready\" within 60 s" >&2
+	exit 1
+}
+
+# The leader as every node sees it (the last leader line of each node's log), once they
+# all agree; empty before.
+leader() {
+	local i line id agreed=
+	for i in 1 2 3; do
+		line=$(grep -E 'raft: (this node \([0-9]+\)|node [0-9]+ at [^ ]+) is the leader' \
+			"$TMP/node$i.log" | tail -n 1) || return 0
+		id=$(sed -E 's/.*raft: (this node \(([0-9]+)\)|node ([0-9]+) at).*/\2\3/' <<<"$line")
+		[ -z "$agreed" ] || [ "$agreed" = "$id" ] || return 0
+		agreed=$id
+	done
+	printf '%s' "$agreed"
+}
+
+# Busy share of all CPUs over $1 seconds, in percent (from /proc/stat).
+cpu_busy() {
+	local before after idle total=0 i
+	read -r -a before </proc/stat
+	sleep "$1"
+	read -r -a after </proc/stat
+	idle=$(((after[4] + after[5]) - (before[4] + before[5])))
+	for i in 1 2 3 4 5 6 7 8; do total=$((total + after[i] - before[i])); done
+	if [ $total -gt 0 ]; then echo $((100 * (total - idle) / total)); else echo 0; fi
+}
+
+echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'),"\
+	"$(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC')"
+busy=$(cpu_busy 2)
+waited=0
+while [ "$busy" -gt 15 ] && [ $waited -lt "$WAIT_IDLE" ]; do
+	[ $waited = 0 ] && echo "== the machine is ${busy}% busy; waiting up to ${WAIT_IDLE} s for it to be idle"
+	sleep 3
+	waited=$((waited + 5))
+	busy=$(cpu_busy 2)
+done
+if [ "$busy" -gt 15 ]; then
+	echo "== WARNING: the machine is ${busy}% busy before the runs; the figures below are not clean. Busiest:"
+	ps -eo pcpu,pid,comm --sort=-pcpu | sed -n '2,6p' | sed 's/^/     /'
+else
+	echo "== machine idle before the runs (${busy}% busy)"
+fi
+
+read -r PORT RPORT <<<"$(free_ports)"
+MEMBERS="1@127.0.0.1:$RPORT,2@127.0.0.2:$RPORT,3@127.0.0.3:$RPORT"
+NODE_PID=()
+for i in 1 2 3; do
+	start "$TMP/node$i.log" "$KMIPD" --dev --data-dir "$TMP/node$i" --server.pki_dir "$TMP/pki" \
+		--server.hosts 127.0.0.2,127.0.0.3 --root_key.file "$TMP/root.key" \
+		--listen "127.0.0.$i:$PORT" --raft.id "$i" --raft.address "127.0.0.$i:$RPORT" \
+		--cluster.members "$MEMBERS" "${KMIPD_ARGS[@]}"
+	NODE_PID[i]=$LAST_PID
+	if [ "$i" = 1 ]; then # node 1 makes the PKI and the root key the others share
+		for _ in $(seq 600); do
+			[ -s "$TMP/pki/client-key.pem" ] && [ -s "$TMP/root.key" ] && break
+			kill -0 "$LAST_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+	fi
+done
+for i in 1 2 3; do
+	wait_ready "$TMP/node$i.log" "${NODE_PID[i]}" "node $i"
+done
+L=
+for _ in $(seq 100); do
+	L=$(leader)
+	[ -n "$L" ] && break
+	sleep 0.1
+done
+[ -n "$L" ] || { echo "cluster-bench.sh: the nodes do not agree on a leader" >&2; exit 1; }
+FOLLOWERS=()
+for i in 1 2 3; do [ "$i" = "$L" ] || FOLLOWERS+=("$i"); done
+F1=${FOLLOWERS[0]} F2=${FOLLOWERS[1]}
+CPIDS="${NODE_PID[1]},${NODE_PID[2]},${NODE_PID[3]}"
+CCLIENT=(--ca "$TMP/pki/ca.pem" --cert "$TMP/pki/client.pem" --key "$TMP/pki/client-key.pem")
+echo "== cluster: 3 nodes in $TMP, KMIP 127.0.0.{1,2,3}:$PORT, Raft :$RPORT;" \
+	"leader node $L (127.0.0.$L), followers $F1 and $F2${KMIPD_ARGS[*]:+; kmipd flags: ${KMIPD_ARGS[*]}}"
+
+SPID=
+if [[ " $MODES " == *" single "* ]]; then
+	read -r SPORT SRPORT <<<"$(free_ports)"
+	start "$TMP/single.log" "$KMIPD" --dev --data-dir "$TMP/single" --listen "127.0.0.1:$SPORT" \
+		--raft.address "127.0.0.1:$SRPORT" "${KMIPD_ARGS[@]}"
+	SPID=$LAST_PID
+	wait_ready "$TMP/single.log" "$SPID" "the single node"
+	SCLIENT=(--ca "$TMP/single/pki/ca.pem" --cert "$TMP/single/pki/client.pem"
+		--key "$TMP/single/pki/client-key.pem")
+	echo "== single node: $TMP/single, KMIP 127.0.0.1:$SPORT"
+fi
+
+# ---- the runs ----------------------------------------------------------------------------
+
+# field NAME LINE: the value of NAME=... in a RESULT line.
+field() { sed -nE "s/.*[ ]$1=([^ ]*).*/\\1/p" <<<" $2"; }
+
+snapshots() { # LOGS...: the number of store snapshots taken so far
+	cat "$@" | grep -c 'raft: snapshot of the key store' || true
+}
+
+declare -A RES # RES[mode.conns.round] = the RESULT line (plus snapshots=N)
+status=0
+for ((round = 1; round <= ROUNDS; round++)); do
+	for c in $CONNS; do
+		for m in $MODES; do
+			case $m in
+			single) target=(--host 127.0.0.1 --port "$SPORT" "${SCLIENT[@]}") pids=$SPID
+				logs=("$TMP/single.log") ;;
+			leader) target=(--host "127.0.0.$L" --port "$PORT" "${CCLIENT[@]}") ;;
+			spread) target=(--endpoints "127.0.0.$L:$PORT,127.0.0.$F1:$PORT,127.0.0.$F2:$PORT"
+				--spread "${CCLIENT[@]}") ;;
+			follower) target=(--host "127.0.0.$F1" --port "$PORT" "${CCLIENT[@]}") ;;
+			esac
+			[ "$m" = single ] || { pids=$CPIDS; logs=("$TMP/node$L.log"); }
+			out="$TMP/create-$m-c$c-r$round.out"
+			snaps_before=$(snapshots "${logs[@]}")
+			rc=0
+			# (in the background: a signal to the script then runs the traps at once)
+			"$BENCH" "${target[@]}" --mix create --connections "$c" --duration "$DURATION" \
+				--warmup 1 --server-pid "$pids" --name "$m-c$c" >"$out" 2>&1 &
+			BENCH_PID=$!
+			wait "$BENCH_PID" || rc=$?
+			BENCH_PID=
+			line=$(grep '^RESULT ' "$out" || true)
+			if [ -z "$line" ]; then
+				echo "cluster-bench.sh: $m with $c connections gave no result (exit $rc):" >&2
+				sed 's/^/    /' "$out" >&2
+				status=3
+				continue
+			fi
+			[ "$rc" = 0 ] || { status=3; grep -E '^error|^failover' "$out" | sed "s/^/    $m c$c: /" >&2 || true; }
+			RES[$m.$c.$round]="$line snapshots=$(($(snapshots "${logs[@]}") - snaps_before))"
+			printf '   round %s  %-8s %3s conns  %9s ops/s  p99 %8s ms  errors %s\n' "$round" "$m" "$c" \
+				"$(field ops_per_s "$line")" "$(field p99_ms "$line")" "$(field errors "$line")"
+		done
+	done
+done
+
+now_leader=$(leader)
+if [ "$now_leader" != "$L" ]; then
+	echo "== WARNING: the leader changed during the runs (node $L, now '${now_leader:-none agreed}'):"
+	grep -h 'is the leader' "$TMP"/node?.log | sed 's/^/     /'
+fi
+
+# ---- the table ---------------------------------------------------------------------------
+
+# The round with the median ops/s of MODE at CONNS (the lower middle one for an even count).
+median_round() {
+	local r
+	for ((r = 1; r <= ROUNDS; r++)); do
+		[ -n "${RES[$1.$2.$r]:-}" ] && printf '%s %s\n' "$(field ops_per_s "${RES[$1.$2.$r]}")" "$r"
+	done | sort -n | awk '{ v[NR] = $2 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+
+range() {
+	local r
+	for ((r = 1; r <= ROUNDS; r++)); do
+		[ -n "${RES[$1.$2.$r]:-}" ] && field ops_per_s "${RES[$1.$2.$r]}"
+	done | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.0f-%.0f", lo, hi }'
+}
+
+declare -A MED
+echo
+echo "== Create AES-256 (durable, replicated on 3 nodes except 'single'), ${DURATION} s per run after 1 s warm-up," \
+	"$ROUNDS round(s); leader node $L"
+printf '%-9s %5s %9s %8s %8s %8s %8s %6s %7s %7s %6s %5s %9s' mode conns ops/s p50_ms p99_ms p99.9_ms \
+	max_ms errors srv_cpu cli_cpu others snaps vs_single
+[ "$ROUNDS" -gt 1 ] && printf ' %13s' "ops/s range"
+printf '\n'
+for c in $CONNS; do
+	for m in $MODES; do
+		r=$(median_round "$m" "$c")
+		[ -n "$r" ] || continue
+		line=${RES[$m.$c.$r]}
+		MED[$m.$c]=$line
+		ops=$(field ops_per_s "$line")
+		vs=-
+		if [ "$m" != single ] && [ -n "${MED[single.$c]:-}" ]; then
+			vs=$(awk -v a="$ops" -v b="$(field ops_per_s "${MED[single.$c]}")" \
+				'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
+		fi
+		printf '%-9s %5s %9.0f %8s %8s %8s %8s %6s %6s%% %6s%% %5s%% %5s %9s' "$m" "$c" "$ops" \
+			"$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field p999_ms "$line")" \
+			"$(field max_ms "$line")" "$(field errors "$line")" "$(field server_cpu_pct "$line")" \
+			"$(field client_cpu_pct "$line")" "$(field other_cpu_pct "$line")" \
+			"$(field snapshots "$line")" "$vs"
+		[ "$ROUNDS" -gt 1 ] && printf ' %13s' "$(range "$m" "$c")"
+		printf '\n'
+	done
+done
+echo "(srv_cpu: all three nodes for the cluster rows; 100% = one core. snaps: store snapshots the"
+echo " leader (or the single node) took during the run. Columns: bench/README.md.)"
+echo
+for c in $CONNS; do
+	for m in $MODES; do
+		line=${MED[$m.$c]:-}
+		[ -n "$line" ] || continue
+		echo "RESULT_CLUSTER mode=$m connections=$c ops_per_s=$(field ops_per_s "$line")" \
+			"p50_ms=$(field p50_ms "$line") p99_ms=$(field p99_ms "$line")" \
+			"p999_ms=$(field p999_ms "$line") max_ms=$(field max_ms "$line")" \
+			"errors=$(field errors "$line") server_cpu_pct=$(field server_cpu_pct "$line")" \
+			"snapshots=$(field snapshots "$line") seconds=$DURATION rounds=$ROUNDS leader=$L"
+	done
+done
+
+for m in spread leader; do
+	line=${MED[$m.64]:-}
+	[ -n "$line" ] || continue
+	verdict=$(awk -v o="$(field ops_per_s "$line")" -v p="$(field p99_ms "$line")" \
+		-v e="$(field errors "$line")" -v to=$TARGET_OPS -v tp=$TARGET_P99 \
+		'BEGIN { print (o >= to && p <= tp && e == 0) ? "met" : "NOT met" }')
+	echo "target ($m, 64 connections): >= $TARGET_OPS Creates/s with p99 <= $TARGET_P99 ms:" \
+		"$verdict ($(field ops_per_s "$line")/s, p99 $(field p99_ms "$line") ms)"
+done
+exit $status
