@@ -23,10 +23,7 @@ static void add_done(struct kmip_op_ctx *ctx, const struct command_result *resul
 
 int op_add_attribute(struct kmip_op_ctx *ctx)
 {
-	static const uint32_t fields[] = {KMIP_TAG_UNIQUE_IDENTIFIER, KMIP_TAG_ATTRIBUTE};
-	const struct ttlv_item *item;
 	struct kmip_attr attr;
-	struct kmip_attr_problem problem;
 	struct op_pending *pending;
 	struct object obj;
 	struct command cmd;
@@ -36,14 +33,8 @@ int op_add_attribute(struct kmip_op_ctx *ctx)
 	int64_t max_index;
 	bool single;
 
-	if (op_only(ctx, ctx->payload, fields, 2) != 0 ||
-	    op_child(ctx, ctx->payload, KMIP_TAG_ATTRIBUTE, TTLV_STRUCTURE, &item) != 0)
+	if (op_payload_attribute(ctx, &attr) != 0)
 		return KMIP_OP_DONE;
-	if (item == NULL)
-		return kmip_op_fail(ctx, KMIP_REASON_MISSING_DATA,
-				    "Add Attribute: the request has no Attribute");
-	if (kmip_attr_parse(item, ctx->version, KMIP_ATTR_VALUE_REQUIRED, &attr, &problem) != 0)
-		return kmip_op_fail(ctx, problem.reason, "Add Attribute: %s", problem.message);
 	if (attr.has_index)
 		return kmip_op_fail(ctx, KMIP_REASON_INVALID_FIELD,
 				    "Add Attribute: the server assigns the Attribute Index; send "

@@ -775,3 +775,37 @@ void op_done_uid(struct kmip_op_ctx *ctx, const struct command_result *result)
 	}
 	ttlv_put_cstr(&ctx->out, KMIP_TAG_UNIQUE_IDENTIFIER, p->uid);
 }
+
+void op_done_attribute(struct kmip_op_ctx *ctx, const struct command_result *result)
+{
+	const struct op_pending *p = ctx->op_state;
+
+	if (result->status != 0) {
+		op_fail_result(ctx, result);
+		return;
+	}
+	ttlv_put_cstr(&ctx->out, KMIP_TAG_UNIQUE_IDENTIFIER, p->uid);
+	kmip_attr_put(&ctx->out, p->attr_name, strlen(p->attr_name), (int32_t)p->attr_index, false,
+		      p->attr_value);
+}
+
+int op_payload_attribute(struct kmip_op_ctx *ctx, struct kmip_attr *attr)
+{
+	static const uint32_t fields[] = {KMIP_TAG_UNIQUE_IDENTIFIER, KMIP_TAG_ATTRIBUTE};
+	struct kmip_attr_problem problem;
+	const struct ttlv_item *item;
+
+	if (op_only(ctx, ctx->payload, fields, 2) != 0 ||
+	    op_child(ctx, ctx->payload, KMIP_TAG_ATTRIBUTE, TTLV_STRUCTURE, &item) != 0)
+		return KMIPD_EINVAL;
+	if (item == NULL) {
+		kmip_op_fail(ctx, KMIP_REASON_MISSING_DATA, "%s: the request has no Attribute",
+			     op_name(ctx));
+		return KMIPD_EINVAL;
+	}
+	if (kmip_attr_parse(item, ctx->version, KMIP_ATTR_VALUE_REQUIRED, attr, &problem) != 0) {
+		kmip_op_fail(ctx, problem.reason, "%s: %s", op_name(ctx), problem.message);
+		return KMIPD_EINVAL;
+	}
+	return 0;
+}

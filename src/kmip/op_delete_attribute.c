@@ -7,19 +7,6 @@
 #include "kmipd/kmip_spec.h"
 #include "ops.h"
 
-static void delete_done(struct kmip_op_ctx *ctx, const struct command_result *result)
-{
-	const struct op_pending *p = ctx->op_state;
-
-	if (result->status != 0) {
-		op_fail_result(ctx, result);
-		return;
-	}
-	ttlv_put_cstr(&ctx->out, KMIP_TAG_UNIQUE_IDENTIFIER, p->uid);
-	kmip_attr_put(&ctx->out, p->attr_name, strlen(p->attr_name), (int32_t)p->attr_index, false,
-		      p->attr_value);
-}
-
 int op_delete_attribute(struct kmip_op_ctx *ctx)
 {
 	static const uint32_t fields[] = {KMIP_TAG_UNIQUE_IDENTIFIER, KMIP_TAG_ATTRIBUTE_NAME,
@@ -87,5 +74,5 @@ int op_delete_attribute(struct kmip_op_ctx *ctx)
 	op_command_init(ctx, &cmd, COMMAND_ATTR_DELETE, obj.uid);
 	cmd.attr_name = name;
 	cmd.attr_index = index;
-	return service_propose(ctx, &cmd, delete_done);
+	return service_propose(ctx, &cmd, op_done_attribute);
 }

@@ -1,31 +1,13 @@
 /* Modify Attribute: a new value for one existing instance of an attribute (Attribute Index
  * 0 when the request names none). Only attributes clients may change qualify; a missing
  * instance is Item Not Found, to be added with Add Attribute first. */
-#include <string.h>
-
 #include "kmipd/error.h"
 #include "kmipd/kmip_spec.h"
 #include "ops.h"
 
-static void modify_done(struct kmip_op_ctx *ctx, const struct command_result *result)
-{
-	const struct op_pending *p = ctx->op_state;
-
-	if (result->status != 0) {
-		op_fail_result(ctx, result);
-		return;
-	}
-	ttlv_put_cstr(&ctx->out, KMIP_TAG_UNIQUE_IDENTIFIER, p->uid);
-	kmip_attr_put(&ctx->out, p->attr_name, strlen(p->attr_name), (int32_t)p->attr_index, false,
-		      p->attr_value);
-}
-
 int op_modify_attribute(struct kmip_op_ctx *ctx)
 {
-	static const uint32_t fields[] = {KMIP_TAG_UNIQUE_IDENTIFIER, KMIP_TAG_ATTRIBUTE};
-	const struct ttlv_item *item;
 	struct kmip_attr attr;
-	struct kmip_attr_problem problem;
 	struct op_pending *pending;
 	struct object obj;
 	struct command cmd;
@@ -34,14 +16,8 @@ int op_modify_attribute(struct kmip_op_ctx *ctx)
 	uint32_t index;
 	size_t len;
 
-	if (op_only(ctx, ctx->payload, fields, 2) != 0 ||
-	    op_child(ctx, ctx->payload, KMIP_TAG_ATTRIBUTE, TTLV_STRUCTURE, &item) != 0)
+	if (op_payload_attribute(ctx, &attr) != 0)
 		return KMIP_OP_DONE;
-	if (item == NULL)
-		return kmip_op_fail(ctx, KMIP_REASON_MISSING_DATA,
-				    "Modify Attribute: the request has no Attribute");
-	if (kmip_attr_parse(item, ctx->version, KMIP_ATTR_VALUE_REQUIRED, &attr, &problem) != 0)
-		return kmip_op_fail(ctx, problem.reason, "Modify Attribute: %s", problem.message);
 	if (attr.kind == KMIP_ATTR_STANDARD && (attr.def->flags & KMIP_ATTR_CLIENT_MODIFY) == 0)
 		return kmip_op_fail(ctx, KMIP_REASON_PERMISSION_DENIED,
 				    "Modify Attribute: %s cannot be changed by clients",
@@ -74,5 +50,5 @@ int op_modify_attribute(struct kmip_op_ctx *ctx)
 	cmd.attr_index = index;
 	cmd.attr_value = value;
 	cmd.attr_value_len = len;
-	return service_propose(ctx, &cmd, modify_done);
+	return service_propose(ctx, &cmd, op_done_attribute);
 }

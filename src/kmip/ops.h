@@ -169,4 +169,12 @@ int op_fail_result(struct kmip_op_ctx *ctx, const struct command_result *result)
  * Revoke, Destroy). */
 void op_done_uid(struct kmip_op_ctx *ctx, const struct command_result *result);
 
+/* Done function answering the Unique Identifier and the attribute instance the pending
+ * state names (attr_name, attr_index, attr_value): Modify and Delete Attribute. */
+void op_done_attribute(struct kmip_op_ctx *ctx, const struct command_result *result);
+
+/* Reads the one Attribute of an Add or Modify Attribute payload (its value required) into
+ * @attr. 0, or the item has been failed (naming the operation): return KMIP_OP_DONE. */
+int op_payload_attribute(struct kmip_op_ctx *ctx, struct kmip_attr *attr);
+
 #endif

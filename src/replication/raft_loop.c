@@ -421,6 +421,18 @@ static void on_barrier(struct raft_barrier *req, int status)
 		set_state(p, PROPOSAL_WAIT_APPLY);
 }
 
+/* raft refused to take @p (for a reason other than not leading): tell whoever waits. */
+static void append_failed(struct proposal *p, const char *what, int rv)
+{
+	if (p->origin != NULL) {
+		struct command_result failed = {.status = KMIPD_EIO};
+
+		snprintf(failed.message, sizeof(failed.message), "%s: %s", what, raft_strerror(rv));
+		peer_send_result(p, &failed);
+	}
+	proposal_fail(p, KMIPD_EIO, "%s: %s", what, raft_strerror(rv));
+}
+
 /* Appends @p here if this node leads; forwards it if another does; keeps it waiting if
  * nobody does. */
 void proposal_route(struct proposal *p)
@@ -443,14 +455,7 @@ void proposal_route(struct proposal *p)
 			return;
 		}
 		if (rv != RAFT_NOTLEADER) {
-			if (p->origin != NULL) {
-				struct command_result failed = {.status = KMIPD_EIO};
-
-				snprintf(failed.message, sizeof(failed.message), "%s",
-					 raft_strerror(rv));
-				peer_send_result(p, &failed);
-			}
-			proposal_fail(p, KMIPD_EIO, "barrier: %s", raft_strerror(rv));
+			append_failed(p, "barrier", rv);
 			return;
 		}
 	} else if (raft_state(&repl->raft) == RAFT_LEADER) {
@@ -469,15 +474,7 @@ void proposal_route(struct proposal *p)
 			return;
 		}
 		if (rv != RAFT_NOTLEADER) {
-			if (p->origin != NULL) {
-				struct command_result failed = {.status = KMIPD_EIO};
-
-				snprintf(failed.message, sizeof(failed.message), "%s",
-					 raft_strerror(rv));
-				peer_send_result(p, &failed);
-			}
-			proposal_fail(p, KMIPD_EIO, "appending to the Raft log: %s",
-				      raft_strerror(rv));
+			append_failed(p, "appending to the Raft log", rv);
 			return;
 		}
 	}
