@@ -50,8 +50,10 @@ static const char usage[] =
 	"  --version           print the version\n"
 	"\n"
 	"Settings: server.{listen,workers,data_dir,log_level,max_message,idle_timeout_ms,\n"
-	"handshake_timeout_ms,max_connections,credentials}, tls.{cert,key,client_ca,ciphers},\n"
-	"root_key.file, raft.{id,address}.\n";
+	"handshake_timeout_ms,max_connections,credentials,pki_dir,hosts},\n"
+	"tls.{cert,key,client_ca,ciphers}, root_key.file, raft.{id,address},\n"
+	"cluster.{members,election_timeout_ms,heartbeat_ms,write_timeout_ms,\n"
+	"snapshot_threshold}. The peer channel listens on the port after raft.address's.\n";
 
 struct daemon {
 	struct config config;
