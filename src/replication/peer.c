@@ -178,7 +178,7 @@ static void handle_result(struct peer *peer, const uint8_t *body, size_t len)
 	proposal_list_remove(&repl->forwarded, p);
 	p->state = PROPOSAL_WAIT_APPLY;
 	proposal_list_push(&repl->wait_apply, p);
-	if (p->reply == NULL || p->reply->result.status != 0 || index <= repl->committed)
+	if (p->reply == NULL || index <= repl->committed)
 		proposal_answer(p);
 }
 

@@ -199,3 +199,4 @@ def test_sigterm_on_leader_hands_leadership_over(cluster):
     assert time.monotonic() - started < 1.0
     assert c.get(uid).value and c.get(uid2).value
     c.close()
+
