@@ -51,9 +51,10 @@ static const char usage[] =
 	"\n"
 	"Settings: server.{listen,workers,data_dir,log_level,max_message,idle_timeout_ms,\n"
 	"handshake_timeout_ms,max_connections,credentials,pki_dir,hosts},\n"
-	"tls.{cert,key,client_ca,ciphers}, root_key.file, raft.{id,address},\n"
-	"cluster.{members,election_timeout_ms,heartbeat_ms,write_timeout_ms,\n"
-	"snapshot_threshold}. The peer channel listens on the port after raft.address's.\n";
+	"tls.{cert,key,client_ca,ciphers}, root_key.file, raft.{id,address,role},\n"
+	"cluster.{id,members,election_timeout_ms,heartbeat_ms,write_timeout_ms,\n"
+	"snapshot_threshold}. The peer channel listens on the port after raft.address's.\n"
+	"raft.role is voter (default) or witness (votes, keeps the state, serves no KMIP).\n";
 
 struct daemon {
 	struct config config;
@@ -289,6 +290,8 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		.snapshot_threshold = c->snapshot_threshold,
 		.peer_server_tls = d->peer_server_tls,
 		.peer_client_tls = d->peer_client_tls,
+		.cluster_id = c->cluster_id,
+		.witness = c->witness,
 	};
 	rv = replication_start(&d->replication, &repl_config, errmsg, errlen);
 	if (rv != 0)
@@ -306,6 +309,8 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 	d->service.sync = replication_sync;
 	d->service.propose_arg = d->replication;
 
+	if (c->witness)
+		return 0; /* votes and keeps the state; serves no KMIP */
 	if (c->dev) {
 		rv = ensure_dev_tenant(d);
 		if (rv != 0) {
@@ -350,6 +355,14 @@ static void print_ready(struct daemon *d)
 {
 	struct config *c = &d->config;
 
+	if (c->witness) {
+		printf("kmipd %s witness node %llu of cluster '%s' (Raft on %s); serves no "
+		       "KMIP\n",
+		       KMIPD_VERSION, c->node_id, c->cluster_id, c->raft_address);
+		printf("ready\n");
+		fflush(stdout);
+		return;
+	}
 	printf("kmipd %s listening on %s:%u (KMIP over mutual TLS)\n", KMIPD_VERSION,
 	       c->listen_host, net_port(d->net));
 	printf("  data directory  %s\n", c->data_dir);

@@ -34,8 +34,10 @@ struct config {
 	/* [raft] */
 	unsigned long long node_id;
 	char raft_address[128];
+	bool witness; /* raft.role = witness: votes and keeps the state, serves no KMIP */
 	/* [cluster] */
-	char members[2048]; /* the initial voters: "ID@HOST:PORT,..."; "" = this node alone */
+	char cluster_id[65]; /* nodes of different clusters refuse each other; default "kmipd" */
+	char members[2048];  /* the initial voters: "ID@HOST:PORT,..."; "" = this node alone */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
 	unsigned write_timeout_ms; /* a write without quorum fails after this */

@@ -9,6 +9,7 @@
 #ifndef KMIPD_REPLICATION_H
 #define KMIPD_REPLICATION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,12 @@ struct replication_config {
 	 * port: mutual TLS with node certificates from the cluster CA. */
 	SSL_CTX *peer_server_tls;
 	SSL_CTX *peer_client_tls;
+	/* Every connection between nodes (Raft and the peer channel) opens with this id;
+	 * nodes of different clusters refuse each other. NULL = "kmipd". */
+	const char *cluster_id;
+	/* A witness votes and keeps the whole state but serves no KMIP; it hands leadership
+	 * to another voter whenever it is elected. */
+	bool witness;
 };
 
 /* Starts the raft loop thread and waits until Raft has started (and, with one voter, has

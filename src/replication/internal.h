@@ -11,6 +11,7 @@
 #include <raft/uv.h>
 #include <uv.h>
 
+#include "kmipd/peer_proto.h"
 #include "kmipd/replication.h"
 #include "kmipd/tls_stream.h"
 
@@ -64,10 +65,28 @@ struct proposal_list {
 	struct proposal *head, *tail;
 };
 
+enum cluster_phase {
+	PHASE_RUNNING,
+	PHASE_FORMING, /* no log yet: asking the other members whether a cluster runs */
+	PHASE_JOINING, /* no log, a cluster runs: asking its leader to add this node */
+};
+
+/* What one member answered while this node was forming (cluster.c). */
+struct probe {
+	bool inflight;
+	uint64_t asked_ms, answered_ms;
+	uint64_t term;
+	raft_id leader_id;
+	char leader_address[PEER_ADDRESS_MAX + 1];
+};
+
+struct change;
+
 struct replication {
 	struct replication_config config;
 	char *dir;
 	char *address;
+	const char *cluster_id;
 	pthread_t thread;
 	uv_loop_t loop;
 	struct raft_uv_transport transport;
@@ -102,6 +121,22 @@ struct replication {
 	struct peer *to_leader; /* our connection to the current leader, if any */
 	raft_id to_leader_id;
 
+	/* Membership (cluster.c). */
+	struct raft_configuration founders; /* cluster.members, or this node alone */
+	enum cluster_phase phase;
+	bool raft_started;
+	struct probe *probes; /* one per founder, while forming */
+	uint64_t waiting_logged_ms;
+	raft_id join_to;
+	char join_address[PEER_ADDRESS_MAX + 1];
+	unsigned join_next;
+	bool join_inflight;
+	uint64_t join_asked_ms;
+	struct change *change; /* the membership change in progress, if any */
+	struct raft_transfer witness_transfer;
+	bool witness_transferring;
+	uint64_t witness_retry_ms;
+
 	/* Start-up hand-shake with replication_start(). */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -131,6 +166,27 @@ int peer_forward(struct replication *repl, struct proposal *p, raft_id leader_id
 		 const char *leader_address);
 /* Leader side: tells the follower that forwarded @p how it ended. */
 void peer_send_result(struct proposal *p, const struct command_result *result);
+
+/* One request to the node at Raft address @address (expected to be node @node_id; 0: any):
+ * its answer frame, or a failure (status != 0, @body the reason), goes to @cb once. */
+typedef void (*peer_answer_fn)(struct replication *repl, void *arg, int status, uint8_t type,
+			       const uint8_t *body, size_t len);
+int peer_request(struct replication *repl, raft_id node_id, const char *address,
+		 enum peer_frame type, const void *body, size_t len, peer_answer_fn cb, void *arg);
+/* Closes one-shot requests that have waited too long (their callbacks hear it). */
+void peer_expire_requests(struct replication *repl);
+/* Sends one frame on @peer (answers to admin requests). */
+void peer_send(struct peer *peer, enum peer_frame type, const void *body, size_t len);
+
+/* Membership and formation (cluster.c). */
+/* Starts Raft now (a node with a log, or a single node) or begins forming. */
+int cluster_start(struct replication *repl);
+/* Every tick: forming, joining, witness hand-over, expired requests and changes. */
+void cluster_tick(struct replication *repl);
+int cluster_status(struct replication *repl, struct buf *json);
+void cluster_change(struct replication *repl, struct peer *origin, uint8_t type, raft_id id,
+		    const char *address, size_t address_len);
+void cluster_peer_closed(struct replication *repl, struct peer *peer);
 
 /* The node an outbound peer connection goes to (0 for none). */
 raft_id peer_node(const struct peer *peer);

@@ -1,13 +1,15 @@
 /* The peer channel: mutual-TLS connections between nodes, on the port after each node's
- * Raft port, carrying writes from followers to the leader and their outcome back.
+ * Raft port. Followers forward writes to the leader and hear their outcome; nodes and
+ * kmipctl ask for status and membership changes. Frames and the HELLO that opens every
+ * connection are in peer_proto.h:
  *
- * Frames: a 4-byte big-endian length of what follows, a type byte, then
  *   FORWARD  id (8)  entry (the rest)                      follower -> leader
  *   SYNC     id (8)   (a catch-up: the leader answers with a barrier's index)  f -> l
  *   RESULT   id (8)  index (8)  status (4)  attr index (4)  state (4)  retry (1)
  *            message length (2)  message                  leader -> follower
- * Only certificates issued by the cluster CA with the node URI may connect: a KMIP
- * client certificate cannot. */
+ *
+ * Only certificates issued by the cluster CA with the node URI may connect (a KMIP client
+ * certificate cannot), and only with this cluster's id. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,50 +18,26 @@
 #include "internal.h"
 #include "kmipd/error.h"
 #include "kmipd/log.h"
+#include "kmipd/peer_proto.h"
 #include "kmipd/pki.h"
 
-#define FRAME_FORWARD 1
-#define FRAME_RESULT  2
-#define FRAME_SYNC    3
-#define FRAME_MAX     (16u << 20)
+#define REQUEST_TIMEOUT_MS 5000 /* a one-shot request without an answer is dropped */
 
 struct peer {
 	struct replication *repl;
 	struct tls_stream *stream;
 	struct buf in;
 	bool outbound;
-	bool opened; /* the handshake completed */
-	raft_id id;  /* outbound: the node we connected to */
+	bool opened;  /* the TLS handshake completed */
+	bool greeted; /* the other side's HELLO arrived and names this cluster */
+	raft_id id;   /* outbound: the node we connected to; inbound: from its HELLO (0: a tool) */
+	/* Outbound one-shot requests (status, join): who hears the answer, and until when. */
+	peer_answer_fn on_answer;
+	void *answer_arg;
+	uint64_t deadline_ms;
+	bool oneshot;
 	struct peer *prev, *next;
 };
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 raft_id peer_node(const struct peer *peer)
 {
@@ -113,7 +91,7 @@ static void handle_forward(struct peer *peer, const uint8_t *body, size_t len, b
 	p->is_sync = sync;
 	p->repl = repl;
 	p->origin = peer;
-	p->origin_id = get_u64(body);
+	p->origin_id = peer_get_u64(body);
 	p->deadline_ms = uv_now(&repl->loop) + repl->config.write_timeout_ms;
 	proposal_route(p);
 }
@@ -130,8 +108,8 @@ static void handle_result(struct peer *peer, const uint8_t *body, size_t len)
 		tls_stream_close(peer->stream, "malformed result");
 		return;
 	}
-	id = get_u64(body);
-	index = get_u64(body + 8);
+	id = peer_get_u64(body);
+	index = peer_get_u64(body + 8);
 	msg_len = (size_t)body[29] << 8 | body[30];
 	if (31 + msg_len != len) {
 		tls_stream_close(peer->stream, "malformed result");
@@ -141,7 +119,7 @@ static void handle_result(struct peer *peer, const uint8_t *body, size_t len)
 		;
 	if (p == NULL)
 		return; /* answered already (timed out) */
-	if (body[28] || (int32_t)get_u32(body + 16) == KMIPD_EAGAIN) {
+	if (body[28] || (int32_t)peer_get_u32(body + 16) == KMIPD_EAGAIN) {
 		/* The leader had not applied it (it was no longer leading), or lost
 		 * leadership with it in flight: route again (the request id makes that
 		 * safe). */
@@ -154,9 +132,9 @@ static void handle_result(struct peer *peer, const uint8_t *body, size_t len)
 	if (p->reply != NULL) {
 		struct command_result *r = &p->reply->result;
 
-		r->status = (int32_t)get_u32(body + 16);
-		r->index = get_u32(body + 20);
-		r->state = get_u32(body + 24);
+		r->status = (int32_t)peer_get_u32(body + 16);
+		r->index = peer_get_u32(body + 20);
+		r->state = peer_get_u32(body + 24);
 		snprintf(r->message, sizeof(r->message), "%.*s", (int)msg_len, body + 31);
 	}
 	if (p->is_sync && p->reply != NULL && p->reply->result.status != 0) {
@@ -182,35 +160,146 @@ static void handle_result(struct peer *peer, const uint8_t *body, size_t len)
 		proposal_answer(p);
 }
 
+void peer_send(struct peer *peer, enum peer_frame type, const void *body, size_t len)
+{
+	struct buf frame = BUF_INIT;
+
+	if (peer_frame_begin(&frame, type, len) != 0 || buf_append(&frame, body, len) != 0 ||
+	    tls_stream_write(peer->stream, frame.data, frame.len) != 0)
+		tls_stream_close(peer->stream, "write failed");
+	buf_free(&frame);
+}
+
+static int send_hello(struct peer *peer)
+{
+	struct replication *repl = peer->repl;
+	struct buf hello = BUF_INIT;
+	int rv = peer_hello_encode(&hello, repl->config.id, repl->cluster_id, repl->address);
+
+	if (rv == 0)
+		rv = tls_stream_write(peer->stream, hello.data, hello.len);
+	buf_free(&hello);
+	return rv;
+}
+
+/* The other side's HELLO: same cluster, and (outbound) the node we meant to reach. */
+static bool check_hello(struct peer *peer, const uint8_t *body, size_t len)
+{
+	struct replication *repl = peer->repl;
+	struct peer_hello hello;
+
+	if (peer_hello_decode(body, len, &hello) != 0 || hello.version != PEER_PROTO_VERSION) {
+		log_warn("peer channel: refusing a connection that does not speak this version");
+		return false;
+	}
+	if (strcmp(hello.cluster_id, repl->cluster_id) != 0) {
+		log_warn("peer channel: refusing node %llu%s%s: it belongs to cluster '%s', this "
+			 "node to cluster '%s'",
+			 (unsigned long long)hello.node_id, hello.address[0] ? " at " : "",
+			 hello.address, hello.cluster_id, repl->cluster_id);
+		return false;
+	}
+	if (peer->outbound && peer->id != 0 && hello.node_id != peer->id) {
+		log_warn("peer channel: the node at %s says it is node %llu, not node %llu; check "
+			 "cluster.members",
+			 hello.address, (unsigned long long)hello.node_id,
+			 (unsigned long long)peer->id);
+		return false;
+	}
+	if (!peer->outbound)
+		peer->id = hello.node_id;
+	peer->greeted = true;
+	return true;
+}
+
+/* A one-shot request's answer (or its failure) goes to whoever asked, once. */
+static void answer(struct peer *peer, int status, uint8_t type, const uint8_t *body, size_t len)
+{
+	peer_answer_fn cb = peer->on_answer;
+
+	peer->on_answer = NULL;
+	if (cb != NULL)
+		cb(peer->repl, peer->answer_arg, status, type, body, len);
+}
+
+/* One frame from the other side; false closes the connection. */
+static bool handle_frame(struct peer *peer, uint8_t type, const uint8_t *body, size_t len)
+{
+	bool node = peer->id != 0; /* a node, not a tool */
+	struct buf status = BUF_INIT;
+
+	if (!peer->greeted)
+		return type == PEER_HELLO && check_hello(peer, body, len);
+	if (peer->outbound) {
+		switch (type) {
+		case PEER_RESULT:
+			handle_result(peer, body, len);
+			return true;
+		case PEER_STATUS:
+		case PEER_ADMIN:
+			if (peer->on_answer == NULL)
+				return false;
+			answer(peer, 0, type, body, len);
+			tls_stream_close(peer->stream, "answered");
+			return true;
+		default:
+			return false;
+		}
+	}
+	switch (type) {
+	case PEER_FORWARD:
+	case PEER_SYNC:
+		if (!node || len < 8)
+			return false;
+		handle_forward(peer, body, len, type == PEER_SYNC);
+		return true;
+	case PEER_STATUS_REQ:
+		if (cluster_status(peer->repl, &status) != 0) {
+			buf_free(&status);
+			return false;
+		}
+		peer_send(peer, PEER_STATUS, status.data, status.len);
+		buf_free(&status);
+		return true;
+	case PEER_ADD:
+	case PEER_JOIN:
+		if (len <= 8 || len > 8 + PEER_ADDRESS_MAX || (type == PEER_JOIN && !node))
+			return false;
+		cluster_change(peer->repl, peer, type, peer_get_u64(body), (const char *)body + 8,
+			       len - 8);
+		return true;
+	case PEER_REMOVE:
+		if (len != 8)
+			return false;
+		cluster_change(peer->repl, peer, type, peer_get_u64(body), NULL, 0);
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void on_data(struct tls_stream *stream, const uint8_t *data, size_t len)
 {
 	struct peer *peer = tls_stream_data(stream);
+	const uint8_t *body;
+	size_t body_len, frame_len;
+	uint8_t type;
+	int rv;
 
 	if (buf_append(&peer->in, data, len) != 0) {
 		tls_stream_close(stream, "out of memory");
 		return;
 	}
-	while (peer->in.len >= 5) {
-		uint32_t frame = get_u32(peer->in.data);
-		uint8_t type = peer->in.data[4];
-
-		if (frame == 0 || frame > FRAME_MAX) {
-			tls_stream_close(stream, "oversized frame");
+	while ((rv = peer_frame_next(peer->in.data, peer->in.len, &type, &body, &body_len,
+				     &frame_len)) == 0) {
+		if (!handle_frame(peer, type, body, body_len)) {
+			tls_stream_close(stream, peer->greeted ? "unexpected frame" : "refused");
 			return;
 		}
-		if (peer->in.len < 4 + (size_t)frame)
-			return;
-		if ((type == FRAME_FORWARD || type == FRAME_SYNC) && !peer->outbound &&
-		    frame >= 1 + 8)
-			handle_forward(peer, peer->in.data + 5, frame - 1, type == FRAME_SYNC);
-		else if (type == FRAME_RESULT && peer->outbound)
-			handle_result(peer, peer->in.data + 5, frame - 1);
-		else {
-			tls_stream_close(stream, "unexpected frame");
-			return;
-		}
-		buf_consume(&peer->in, 4 + (size_t)frame);
+		buf_consume(&peer->in, frame_len);
 	}
+	if (rv != KMIPD_EAGAIN)
+		tls_stream_close(stream, "oversized frame");
 }
 
 static int on_open(struct tls_stream *stream)
@@ -225,7 +314,8 @@ static int on_open(struct tls_stream *stream)
 	}
 	log_debug("peer channel: %s node connection open", peer->outbound ? "outbound" : "inbound");
 	peer->opened = true;
-	return 0;
+	/* The outbound side queued its HELLO with its first frame. */
+	return peer->outbound ? 0 : send_hello(peer);
 }
 
 static void on_close(struct tls_stream *stream, const char *why)
@@ -234,7 +324,9 @@ static void on_close(struct tls_stream *stream, const char *why)
 	struct replication *repl = peer->repl;
 	struct proposal *p, *next;
 
-	if (peer->outbound) {
+	if (peer->oneshot) {
+		answer(peer, KMIPD_EIO, 0, (const uint8_t *)why, strlen(why));
+	} else if (peer->outbound) {
 		if (repl->to_leader == peer)
 			repl->to_leader = NULL;
 		/* Their outcome is unknown; each carries a request id, so sending it again
@@ -263,6 +355,7 @@ static void on_close(struct tls_stream *stream, const char *why)
 			log_debug("peer channel: cannot reach node %llu: %s",
 				  (unsigned long long)peer->id, why);
 	}
+	cluster_peer_closed(repl, peer);
 	/* Writes this follower forwarded go on in Raft; nobody hears their result. */
 	for (p = repl->inflight.head; p != NULL; p = p->next)
 		if (p->origin == peer)
@@ -394,13 +487,17 @@ int peer_forward(struct replication *repl, struct proposal *p, raft_id leader_id
 				peer_forget(peer);
 			return KMIPD_EIO; /* else the stream closes and frees the peer */
 		}
+		if (send_hello(peer) != 0) {
+			tls_stream_close(peer->stream, "out of memory");
+			return KMIPD_ENOMEM;
+		}
 		repl->to_leader = peer;
 		repl->to_leader_id = leader_id;
 	}
 	p->forward_id = ++repl->next_forward_id;
-	put_u32(header, (uint32_t)(1 + 8 + (p->is_sync ? 0 : p->buf.len)));
-	header[4] = p->is_sync ? FRAME_SYNC : FRAME_FORWARD;
-	put_u64(header + 5, p->forward_id);
+	peer_put_u32(header, (uint32_t)(1 + 8 + (p->is_sync ? 0 : p->buf.len)));
+	header[4] = p->is_sync ? PEER_SYNC : PEER_FORWARD;
+	peer_put_u64(header + 5, p->forward_id);
 	if (tls_stream_write(peer->stream, header, sizeof(header)) != 0 ||
 	    (!p->is_sync && tls_stream_write(peer->stream, p->buf.base, p->buf.len) != 0))
 		return KMIPD_EIO;
@@ -421,17 +518,59 @@ void peer_send_result(struct proposal *p, const struct command_result *result)
 	p->origin = NULL;
 	if (peer == NULL)
 		return;
-	put_u32(frame, (uint32_t)(1 + 31 + msg_len));
-	frame[4] = FRAME_RESULT;
-	put_u64(frame + 5, p->origin_id);
-	put_u64(frame + 13, p->index);
-	put_u32(frame + 21, (uint32_t)result->status);
-	put_u32(frame + 25, result->index);
-	put_u32(frame + 29, result->state);
+	peer_put_u32(frame, (uint32_t)(1 + 31 + msg_len));
+	frame[4] = PEER_RESULT;
+	peer_put_u64(frame + 5, p->origin_id);
+	peer_put_u64(frame + 13, p->index);
+	peer_put_u32(frame + 21, (uint32_t)result->status);
+	peer_put_u32(frame + 25, result->index);
+	peer_put_u32(frame + 29, result->state);
 	frame[33] = retry;
 	frame[34] = (uint8_t)(msg_len >> 8);
 	frame[35] = (uint8_t)msg_len;
 	memcpy(frame + 36, result->message, msg_len);
 	if (tls_stream_write(peer->stream, frame, 36 + msg_len) != 0)
 		tls_stream_close(peer->stream, "write failed");
+}
+
+int peer_request(struct replication *repl, raft_id node_id, const char *address,
+		 enum peer_frame type, const void *body, size_t len, peer_answer_fn cb, void *arg)
+{
+	struct sockaddr_storage addr;
+	struct peer *peer;
+
+	if (repl->config.peer_client_tls == NULL)
+		return KMIPD_EUNSUPPORTED;
+	if (peer_address(address, &addr) != 0)
+		return KMIPD_EINVAL;
+	peer = peer_new(repl, true);
+	if (peer == NULL)
+		return KMIPD_ENOMEM;
+	peer->id = node_id;
+	peer->oneshot = true;
+	peer->on_answer = cb;
+	peer->answer_arg = arg;
+	peer->deadline_ms = uv_now(&repl->loop) + REQUEST_TIMEOUT_MS;
+	if (tls_stream_connect(&repl->loop, (struct sockaddr *)&addr, repl->config.peer_client_tls,
+			       &callbacks, peer, &peer->stream) != 0) {
+		if (peer->stream == NULL) {
+			peer_forget(peer);
+			return KMIPD_EIO;
+		}
+		return 0; /* the stream closes: @cb hears it */
+	}
+	if (send_hello(peer) != 0)
+		tls_stream_close(peer->stream, "out of memory");
+	else
+		peer_send(peer, type, body, len);
+	return 0;
+}
+
+void peer_expire_requests(struct replication *repl)
+{
+	uint64_t now = uv_now(&repl->loop);
+
+	for (struct peer *peer = repl->peers; peer != NULL; peer = peer->next)
+		if (peer->on_answer != NULL && now >= peer->deadline_ms)
+			tls_stream_close(peer->stream, "no answer in time");
 }

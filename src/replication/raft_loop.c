@@ -24,6 +24,7 @@
 #include "kmipd/command.h"
 #include "kmipd/error.h"
 #include "kmipd/log.h"
+#include "transport.h"
 
 #define TICK_MS 50
 
@@ -553,6 +554,7 @@ static void on_tick(uv_timer_t *timer)
 	struct proposal_list waiting;
 	struct proposal *p, *next;
 
+	cluster_tick(repl);
 	note_leader(repl);
 	resend_to_new_leader(repl);
 
@@ -722,7 +724,7 @@ static void on_raft_closed(struct raft *raft)
 	struct replication *repl = raft->data;
 
 	raft_uv_close(&repl->io);
-	raft_uv_tcp_close(&repl->transport);
+	transport_free(&repl->transport);
 	/* Closing failed the proposals raft held; commit what was applied and answer. */
 	commit_applied(repl);
 	uv_close((uv_handle_t *)&repl->commit_check, NULL);
@@ -860,15 +862,14 @@ bad:
 
 static int loop_start(struct replication *repl)
 {
-	struct raft_configuration conf;
 	int rv;
 
-	repl->transport.version = 1;
-	rv = raft_uv_tcp_init(&repl->transport, &repl->loop);
+	rv = transport_init(&repl->transport, &repl->loop, repl->config.peer_server_tls,
+			    repl->config.peer_client_tls, repl->cluster_id);
 	if (rv != 0) {
 		snprintf(repl->errmsg, sizeof(repl->errmsg), "raft transport: %s",
-			 raft_strerror(rv));
-		return KMIPD_EIO;
+			 kmipd_strerror(rv));
+		return rv;
 	}
 	rv = raft_uv_init(&repl->io, &repl->loop, repl->dir, &repl->transport);
 	if (rv != 0) {
@@ -888,27 +889,17 @@ static int loop_start(struct replication *repl)
 	}
 	repl->raft.data = repl;
 
-	raft_configuration_init(&conf);
+	raft_configuration_init(&repl->founders);
 	if (repl->config.members != NULL && repl->config.members[0] != '\0')
-		rv = parse_members(repl, &conf);
+		rv = parse_members(repl, &repl->founders);
 	else
-		rv = raft_configuration_add(&conf, repl->config.id, repl->address, RAFT_VOTER);
-	if (rv == KMIPD_EINVAL) {
-		raft_configuration_close(&conf);
+		rv = raft_configuration_add(&repl->founders, repl->config.id, repl->address,
+					    RAFT_VOTER);
+	if (rv == KMIPD_EINVAL)
 		return rv;
-	}
-	if (rv == 0) {
-		/* Every initial voter bootstraps the same configuration; a node with state
-		 * already keeps its own. */
-		rv = raft_bootstrap(&repl->raft, &conf);
-		if (rv == RAFT_CANTBOOTSTRAP)
-			rv = 0;
-	}
-	raft_configuration_close(&conf);
 	if (rv != 0) {
-		snprintf(repl->errmsg, sizeof(repl->errmsg), "raft bootstrap: %s",
-			 raft_strerror(rv));
-		return KMIPD_EIO;
+		snprintf(repl->errmsg, sizeof(repl->errmsg), "out of memory");
+		return KMIPD_ENOMEM;
 	}
 
 	raft_set_election_timeout(&repl->raft, repl->config.election_timeout_ms);
@@ -916,16 +907,7 @@ static int loop_start(struct replication *repl)
 	raft_set_pre_vote(&repl->raft, true);
 	raft_set_snapshot_threshold(&repl->raft, repl->config.snapshot_threshold);
 	raft_set_snapshot_trailing(&repl->raft, repl->config.snapshot_threshold);
-
-	rv = raft_start(&repl->raft);
-	if (rv != 0) {
-		snprintf(repl->errmsg, sizeof(repl->errmsg),
-			 "starting Raft (log in %s, peer address %s): %s%s%s", repl->dir,
-			 repl->address, raft_strerror(rv), raft_errmsg(&repl->raft)[0] ? ": " : "",
-			 raft_errmsg(&repl->raft));
-		return KMIPD_EIO;
-	}
-	return 0;
+	return cluster_start(repl);
 }
 
 /* Waits (on the loop) until this node leads, so that a single node accepts writes as soon
@@ -1032,6 +1014,7 @@ int replication_start(struct replication **out, const struct replication_config 
 		return rv;
 	}
 	repl->config = *config;
+	repl->cluster_id = config->cluster_id != NULL ? config->cluster_id : "kmipd";
 	if (repl->config.election_timeout_ms == 0)
 		repl->config.election_timeout_ms = 1000;
 	if (repl->config.heartbeat_ms == 0)
@@ -1088,6 +1071,7 @@ int replication_start(struct replication **out, const struct replication_config 
 	*out = repl;
 	return 0;
 err:
+	raft_configuration_close(&repl->founders);
 	free(repl->dir);
 	free(repl->address);
 	free(repl);
@@ -1102,6 +1086,8 @@ void replication_stop(struct replication *repl)
 	pthread_join(repl->thread, NULL);
 	uv_loop_close(&repl->loop);
 	arena_free(&repl->arena);
+	raft_configuration_close(&repl->founders);
+	free(repl->probes);
 	free(repl->dir);
 	free(repl->address);
 	free(repl);

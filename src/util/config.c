@@ -1,4 +1,5 @@
 /* Settings from the defaults, an INI file and flags; see config.h. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ void config_defaults(struct config *config)
 	config->max_connections = 10000;
 	config->node_id = 1;
 	snprintf(config->raft_address, sizeof(config->raft_address), "127.0.0.1:7696");
+	snprintf(config->cluster_id, sizeof(config->cluster_id), "kmipd");
 	config->election_timeout_ms = 1000;
 	config->heartbeat_ms = 25;
 	config->write_timeout_ms = 5000;
@@ -97,6 +99,18 @@ static int set_listen(struct config *config, const char *value)
 		return 0;                                                                         \
 	}
 
+static bool valid_cluster_id(const char *id)
+{
+	size_t len = strlen(id);
+
+	if (len == 0 || len > 64)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)id[i]) && strchr("._-", id[i]) == NULL)
+			return false;
+	return true;
+}
+
 int config_set(struct config *config, const char *name, const char *value, char *errmsg,
 	       size_t errlen)
 {
@@ -126,6 +140,25 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	TEXT("root_key.file", root_key_file);
 	NUMBER("raft.id", node_id, ULLONG_MAX)
 	TEXT("raft.address", raft_address);
+	if (strcmp(name, "raft.role") == 0) {
+		if (strcmp(value, "voter") != 0 && strcmp(value, "witness") != 0) {
+			snprintf(errmsg, errlen, "raft.role: '%s' is neither voter nor witness",
+				 value);
+			return KMIPD_EINVAL;
+		}
+		config->witness = strcmp(value, "witness") == 0;
+		return 0;
+	}
+	if (strcmp(name, "cluster.id") == 0) {
+		if (!valid_cluster_id(value)) {
+			snprintf(errmsg, errlen,
+				 "cluster.id: '%s' is not 1-64 characters of A-Z a-z 0-9 . _ -",
+				 value);
+			return KMIPD_EINVAL;
+		}
+		snprintf(config->cluster_id, sizeof(config->cluster_id), "%s", value);
+		return 0;
+	}
 	TEXT("cluster.members", members);
 	NUMBER("cluster.election_timeout_ms", election_timeout_ms, 60000)
 	NUMBER("cluster.heartbeat_ms", heartbeat_ms, 10000)

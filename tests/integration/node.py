@@ -129,26 +129,36 @@ def recv_exact(sock, n):
 class Cluster:
     """N kmipd processes on 127.0.0.1..N, one Raft cluster, shared dev PKI and root key."""
 
-    def __init__(self, build, base, n=3, extra_args=()):
+    def __init__(self, build, base, n=3, extra_args=(), cluster_id="test", node_args=None):
         self.build = pathlib.Path(build)
         self.base = pathlib.Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
         self.n = n
+        self.cluster_id = cluster_id
+        self.extra_args = list(extra_args)
         self.kmip_port = free_port()
         self.raft_port = free_port(pair=True)
-        hosts = ",".join(f"127.0.0.{i}" for i in range(2, n + 1))
-        members = ",".join(f"{i}@127.0.0.{i}:{self.raft_port}" for i in range(1, n + 1))
-        self.nodes = []
-        for i in range(1, n + 1):
-            node = Node(build, self.base / f"node{i}", [
-                "--server.pki_dir", str(self.base / "pki"), "--server.hosts", hosts,
-                "--root_key.file", str(self.base / "root.key"), "--raft.id", str(i),
-                "--cluster.members", members, *extra_args])
-            node.host = f"127.0.0.{i}"
-            node.pki = self.base / "pki"
-            node.raft_port = self.raft_port
-            node.log_path = self.base / f"node{i}.log"
-            self.nodes.append(node)
+        self.nodes = [self.make_node(i, n, (node_args or {}).get(i, ()))
+                      for i in range(1, n + 1)]
+
+    def members(self, n):
+        return ",".join(f"{i}@127.0.0.{i}:{self.raft_port}" for i in range(1, n + 1))
+
+    def make_node(self, i, n, args=()):
+        """Node @i of a cluster whose cluster.members lists nodes 1..@n."""
+        hosts = ",".join(f"127.0.0.{j}" for j in range(2, 10))  # nodes added later too
+        node = Node(self.build, self.base / f"node{i}", [
+            "--server.pki_dir", str(self.base / "pki"), "--server.hosts", hosts,
+            "--root_key.file", str(self.base / "root.key"), "--raft.id", str(i),
+            "--cluster.id", self.cluster_id, "--cluster.members", self.members(n),
+            *self.extra_args, *args])
+        node.host = f"127.0.0.{i}"
+        node.id = i
+        node.pki = self.base / "pki"
+        node.raft_port = self.raft_port
+        node.raft_address = f"127.0.0.{i}:{self.raft_port}"
+        node.log_path = self.base / f"node{i}.log"
+        return node
 
     @property
     def pki(self):
