@@ -1,6 +1,7 @@
 """Membership on real nodes: a node whose data directory is lost rejoins and refills, a new
 node joins a running cluster, nodes of different clusters refuse each other, a witness
 never serves KMIP and never stays leader."""
+import json
 import shutil
 import socket
 import time
@@ -152,3 +153,58 @@ def test_witness_serves_no_kmip_and_never_stays_leader(build, tmp_path, stopped_
     time.sleep(1)
     assert c.leader() is remaining
 
+
+def test_kmipctl_cluster_status_remove_and_add(build, tmp_path, kmipctl, stopped_at_end):
+    c = Cluster(build, tmp_path / "c", cluster_id="ops")
+    stopped_at_end(c)
+    c.start()
+    create_keys(c.nodes[0], 5)
+    pki = ["--pki-dir", str(c.pki), "--cluster-id", "ops"]
+
+    def ctl(*args):
+        r = kmipctl(*args)
+        r.stdout, r.stderr = r.stdout.decode(), r.stderr.decode()
+        return r
+
+    def status(node):
+        r = ctl("cluster", "status", "--node", node.raft_address, "--json", *pki)
+        return r.returncode, json.loads(r.stdout)
+
+    rc, st = status(c.nodes[1])
+    assert rc == 0
+    assert st["cluster_id"] == "ops" and st["leader_id"] in (1, 2, 3)
+    assert sorted(n["id"] for n in st["nodes"]) == [1, 2, 3]
+    assert sum(n["state"] == "leader" for n in st["nodes"]) == 1
+    assert all(len(n["members"]) == 3 for n in st["nodes"])
+    table = ctl("cluster", "status", "--node", c.nodes[0].raft_address, *pki)
+    assert table.returncode == 0
+    assert "leader node %d" % st["leader_id"] in table.stdout
+
+    # A wrong cluster id is refused by the node.
+    r = ctl("cluster", "status", "--node", c.nodes[0].raft_address,
+                "--pki-dir", str(c.pki), "--cluster-id", "other")
+    assert r.returncode == 1 and "belongs to cluster 'ops', not 'other'" in r.stderr
+
+    # Remove the leader itself: it hands leadership over and the next leader removes it.
+    leader = next(n for n in c.nodes if n.id == st["leader_id"])
+    r = ctl("cluster", "remove", str(leader.id), "--node", c.nodes[0].raft_address, *pki)
+    assert r.returncode == 0, r.stderr
+    assert f"node {leader.id} removed" in r.stdout
+    rest = [n for n in c.nodes if n is not leader]
+    rc, st = status(rest[0])
+    assert rc == 0 and sorted(n["id"] for n in st["nodes"]) == sorted(n.id for n in rest)
+    create_keys(rest[1], 3)
+    # Removing it again is refused with a reason; adding it back makes it a voter.
+    r = ctl("cluster", "remove", str(leader.id), "--node", rest[0].raft_address, *pki)
+    assert r.returncode == 1 and "is not a member" in r.stderr
+    r = ctl("cluster", "add", f"{leader.id}@{leader.raft_address}", "--node",
+                rest[0].raft_address, *pki)
+    assert r.returncode == 0, r.stderr
+    rc, st = status(leader)
+    assert rc == 0 and len(st["nodes"]) == 3
+    assert all(m["role"] == "voter" for m in st["nodes"][0]["members"])
+    # A node that is down shows as unreachable, and the exit status says so.
+    assert rest[1].stop() == 0
+    rc, st = status(rest[0])
+    assert rc == 3
+    assert [n["state"] for n in st["nodes"] if n["id"] == rest[1].id] == ["unreachable"]
