@@ -103,6 +103,10 @@ struct replication {
 	struct store_txn *txn; /* open while entries of this loop turn are applied */
 	raft_index txn_last;   /* last index applied into txn */
 	raft_index committed;  /* last index committed to LMDB */
+	/* Bytes and count of the command entries applied: their average sets how far apart
+	 * snapshots are (fsm_snapshot). */
+	uint64_t applied_bytes, applied_entries;
+	unsigned snapshot_threshold; /* entries between snapshots now */
 
 	struct proposal_list wait_leader;
 	struct proposal_list inflight; /* ascending index */
