@@ -7,6 +7,8 @@
 #ifndef KMIPD_LOG_H
 #define KMIPD_LOG_H
 
+#include <stdint.h>
+
 enum log_level {
 	LOG_DEBUG,
 	LOG_INFO,
@@ -22,6 +24,19 @@ void log_set_level(enum log_level level);
 int log_level_parse(const char *name, enum log_level *level);
 
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Repeats of one complaint (a peer retrying every second) at @level once per @interval_ms
+ * per @key, and at debug in between. Not thread-safe: one gate per thread. */
+struct log_gate {
+	uint64_t interval_ms;
+	struct {
+		uint64_t key, logged_ms;
+	} recent[8];
+};
+
+/* The level to log @key's complaint at, at time @now_ms (any monotonic clock). */
+enum log_level log_gate_level(struct log_gate *gate, uint64_t key, uint64_t now_ms,
+			      enum log_level level);
 
 #define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_write(LOG_INFO, __VA_ARGS__)

@@ -11,6 +11,7 @@
 #include <raft/uv.h>
 #include <uv.h>
 
+#include "kmipd/log.h"
 #include "kmipd/peer_proto.h"
 #include "kmipd/replication.h"
 #include "kmipd/tls_stream.h"
@@ -124,6 +125,7 @@ struct replication {
 	struct peer *peers;	/* every open peer connection */
 	struct peer *to_leader; /* our connection to the current leader, if any */
 	raft_id to_leader_id;
+	struct log_gate peer_refusals;
 
 	/* Membership (cluster.c). */
 	struct raft_configuration founders; /* cluster.members, or this node alone */

@@ -193,10 +193,13 @@ static bool check_hello(struct peer *peer, const uint8_t *body, size_t len)
 		return false;
 	}
 	if (strcmp(hello.cluster_id, repl->cluster_id) != 0) {
-		log_warn("peer channel: refusing node %llu%s%s: it belongs to cluster '%s', this "
-			 "node to cluster '%s'",
-			 (unsigned long long)hello.node_id, hello.address[0] ? " at " : "",
-			 hello.address, hello.cluster_id, repl->cluster_id);
+		/* A stray node asks again every half second: once a minute is enough. */
+		log_write(log_gate_level(&repl->peer_refusals, hello.node_id, uv_now(&repl->loop),
+					 LOG_WARN),
+			  "peer channel: refusing node %llu%s%s: it belongs to cluster '%s', this "
+			  "node to cluster '%s'",
+			  (unsigned long long)hello.node_id, hello.address[0] ? " at " : "",
+			  hello.address, hello.cluster_id, repl->cluster_id);
 		return false;
 	}
 	if (peer->outbound && peer->id != 0 && hello.node_id != peer->id) {

@@ -1041,6 +1041,7 @@ int replication_start(struct replication **out, const struct replication_config 
 	}
 	repl->config = *config;
 	repl->cluster_id = config->cluster_id != NULL ? config->cluster_id : "kmipd";
+	repl->peer_refusals.interval_ms = 60000;
 	if (repl->config.election_timeout_ms == 0)
 		repl->config.election_timeout_ms = 1000;
 	if (repl->config.heartbeat_ms == 0)

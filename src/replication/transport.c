@@ -9,6 +9,7 @@
  * libraft uv_close()s it and raft_free()s it. */
 #include <assert.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ struct transport {
 	struct link *links; /* every connection, checked or not */
 	bool closing;
 	raft_uv_transport_close_cb close_cb;
+	struct log_gate refusals;
 };
 
 struct link {
@@ -294,6 +296,22 @@ static void bridge(struct link *link)
 
 /* The other side's HELLO: this version and cluster, a node (a tool has id 0 and belongs on
  * the peer channel) and, outbound, the node we dialled. Logs why not. */
+/* Logs a refusal of node @id: libraft retries every second, so a warning once a minute
+ * per node and debug lines in between. */
+static void refuse(struct transport *t, unsigned long long id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void refuse(struct transport *t, unsigned long long id, const char *fmt, ...)
+{
+	enum log_level level = log_gate_level(&t->refusals, id, uv_now(t->loop), LOG_WARN);
+	char message[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	log_write(level, "raft transport: %s", message);
+}
+
 static bool hello_acceptable(struct link *link, const struct peer_hello *hello)
 {
 	struct transport *t = link->t;
@@ -303,15 +321,16 @@ static bool hello_acceptable(struct link *link, const struct peer_hello *hello)
 	if (at[0] == '\0')
 		at = "an unnamed address";
 	if (hello->version != PEER_PROTO_VERSION) {
-		log_warn("raft transport: refusing node %llu at %s: it speaks version %u, this "
-			 "node version %u",
-			 id, at, hello->version, PEER_PROTO_VERSION);
+		refuse(t, id,
+		       "refusing node %llu at %s: it speaks version %u, this node version %u", id,
+		       at, hello->version, PEER_PROTO_VERSION);
 		return false;
 	}
 	if (strcmp(hello->cluster_id, t->cluster_id) != 0) {
-		log_warn("raft transport: refusing node %llu at %s: it belongs to cluster '%s', "
-			 "this node to cluster '%s'",
-			 id, at, hello->cluster_id, t->cluster_id);
+		refuse(t, id,
+		       "refusing node %llu at %s: it belongs to cluster '%s', this node to "
+		       "cluster '%s'",
+		       id, at, hello->cluster_id, t->cluster_id);
 		return false;
 	}
 	if (hello->node_id == 0 || (!link->outbound && hello->address[0] == '\0')) {
@@ -321,9 +340,10 @@ static bool hello_acceptable(struct link *link, const struct peer_hello *hello)
 		return false;
 	}
 	if (link->outbound && hello->node_id != link->peer_id) {
-		log_warn("raft transport: the node at %s says it is node %llu, not node %llu; "
-			 "check cluster.members",
-			 at, id, (unsigned long long)link->peer_id);
+		refuse(t, id,
+		       "the node at %s says it is node %llu, not node %llu; check "
+		       "cluster.members",
+		       at, id, (unsigned long long)link->peer_id);
 		return false;
 	}
 	return true;
@@ -561,6 +581,7 @@ int transport_init(struct raft_uv_transport *iface, uv_loop_t *loop, SSL_CTX *se
 		return KMIPD_ENOMEM;
 	t->iface = iface;
 	t->loop = loop;
+	t->refusals.interval_ms = 60000;
 	SSL_CTX_up_ref(server_ctx);
 	t->server_ctx = server_ctx;
 	SSL_CTX_up_ref(client_ctx);

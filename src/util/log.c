@@ -59,3 +59,23 @@ void log_write(enum log_level level, const char *fmt, ...)
 	if (write(STDERR_FILENO, line, n) < 0)
 		return;
 }
+
+enum log_level log_gate_level(struct log_gate *gate, uint64_t key, uint64_t now_ms,
+			      enum log_level level)
+{
+	size_t n = sizeof(gate->recent) / sizeof(gate->recent[0]), slot = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (gate->recent[i].logged_ms != 0 && gate->recent[i].key == key) {
+			if (now_ms < gate->recent[i].logged_ms + gate->interval_ms)
+				return LOG_DEBUG;
+			slot = i;
+			break;
+		}
+		if (gate->recent[i].logged_ms < gate->recent[slot].logged_ms)
+			slot = i; /* else the oldest makes room */
+	}
+	gate->recent[slot].key = key;
+	gate->recent[slot].logged_ms = now_ms != 0 ? now_ms : 1;
+	return level;
+}
