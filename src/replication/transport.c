@@ -28,6 +28,7 @@
 /* The longest HELLO (type and body): a peer that says more first is not a node. */
 #define HELLO_FRAME_MAX (1 + 1 + 8 + 1 + PEER_CLUSTER_ID_MAX + 1 + PEER_ADDRESS_MAX)
 #define LISTEN_BACKLOG	128
+#define OPEN_TIMEOUT_MS 1500 /* connect, TLS handshake and HELLO, on a LAN: milliseconds */
 
 struct link;
 
@@ -59,6 +60,10 @@ struct link {
 	raft_id peer_id;	     /* outbound: whom we dialled; inbound: from its HELLO */
 	char peer_address[PEER_ADDRESS_MAX + 1];
 	struct buf in; /* what arrived before the HELLO was complete */
+	/* Bounds the time from connect (or accept) to the HELLO: a SYN into a cut network
+	 * is otherwise retried by TCP for minutes, and a healed partition waited for it. */
+	uv_timer_t timer;
+	bool timer_active; /* initialised, close callback not run yet */
 	struct link *prev, *next;
 };
 
@@ -98,6 +103,16 @@ static int parse_address(const char *address, struct sockaddr_storage *out)
 	return KMIPD_EINVAL;
 }
 
+static void link_close(struct link *link, const char *why);
+
+static void on_open_timeout(uv_timer_t *timer)
+{
+	struct link *link = timer->data;
+
+	if (!link->bridged)
+		link_close(link, "no handshake in time");
+}
+
 /* Fires the close callback once nothing of the transport has a callback to come. */
 static void maybe_closed(struct transport *t)
 {
@@ -109,6 +124,8 @@ static void maybe_closed(struct transport *t)
 	cb(t->iface);
 }
 
+static void on_open_timeout(uv_timer_t *timer);
+
 static struct link *link_new(struct transport *t, bool outbound)
 {
 	struct link *link = calloc(1, sizeof(*link));
@@ -117,6 +134,10 @@ static struct link *link_new(struct transport *t, bool outbound)
 		return NULL;
 	link->t = t;
 	link->outbound = outbound;
+	uv_timer_init(t->loop, &link->timer);
+	link->timer.data = link;
+	link->timer_active = true;
+	uv_timer_start(&link->timer, on_open_timeout, OPEN_TIMEOUT_MS, 0);
 	link->next = t->links;
 	if (t->links != NULL)
 		t->links->prev = link;
@@ -139,11 +160,26 @@ static void link_free(struct link *link)
 	maybe_closed(t);
 }
 
-/* Frees @link once neither its TLS stream nor its pipe has a callback to come. */
+/* Frees @link once neither its TLS stream, its pipe nor its timer has a callback to
+ * come. */
 static void link_maybe_free(struct link *link)
 {
-	if (link->tls == NULL && !link->pipe_active)
+	if (link->tls == NULL && !link->pipe_active && !link->timer_active)
 		link_free(link);
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+	struct link *link = handle->data;
+
+	link->timer_active = false;
+	link_maybe_free(link);
+}
+
+static void stop_timer(struct link *link)
+{
+	if (link->timer_active && !uv_is_closing((uv_handle_t *)&link->timer))
+		uv_close((uv_handle_t *)&link->timer, on_timer_closed);
 }
 
 static void on_pipe_closed(uv_handle_t *handle)
@@ -158,6 +194,7 @@ static void on_pipe_closed(uv_handle_t *handle)
  * fails its next write) on its end of the pair. */
 static void link_close(struct link *link, const char *why)
 {
+	stop_timer(link);
 	if (link->tls != NULL)
 		tls_stream_close(link->tls, why);
 	if (link->pipe_active && !uv_is_closing((uv_handle_t *)&link->pipe))
@@ -285,6 +322,7 @@ static void bridge(struct link *link)
 		return;
 	}
 	link->bridged = true;
+	stop_timer(link);
 	log_debug("raft transport: %s node %llu at %s",
 		  link->outbound ? "connected to" : "accepted", (unsigned long long)link->peer_id,
 		  link->peer_address);
@@ -294,8 +332,6 @@ static void bridge(struct link *link)
 		t->accept_cb(t->iface, link->peer_id, link->peer_address, theirs);
 }
 
-/* The other side's HELLO: this version and cluster, a node (a tool has id 0 and belongs on
- * the peer channel) and, outbound, the node we dialled. Logs why not. */
 /* Logs a refusal of node @id: libraft retries every second, so a warning once a minute
  * per node and debug lines in between. */
 static void refuse(struct transport *t, unsigned long long id, const char *fmt, ...)
@@ -312,6 +348,8 @@ static void refuse(struct transport *t, unsigned long long id, const char *fmt, 
 	log_write(level, "raft transport: %s", message);
 }
 
+/* The other side's HELLO: this version and cluster, a node (a tool has id 0 and belongs on
+ * the peer channel) and, outbound, the node we dialled. Logs why not. */
 static bool hello_acceptable(struct link *link, const struct peer_hello *hello)
 {
 	struct transport *t = link->t;
@@ -480,7 +518,7 @@ static void on_connection(uv_stream_t *server, int status)
 	/* On failure after the stream exists, it closes and on_close frees the link. */
 	if (tls_stream_accept(server, t->server_ctx, &callbacks, link, &link->tls) != 0 &&
 	    link->tls == NULL)
-		link_free(link);
+		stop_timer(link); /* its close callback frees the link */
 }
 
 static void on_listener_closed(uv_handle_t *handle)
@@ -544,7 +582,8 @@ static int connect_to(struct raft_uv_transport *iface, struct raft_uv_connect *r
 	if (tls_stream_connect(t->loop, (struct sockaddr *)&addr, t->client_ctx, &callbacks, link,
 			       &link->tls) != 0 &&
 	    link->tls == NULL) {
-		link_free(link);
+		link->req = NULL; /* failed here: @cb is not called */
+		stop_timer(link); /* its close callback frees the link */
 		return RAFT_NOMEM;
 	}
 	return 0;

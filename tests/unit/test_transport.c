@@ -658,6 +658,42 @@ static void close_cancels_a_pending_connect(void **state)
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
+/* A peer that accepts the connection and never answers the handshake (a SYN into a cut
+ * network looks the same to libraft) is given up after a bounded time, so that libraft
+ * dials again soon after the network heals. */
+static void a_silent_peer_is_given_up(void **state)
+{
+	struct world *w = *state;
+	struct mute_server m = {.accepted = false};
+	struct sockaddr_in addr;
+	char address[32];
+	struct node n1;
+	struct attempt a;
+	int port = free_port();
+	uint64_t started;
+
+	snprintf(address, sizeof(address), "127.0.0.1:%d", port);
+	assert_int_equal(uv_ip4_addr("127.0.0.1", port, &addr), 0);
+	uv_tcp_init(&w->loop, &m.listener);
+	m.listener.data = &m;
+	assert_int_equal(uv_tcp_bind(&m.listener, (struct sockaddr *)&addr, 0), 0);
+	assert_int_equal(uv_listen((uv_stream_t *)&m.listener, 8, on_mute_connection), 0);
+
+	node_start(w, &n1, 1, CLUSTER, w->g->node_client, false);
+	uv_update_time(&w->loop);
+	started = uv_now(&w->loop);
+	node_connect(&n1, &a, 2, address);
+	RUN_UNTIL(w, a.done);
+	assert_int_equal(a.status, RAFT_NOCONNECTION);
+	assert_null(a.stream);
+	assert_true(uv_now(&w->loop) - started >= 1000);
+	assert_true(uv_now(&w->loop) - started < 5000);
+	node_stop(w, &n1);
+	uv_close((uv_handle_t *)&m.conn, NULL);
+	uv_close((uv_handle_t *)&m.listener, NULL);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
 /* Closed before the loop ran at all: the callback still comes, once. */
 static void close_right_after_connect_cancels(void **state)
 {
@@ -715,6 +751,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(other_first_frame_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(oversized_first_frame_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(close_cancels_a_pending_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_silent_peer_is_given_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(close_right_after_connect_cancels, setup, teardown),
 		cmocka_unit_test_setup_teardown(init_checks_its_arguments, setup, teardown),
 	};
