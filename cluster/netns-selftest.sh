@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A manual test of a real network partition (needs root; not part of `make test`, because it
-# changes the host's network): a 3-node cluster/netns.sh cluster, a key written through node
+# A test of a real network partition (needs root: it adds namespaces, veth links and a
+# bridge, and removes them; `make test` runs it through tests/integration/test_partition.py
+# where the machine allows): a 3-node cluster/netns.sh cluster, a key written through node
 # 1, the leader cut off, writes on both sides, heal, convergence. Prints each check, then
 # PASS or FAIL (exit status 0 or 1). --keep leaves the cluster up for a look afterwards.
 set -euo pipefail

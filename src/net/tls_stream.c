@@ -1,7 +1,10 @@
 /* A TLS connection on a libuv loop through memory BIOs; see tls_stream.h. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "kmipd/buf.h"
 #include "kmipd/error.h"
@@ -201,6 +204,24 @@ static struct tls_stream *stream_new(uv_loop_t *loop, SSL_CTX *ctx,
 	return s;
 }
 
+/* Links between nodes must notice a peer that has gone silent (a cut network, a dead host)
+ * in seconds: TCP alone retries with back-off for minutes, and after a partition healed
+ * the Raft connections stayed stalled until its next retransmission (10-15 s). Unacked
+ * data or keep-alive probes unanswered for this long end the connection; the owner then
+ * connects again. */
+#define SILENT_PEER_MS 3000
+
+static void watch_for_silence(struct tls_stream *s)
+{
+	unsigned timeout = SILENT_PEER_MS;
+	uv_os_fd_t fd;
+
+	uv_tcp_nodelay(&s->tcp, 1);
+	uv_tcp_keepalive(&s->tcp, 1, 1);
+	if (uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
+}
+
 int tls_stream_accept(uv_stream_t *server, SSL_CTX *ctx, const struct tls_stream_callbacks *cb,
 		      void *data, struct tls_stream **out)
 {
@@ -213,7 +234,7 @@ int tls_stream_accept(uv_stream_t *server, SSL_CTX *ctx, const struct tls_stream
 		tls_stream_close(s, "accept failed");
 		return KMIPD_EIO;
 	}
-	uv_tcp_nodelay(&s->tcp, 1);
+	watch_for_silence(s);
 	SSL_set_accept_state(s->ssl);
 	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
 	return 0;
@@ -227,7 +248,7 @@ static void on_connect(uv_connect_t *req, int status)
 		tls_stream_close(s, uv_strerror(status));
 		return;
 	}
-	uv_tcp_nodelay(&s->tcp, 1);
+	watch_for_silence(s);
 	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
 	pump(s); /* sends the ClientHello */
 }
