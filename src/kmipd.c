@@ -351,6 +351,18 @@ static void stop(struct daemon *d)
 	SSL_CTX_free(d->peer_client_tls);
 }
 
+/* Stops everything start() started, then closes the main loop's own handles and the
+ * loop. */
+static void shut_down(struct daemon *d)
+{
+	stop(d);
+	mailbox_close(&d->replies, NULL);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&d->loop);
+}
+
 static void print_ready(struct daemon *d)
 {
 	struct config *c = &d->config;
@@ -413,25 +425,20 @@ int main(int argc, char **argv)
 	rv = start(&d, errmsg, sizeof(errmsg));
 	if (rv != 0 && d.stopping) {
 		/* Asked to stop while starting (waiting for a quorum): not a failure. */
-		stop(&d);
+		shut_down(&d);
 		log_info("kmipd: stopped before it was ready");
 		return 0;
 	}
 	if (rv != 0) {
 		log_error("kmipd: %s", errmsg);
-		stop(&d);
+		shut_down(&d);
 		return 1;
 	}
 	print_ready(&d);
 	if (!d.stopping)
 		uv_run(&d.loop, UV_RUN_DEFAULT);
 
-	stop(&d);
-	mailbox_close(&d.replies, NULL);
-	uv_close((uv_handle_t *)&d.sigterm, NULL);
-	uv_close((uv_handle_t *)&d.sigint, NULL);
-	uv_run(&d.loop, UV_RUN_DEFAULT);
-	uv_loop_close(&d.loop);
+	shut_down(&d);
 	log_info("kmipd: stopped");
 	return 0;
 }

@@ -266,7 +266,9 @@ static bool handle_frame(struct peer *peer, uint8_t type, const uint8_t *body, s
 		return true;
 	case PEER_ADD:
 	case PEER_JOIN:
-		if (len <= 8 || len > 8 + PEER_ADDRESS_MAX || (type == PEER_JOIN && !node))
+		/* A node joins as itself only. */
+		if (len <= 8 || len > 8 + PEER_ADDRESS_MAX ||
+		    (type == PEER_JOIN && (!node || peer_get_u64(body) != peer->id)))
 			return false;
 		cluster_change(peer->repl, peer, type, peer_get_u64(body), (const char *)body + 8,
 			       len - 8);
