@@ -348,6 +348,16 @@ static void refuse(struct transport *t, unsigned long long id, const char *fmt, 
 	log_write(level, "raft transport: %s", message);
 }
 
+/* Refuses what @link's peer said or presented, before knowing (inbound) who it is. */
+static void refuse_link(struct link *link, const char *why)
+{
+	if (link->outbound)
+		refuse(link->t, link->peer_id, "refusing node %llu at %s: %s",
+		       (unsigned long long)link->peer_id, link->peer_address, why);
+	else
+		refuse(link->t, 0, "refusing an incoming connection: %s", why);
+}
+
 /* The other side's HELLO: this version and cluster, a node (a tool has id 0 and belongs on
  * the peer channel) and, outbound, the node we dialled. Logs why not. */
 static bool hello_acceptable(struct link *link, const struct peer_hello *hello)
@@ -404,13 +414,7 @@ static void read_hello(struct link *link)
 	if (rv == KMIPD_EAGAIN)
 		return;
 	if (rv != 0 || type != PEER_HELLO || peer_hello_decode(body, body_len, &hello) != 0) {
-		if (link->outbound)
-			log_warn("raft transport: refusing node %llu at %s: it did not open with "
-				 "a HELLO",
-				 (unsigned long long)link->peer_id, link->peer_address);
-		else
-			log_warn("raft transport: refusing an incoming connection: it did not "
-				 "open with a HELLO");
+		refuse_link(link, "it did not open with a HELLO");
 		tls_stream_close(link->tls, "no HELLO");
 		return;
 	}
@@ -433,13 +437,7 @@ static int on_open(struct tls_stream *stream)
 	X509 *cert = tls_stream_peer_cert(stream);
 
 	if (cert == NULL || !pki_cert_is_node(cert)) {
-		if (link->outbound)
-			log_warn("raft transport: refusing node %llu at %s: its certificate "
-				 "is not a node certificate of this cluster",
-				 (unsigned long long)link->peer_id, link->peer_address);
-		else
-			log_warn("raft transport: refusing an incoming connection: its certificate "
-				 "is not a node certificate of this cluster");
+		refuse_link(link, "its certificate is not a node certificate of this cluster");
 		return -1;
 	}
 	return tls_stream_write(stream, link->t->hello.data, link->t->hello.len) != 0 ? -1 : 0;
