@@ -86,6 +86,20 @@ int store_set_applied_index(struct store_txn *txn, uint64_t index);
  * KMIPD_ESTATE or KMIPD_EINVAL. */
 int store_snapshot(struct store *store, struct buf *out, uint64_t *applied_index);
 
+/* The same snapshot in three pieces, to be written one after the other, without copying
+ * the image (the FSM hands them to libraft as they are): @header, the LMDB image mapped
+ * read-only from a memory file, and @pad zero bytes. Same rules and errors as
+ * store_snapshot(); release with store_snapshot_unmap(). */
+struct store_image {
+	uint8_t header[32];
+	uint8_t *image;
+	size_t image_len;
+	size_t pad;
+	uint64_t applied_index;
+};
+int store_snapshot_map(struct store *store, struct store_image *out);
+void store_snapshot_unmap(struct store_image *image);
+
 /* Checks the header of the snapshot @data (@len bytes: magic, version 1, lengths, zero
  * padding) and reads its applied index, without looking at the image or touching any
  * store: the FSM's restore compares it with the local store's index (at start-up the local

@@ -107,7 +107,8 @@ struct replication {
 	/* Bytes and count of the command entries applied: their average sets how far apart
 	 * snapshots are (fsm_snapshot). */
 	uint64_t applied_bytes, applied_entries;
-	unsigned snapshot_threshold; /* entries between snapshots now */
+	unsigned snapshot_threshold;	    /* entries between snapshots now */
+	struct store_image *snapshot_image; /* being written by libraft */
 
 	struct proposal_list wait_leader;
 	struct proposal_list inflight; /* ascending index */

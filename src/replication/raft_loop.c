@@ -283,31 +283,54 @@ static void space_snapshots(struct replication *repl, size_t image_len)
  * log. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
+	static uint8_t zeros[8];
 	struct replication *repl = fsm->data;
-	struct buf image = BUF_INIT;
-	uint64_t index, started = uv_hrtime();
+	struct store_image *image;
+	uint64_t started = uv_hrtime();
+	size_t total;
 	int rv;
 
 	commit_applied(repl); /* no write transaction may be open */
-	rv = store_snapshot(repl->config.store, &image, &index);
+	image = calloc(1, sizeof(*image));
+	*bufs = raft_malloc(3 * sizeof(**bufs));
+	if (image == NULL || *bufs == NULL) {
+		free(image);
+		raft_free(*bufs);
+		return RAFT_NOMEM;
+	}
+	rv = store_snapshot_map(repl->config.store, image);
 	if (rv != 0) {
 		log_error("raft: taking a snapshot of the key store failed: %s",
 			  kmipd_strerror(rv));
-		return RAFT_IOERR;
-	}
-	*bufs = raft_malloc(sizeof(**bufs));
-	if (*bufs == NULL || ((*bufs)[0].base = raft_malloc(image.len)) == NULL) {
+		free(image);
 		raft_free(*bufs);
-		buf_free(&image);
-		return RAFT_NOMEM;
+		return rv == KMIPD_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
 	}
-	memcpy((*bufs)[0].base, image.data, image.len);
-	(*bufs)[0].len = image.len;
-	*n_bufs = 1;
+	/* libraft writes the pieces as they are, then calls fsm_snapshot_finalize. */
+	(*bufs)[0] = (struct raft_buffer){image->header, sizeof(image->header)};
+	(*bufs)[1] = (struct raft_buffer){image->image, image->image_len};
+	(*bufs)[2] = (struct raft_buffer){zeros, image->pad};
+	*n_bufs = image->pad > 0 ? 3 : 2;
+	repl->snapshot_image = image;
+	total = sizeof(image->header) + image->image_len + image->pad;
 	log_info("raft: snapshot of the key store at index %llu (%zu bytes, %.1f ms)",
-		 (unsigned long long)index, image.len, (double)(uv_hrtime() - started) / 1e6);
-	space_snapshots(repl, image.len);
-	buf_free(&image);
+		 (unsigned long long)image->applied_index, total,
+		 (double)(uv_hrtime() - started) / 1e6);
+	space_snapshots(repl, total);
+	return 0;
+}
+
+/* libraft is done with the snapshot's pieces (written, or failed). */
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct replication *repl = fsm->data;
+
+	store_snapshot_unmap(repl->snapshot_image);
+	free(repl->snapshot_image);
+	repl->snapshot_image = NULL;
+	raft_free(*bufs);
+	*bufs = NULL;
+	*n_bufs = 0;
 	return 0;
 }
 
@@ -903,11 +926,12 @@ static int loop_start(struct replication *repl)
 			 repl->io.errmsg);
 		return KMIPD_EIO;
 	}
-	repl->fsm.version = 1;
+	repl->fsm.version = 2;
 	repl->fsm.data = repl;
 	repl->fsm.apply = fsm_apply;
 	repl->fsm.snapshot = fsm_snapshot;
 	repl->fsm.restore = fsm_restore;
+	repl->fsm.snapshot_finalize = fsm_snapshot_finalize;
 	rv = raft_init(&repl->raft, &repl->io, &repl->fsm, repl->config.id, repl->address);
 	if (rv != 0) {
 		snprintf(repl->errmsg, sizeof(repl->errmsg), "raft: %s", raft_errmsg(&repl->raft));

@@ -50,7 +50,9 @@
 #define SNAPSHOT_MAGIC	    "KMIPDSNP"
 #define SNAPSHOT_VERSION    1
 #define SNAPSHOT_HEADER_LEN 32 /* magic, version, reserved, applied index, image length */
-#define RESTORE_FILE	    "data.mdb.restore"
+_Static_assert(sizeof(((struct store_image *)0)->header) == SNAPSHOT_HEADER_LEN,
+	       "struct store_image holds the whole header");
+#define RESTORE_FILE "data.mdb.restore"
 
 #if SIZE_MAX > 0xffffffffu
 #define DEFAULT_MAP_SIZE ((size_t)64 << 30)
@@ -1235,23 +1237,6 @@ static size_t snapshot_padding(size_t image_len)
 	return (8 - (SNAPSHOT_HEADER_LEN + image_len) % 8) % 8;
 }
 
-/* Reads @len bytes at the start of @fd into @dst. 0 or KMIPD_EIO. */
-static int read_all(int fd, uint8_t *dst, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = pread(fd, dst + done, len - done, (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return KMIPD_EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* Copies the environment, compacted, into a memory file and returns it in @fd. Holding
  * @writer, so the image is the state at @index. */
 static int copy_env(struct store *s, int *fd, uint64_t *index)
@@ -1282,17 +1267,16 @@ static int copy_env(struct store *s, int *fd, uint64_t *index)
 	return 0;
 }
 
-int store_snapshot(struct store *store, struct buf *out, uint64_t *applied_index)
+int store_snapshot_map(struct store *store, struct store_image *out)
 {
-	uint8_t *p;
 	struct stat st;
-	size_t image_len, pad;
 	uint64_t index = 0;
+	void *map = MAP_FAILED;
 	int fd = -1, rc;
 
-	if (store == NULL || out == NULL || applied_index == NULL)
+	if (store == NULL || out == NULL)
 		return KMIPD_EINVAL;
-	buf_clear(out);
+	memset(out, 0, sizeof(*out));
 	rc = writer_lock(store);
 	if (rc != 0)
 		return rc;
@@ -1300,37 +1284,63 @@ int store_snapshot(struct store *store, struct buf *out, uint64_t *applied_index
 	writer_unlock(store); /* the image is in the memory file: writers may go on */
 	if (rc != 0)
 		goto out;
-
 	if (fstat(fd, &st) != 0) {
 		rc = KMIPD_EIO;
 		goto out;
 	}
-	if ((uint64_t)st.st_size > SIZE_MAX - SNAPSHOT_HEADER_LEN - 8) {
-		rc = KMIPD_ENOMEM;
+	if (st.st_size == 0 || (uint64_t)st.st_size > SIZE_MAX - SNAPSHOT_HEADER_LEN - 8) {
+		rc = KMIPD_EIO;
 		goto out;
 	}
-	image_len = (size_t)st.st_size;
-	pad = snapshot_padding(image_len);
-	rc = buf_reserve(out, SNAPSHOT_HEADER_LEN + image_len + pad);
-	if (rc != 0)
+	/* Mapped, not read: the image is handed on without being copied again. */
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		rc = errno == ENOMEM ? KMIPD_ENOMEM : KMIPD_EIO;
 		goto out;
-	p = out->data;
-	memcpy(p, SNAPSHOT_MAGIC, 8);
-	put_le(p + 8, SNAPSHOT_VERSION, 4);
-	put_le(p + 12, 0, 4);
-	put_le(p + 16, index, 8);
-	put_le(p + 24, image_len, 8);
-	rc = read_all(fd, p + SNAPSHOT_HEADER_LEN, image_len);
-	if (rc != 0)
-		goto out;
-	memset(p + SNAPSHOT_HEADER_LEN + image_len, 0, pad);
-	out->len = SNAPSHOT_HEADER_LEN + image_len + pad;
-	*applied_index = index;
+	}
+	out->image = map;
+	out->image_len = (size_t)st.st_size;
+	out->pad = snapshot_padding(out->image_len);
+	out->applied_index = index;
+	memcpy(out->header, SNAPSHOT_MAGIC, 8);
+	put_le(out->header + 8, SNAPSHOT_VERSION, 4);
+	put_le(out->header + 12, 0, 4);
+	put_le(out->header + 16, index, 8);
+	put_le(out->header + 24, out->image_len, 8);
 out:
 	if (fd >= 0)
-		close(fd);
+		close(fd); /* the mapping keeps the memory file */
+	return rc;
+}
+
+void store_snapshot_unmap(struct store_image *image)
+{
+	if (image != NULL && image->image != NULL)
+		munmap(image->image, image->image_len);
+	if (image != NULL)
+		image->image = NULL;
+}
+
+int store_snapshot(struct store *store, struct buf *out, uint64_t *applied_index)
+{
+	static const uint8_t zeros[8];
+	struct store_image image;
+	int rc;
+
+	if (out == NULL || applied_index == NULL)
+		return KMIPD_EINVAL;
+	buf_clear(out);
+	rc = store_snapshot_map(store, &image);
 	if (rc != 0)
-		buf_clear(out);
+		return rc;
+	rc = buf_reserve(out, sizeof(image.header) + image.image_len + image.pad);
+	if (rc == 0) {
+		buf_append(out, image.header, sizeof(image.header));
+		buf_append(out, image.image, image.image_len);
+		buf_append(out, zeros, image.pad);
+		*applied_index = image.applied_index;
+	}
+	store_snapshot_unmap(&image);
 	return rc;
 }
 
