@@ -37,6 +37,8 @@
 #include "kmipd/tls.h"
 #include "kmipd/ttlv.h"
 
+#include "tls_io.h"
+
 #define MAX_MESSAGE (64 * 1024)
 #define KEY_ID	    "1f0e6a53-9c2b-4d87-b5a4-3e6f0c9d8a21"
 #define TIME_STAMP  1700000000
@@ -221,81 +223,20 @@ struct conn {
 	struct buf out;	 /* an answer on its way into SSL_write */
 };
 
-/* Sends c->pend; 0, or -1 if the socket failed. */
 static int send_pending(struct conn *c)
 {
-	size_t off = 0;
-
-	while (off < c->pend.len) {
-		ssize_t n = send(c->fd, c->pend.data + off, c->pend.len - off, MSG_NOSIGNAL);
-
-		if (n > 0)
-			off += (size_t)n;
-		else if (n < 0 && errno == EINTR)
-			continue;
-		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		else
-			return -1;
-	}
-	buf_consume(&c->pend, off);
-	return 0;
+	return tls_io_send(c->fd, &c->pend);
 }
 
-/* Moves what OpenSSL wrote into the socket (one send per flight), and asks for EPOLLOUT
- * while some is left. */
+/* The socket side of the connection, as tls_io.h moves it. */
 static int flush(struct conn *c)
 {
-	size_t n;
-
-	while ((n = BIO_ctrl_pending(c->wbio)) > 0) {
-		int got;
-
-		if (buf_reserve(&c->pend, n) != 0)
-			return -1;
-		got = BIO_read(c->wbio, c->pend.data + c->pend.len, (int)n);
-		if (got <= 0)
-			return -1;
-		c->pend.len += (size_t)got;
-	}
-	if (send_pending(c) != 0)
-		return -1;
-	if ((c->pend.len > 0) != c->want_out) {
-		struct epoll_event ev;
-
-		c->want_out = c->pend.len > 0;
-		ev.events = EPOLLIN | (c->want_out ? EPOLLOUT : 0);
-		ev.data.ptr = c;
-		epoll_ctl(c->w->ep, EPOLL_CTL_MOD, c->fd, &ev);
-	}
-	return 0;
+	return tls_io_flush(c->wbio, c->fd, &c->pend, c->w->ep, c, &c->want_out);
 }
 
-/* Reads what the socket has into the read BIO (level-triggered: a short read means the
- * socket is drained for now). 0, or -1 if the socket failed. */
 static int fill(struct conn *c)
 {
-	uint8_t data[16384];
-
-	for (;;) {
-		ssize_t n = recv(c->fd, data, sizeof(data), 0);
-
-		if (n > 0) {
-			if (BIO_write(c->rbio, data, (int)n) != (int)n)
-				return -1;
-			if ((size_t)n < sizeof(data))
-				return 0;
-		} else if (n == 0) {
-			c->eof = true;
-			return 0;
-		} else if (errno == EINTR) {
-			continue;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			return 0;
-		} else {
-			return -1;
-		}
-	}
+	return tls_io_fill(c->fd, c->rbio, &c->eof);
 }
 
 static void conn_close(struct conn *c, bool graceful)
