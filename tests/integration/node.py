@@ -42,10 +42,17 @@ class Node:
         self.pki = self.data_dir / "pki"
         self.stdout_lines = []
 
+    host = "127.0.0.1"
+
     def start(self, port=0):
+        return self.start_at("127.0.0.1", port)
+
+    def start_at(self, host, port):
+        """Starts the node listening on @host:@port (Raft on @host:self.raft_port) and
+        returns once it says "ready"."""
         args = [str(self.build / "kmipd"), "--dev", "--data-dir", str(self.data_dir),
-                "--listen", f"127.0.0.1:{port}", "--raft.address",
-                f"127.0.0.1:{self.raft_port}", "--log-level", "debug", *self.extra_args]
+                "--listen", f"{host}:{port}", "--raft.address", f"{host}:{self.raft_port}",
+                "--log-level", "debug", *self.extra_args]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
         deadline = time.monotonic() + READY_TIMEOUT
@@ -55,10 +62,11 @@ class Node:
             if not line:
                 raise RuntimeError(f"kmipd exited ({self.proc.wait()}): {self.stderr()}")
             self.stdout_lines.append(line)
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            m = re.search(r"listening on [0-9.]+:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
             if line.strip() == "ready":
+                self.host = host
                 return self
         raise RuntimeError("kmipd did not become ready: " + self.stderr())
 
@@ -214,30 +222,3 @@ class Cluster:
             if node.proc is not None:
                 rcs.append(node.stop())
         return rcs
-
-
-def _start_at(self, host, port):
-    """Starts a node listening on @host:@port (Raft on @host:self.raft_port)."""
-    args = [str(self.build / "kmipd"), "--dev", "--data-dir", str(self.data_dir),
-            "--listen", f"{host}:{port}", "--raft.address", f"{host}:{self.raft_port}",
-            "--log-level", "debug", *self.extra_args]
-    self.log = open(self.log_path, "ab")
-    self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
-    deadline = time.monotonic() + READY_TIMEOUT
-    self.stdout_lines = []
-    while time.monotonic() < deadline:
-        line = self.proc.stdout.readline().decode()
-        if not line:
-            raise RuntimeError(f"kmipd exited ({self.proc.wait()}): {self.stderr()}")
-        self.stdout_lines.append(line)
-        m = re.search(r"listening on [0-9.]+:(\d+)", line)
-        if m:
-            self.port = int(m.group(1))
-        if line.strip() == "ready":
-            self.host = host
-            return self
-    raise RuntimeError("kmipd did not become ready: " + self.stderr())
-
-
-Node.start_at = _start_at
-Node.host = "127.0.0.1"
