@@ -25,6 +25,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ME=compare.sh
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 BUILD=build
 OUT=
 QUICK=0
@@ -115,34 +118,7 @@ start() {
 	disown "$LAST_PID" # no "Killed" notices from the shell when cleanup has to insist
 }
 
-# Busy share of all CPUs over @1 seconds, in percent (from /proc/stat).
-cpu_busy() {
-	local before after
-	read -r -a before </proc/stat
-	sleep "$1"
-	read -r -a after </proc/stat
-	local idle=$(((after[4] + after[5]) - (before[4] + before[5])))
-	local total=0 i
-	for i in 1 2 3 4 5 6 7 8; do total=$((total + after[i] - before[i])); done
-	[ $total -gt 0 ] && echo $((100 * (total - idle) / total)) || echo 0
-}
-
-echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'),"\
-	"$(uname -sr), $(openssl version | cut -d' ' -f1-2), $(date -u '+%Y-%m-%d %H:%M UTC')"
-busy=$(cpu_busy 2)
-waited=0
-while [ "$busy" -gt 15 ] && [ $waited -lt "$WAIT_IDLE" ]; do
-	[ $waited = 0 ] && echo "== the machine is ${busy}% busy; waiting up to ${WAIT_IDLE} s for it to be idle"
-	sleep 3
-	waited=$((waited + 5))
-	busy=$(cpu_busy 2)
-done
-if [ "$busy" -gt 15 ]; then
-	echo "== WARNING: the machine is ${busy}% busy before the runs; the figures below are not clean. Busiest:"
-	ps -eo pcpu,pid,comm --sort=-pcpu | sed -n '2,6p' | sed 's/^/     /'
-else
-	echo "== machine idle before the runs (${busy}% busy)"
-fi
+check_machine "$WAIT_IDLE" "$(openssl version | cut -d' ' -f1-2)"
 
 # ---- servers ---------------------------------------------------------------------------
 KPORT=$(free_port)

@@ -18,6 +18,9 @@
 # read), 3 when one is not, 1 when the drill could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ME=failover.sh
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 BUILD=build
 OUT=
@@ -125,27 +128,6 @@ log_ms() { date -d "$1" +%s%3N; }
 
 # ---- the cluster (as bench/cluster-bench.sh starts it) ------------------------------------
 
-free_ports() {
-	python3 - <<'EOF'
-import random, socket
-def free(port):
-    for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
-        s = socket.socket()
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-while True:
-    kmip, raft = random.randint(20000, 32000), random.randint(20000, 32000)
-    if abs(kmip - raft) > 1 and free(kmip) and free(raft) and free(raft + 1):
-        print(kmip, raft)
-        break
-EOF
-}
-
 read -r PORT RPORT <<<"$(free_ports)"
 MEMBERS="1@127.0.0.1:$RPORT,2@127.0.0.2:$RPORT,3@127.0.0.3:$RPORT"
 NODE_PID=()
@@ -159,33 +141,6 @@ start_node() { # I LOG
 	NODE_PID[i]=$!
 	STARTED+=($!)
 	disown "$!"
-}
-
-wait_ready() { # LOG PID NAME
-	for _ in $(seq 600); do
-		grep -qx ready "$1" && return 0
-		if ! kill -0 "$2" 2>/dev/null; then
-			echo "failover.sh: $3 exited before it was ready; the end of $1:" >&2
-			tail -n 20 "$1" | sed 's/^/    /' >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
-	echo "failover.sh: $3 did not print \"ready\" within 60 s" >&2
-	exit 1
-}
-
-LEADER_RE='raft: (this node \([0-9]+\)|node [0-9]+ at [^ ]+) is the leader'
-
-leader() { # the leader as every node sees it, once they agree; empty before
-	local i line id agreed=
-	for i in 1 2 3; do
-		line=$(grep -E "$LEADER_RE" "$TMP/node$i.log" | tail -n 1) || return 0
-		id=$(sed -E 's/.*raft: (this node \(([0-9]+)\)|node ([0-9]+) at).*/\2\3/' <<<"$line")
-		[ -z "$agreed" ] || [ "$agreed" = "$id" ] || return 0
-		agreed=$id
-	done
-	printf '%s' "$agreed"
 }
 
 for i in 1 2 3; do
