@@ -24,9 +24,7 @@ static void add_done(struct kmip_op_ctx *ctx, const struct command_result *resul
 int op_add_attribute(struct kmip_op_ctx *ctx)
 {
 	struct kmip_attr attr;
-	struct op_pending *pending;
 	struct object obj;
-	struct command cmd;
 	const uint8_t *value;
 	const char *uid, *name;
 	size_t len;
@@ -55,15 +53,6 @@ int op_add_attribute(struct kmip_op_ctx *ctx)
 	if (op_value_encode(ctx, attr.def, attr.value, &value, &len) != 0)
 		return KMIP_OP_DONE;
 
-	pending = op_pending_new(ctx, obj.uid);
-	if (pending == NULL)
-		return KMIP_OP_DONE;
-	pending->attr_name = name;
-	pending->attr_value = attr.value;
-	op_command_init(ctx, &cmd, COMMAND_ATTR_ADD, obj.uid);
-	cmd.attr_name = name;
-	cmd.attr_value = value;
-	cmd.attr_value_len = len;
-	cmd.single_instance = single;
-	return service_propose(ctx, &cmd, add_done);
+	return op_propose_attribute(ctx, COMMAND_ATTR_ADD, obj.uid, name, 0, value, len, single,
+				    attr.value, add_done);
 }

@@ -710,6 +710,27 @@ struct op_pending *op_pending_new(struct kmip_op_ctx *ctx, const char *uid)
 	return p;
 }
 
+int op_propose_attribute(struct kmip_op_ctx *ctx, enum command_type type, const char *uid,
+			 const char *name, uint32_t index, const uint8_t *value, size_t value_len,
+			 bool single_instance, const struct ttlv_item *answer, service_done_fn done)
+{
+	struct op_pending *pending = op_pending_new(ctx, uid);
+	struct command cmd;
+
+	if (pending == NULL)
+		return KMIP_OP_DONE;
+	pending->attr_name = name;
+	pending->attr_index = index;
+	pending->attr_value = answer;
+	op_command_init(ctx, &cmd, type, pending->uid);
+	cmd.attr_name = name;
+	cmd.attr_index = index;
+	cmd.attr_value = value;
+	cmd.attr_value_len = value_len;
+	cmd.single_instance = single_instance;
+	return service_propose(ctx, &cmd, done);
+}
+
 void op_command_init(struct kmip_op_ctx *ctx, struct command *cmd, enum command_type type,
 		     const char *uid)
 {

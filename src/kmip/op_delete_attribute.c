@@ -15,9 +15,7 @@ int op_delete_attribute(struct kmip_op_ctx *ctx)
 	const struct kmip_attr_def *def;
 	const struct object_attr *instance;
 	enum kmip_attr_kind kind;
-	struct op_pending *pending;
 	struct object obj;
-	struct command cmd;
 	const char *uid, *name;
 	uint32_t index = 0;
 	int shown;
@@ -65,14 +63,7 @@ int op_delete_attribute(struct kmip_op_ctx *ctx)
 				    "Delete Attribute: %s has no %.*s with Attribute Index %u",
 				    obj.uid, shown, (const char *)name_item->v.bytes, index);
 
-	pending = op_pending_new(ctx, obj.uid);
-	if (pending == NULL)
-		return KMIP_OP_DONE;
-	pending->attr_name = name;
-	pending->attr_index = index;
-	pending->attr_value = op_value_decode(ctx, instance->value, instance->value_len);
-	op_command_init(ctx, &cmd, COMMAND_ATTR_DELETE, obj.uid);
-	cmd.attr_name = name;
-	cmd.attr_index = index;
-	return service_propose(ctx, &cmd, op_done_attribute);
+	return op_propose_attribute(ctx, COMMAND_ATTR_DELETE, obj.uid, name, index, NULL, 0, false,
+				    op_value_decode(ctx, instance->value, instance->value_len),
+				    op_done_attribute);
 }

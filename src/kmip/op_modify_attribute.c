@@ -8,9 +8,7 @@
 int op_modify_attribute(struct kmip_op_ctx *ctx)
 {
 	struct kmip_attr attr;
-	struct op_pending *pending;
 	struct object obj;
-	struct command cmd;
 	const uint8_t *value;
 	const char *uid, *name;
 	uint32_t index;
@@ -39,16 +37,6 @@ int op_modify_attribute(struct kmip_op_ctx *ctx)
 	if (op_value_encode(ctx, attr.def, attr.value, &value, &len) != 0)
 		return KMIP_OP_DONE;
 
-	pending = op_pending_new(ctx, obj.uid);
-	if (pending == NULL)
-		return KMIP_OP_DONE;
-	pending->attr_name = name;
-	pending->attr_index = index;
-	pending->attr_value = attr.value;
-	op_command_init(ctx, &cmd, COMMAND_ATTR_MODIFY, obj.uid);
-	cmd.attr_name = name;
-	cmd.attr_index = index;
-	cmd.attr_value = value;
-	cmd.attr_value_len = len;
-	return service_propose(ctx, &cmd, op_done_attribute);
+	return op_propose_attribute(ctx, COMMAND_ATTR_MODIFY, obj.uid, name, index, value, len,
+				    false, attr.value, op_done_attribute);
 }

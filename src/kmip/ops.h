@@ -157,6 +157,15 @@ struct op_pending {
 /* A zeroed op_pending for @uid, installed as ctx->op_state; NULL after failing the item. */
 struct op_pending *op_pending_new(struct kmip_op_ctx *ctx, const char *uid);
 
+/* Proposes a change to instance @index of attribute @name of @uid (Add, Modify or Delete
+ * Attribute): the command carries @value (encoded; NULL for a delete) and, for Add,
+ * whether the attribute has a single instance; @done answers with @answer, the Attribute
+ * Value (see op_done_attribute). Returns what service_propose returns. */
+int op_propose_attribute(struct kmip_op_ctx *ctx, enum command_type type, const char *uid,
+			 const char *name, uint32_t index, const uint8_t *value, size_t value_len,
+			 bool single_instance, const struct ttlv_item *answer,
+			 service_done_fn done);
+
 /* Fills the common part of a command about object @uid of the session's tenant. */
 void op_command_init(struct kmip_op_ctx *ctx, struct command *cmd, enum command_type type,
 		     const char *uid);
