@@ -32,10 +32,24 @@ def test_create_anywhere_read_everywhere(cluster):
         for i in range(60):
             uid = clients[i % 3].create(enums.CryptographicAlgorithm.AES, 256)
             keys[uid] = clients[(i + 1) % 3].get(uid).value
-        # Every node, with no retries, returns the same material for every key.
-        for c in clients:
-            for uid, value in keys.items():
-                assert c.get(uid).value == value
+        # Every node, with no retries and all at once, returns the same material for
+        # every key.
+        mismatches = []
+
+        def read_all(c):
+            try:
+                for uid, value in keys.items():
+                    if c.get(uid).value != value:
+                        mismatches.append(uid)
+            except Exception as e:  # reported below, with the thread's node
+                mismatches.append(repr(e))
+
+        readers = [threading.Thread(target=read_all, args=(c,)) for c in clients]
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join()
+        assert mismatches == []
         # An unknown uid is Item Not Found on every node, not an error.
         for c in clients:
             with pytest.raises(exceptions.KmipOperationFailure) as e:
