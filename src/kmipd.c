@@ -253,10 +253,15 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		return rv;
 
 	snprintf(path, sizeof(path), "%s/store", c->data_dir);
-	struct store_config store_config = {.dir = path, .durable = false};
+	struct store_config store_config = {.dir = path, .durable = false, .lazy = true};
 	rv = store_open(&d->store, &store_config, errmsg, errlen);
 	if (rv != 0)
 		return rv;
+	if (store_discarded(d->store))
+		log_warn("the key store in %s was not flushed before the machine stopped and may "
+			 "be torn: set aside as data.mdb.unflushed; refilling it from the Raft "
+			 "snapshot and log",
+			 path);
 
 	struct tls_config tls_config = {
 		.cert_file = c->cert,

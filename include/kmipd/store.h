@@ -27,11 +27,19 @@ struct store_txn;
 struct store_config {
 	const char *dir; /* created if missing (0700); holds data.mdb and lock.mdb */
 	size_t map_size; /* address space reserved for the map; 0 = 64 GiB */
-	bool durable;	 /* Both ways LMDB runs with MDB_NOMETASYNC (never MDB_NOSYNC): a
-			  * crash can undo the last commit, never corrupt the file. false:
-			  * the Raft log is the durable record and replay repairs LMDB.
-			  * true: the store also syncs after each commit, so one that
-			  * returned survives a crash on its own. */
+	bool durable;	 /* true: the store syncs after each commit, so a commit that returned
+			  * survives a crash on its own. false: the Raft log is the durable
+			  * record and replay repairs LMDB (see @lazy). */
+	bool lazy;	 /* false: MDB_NOMETASYNC, a crash can undo the last commit, never
+			  * corrupt the file. true: MDB_NOSYNC, commits are not flushed at
+			  * all; before the first one the store records the machine's boot
+			  * id in @dir/unflushed (flushed), and removes it once a clean close
+			  * has flushed everything. A store found with the mark of another
+			  * boot (the machine stopped with pages unwritten: the file may be
+			  * torn) is set aside as data.mdb.unflushed and opened empty, for
+			  * Raft to refill from its snapshot and log (store_discarded()).
+			  * A process that merely crashed leaves its pages with the kernel:
+			  * its store is kept. Ignored with @durable. */
 };
 
 /* Opens (creating if needed) the environment in @config->dir, checks its format version and
@@ -39,7 +47,12 @@ struct store_config {
  * naming the path and the cause into @errmsg (@errlen bytes). */
 int store_open(struct store **out, const struct store_config *config, char *errmsg, size_t errlen);
 
-/* Closes the environment. No transaction may be open. */
+/* true when store_open() set aside a store that a machine crash may have torn (see
+ * store_config.lazy) and opened an empty one in its place. */
+bool store_discarded(const struct store *store);
+
+/* Closes the environment. No transaction may be open. With store_config.lazy, flushes
+ * it first and removes the unflushed mark if that succeeded. */
 void store_close(struct store *store);
 
 /* Transactions. A read transaction sees one consistent snapshot; a write transaction is

@@ -7,11 +7,18 @@
  * tenant NUL SHA-256(encoded Name value) uid to an empty value. Tenant names cannot
  * contain NUL, so a tenant's keys are exactly those starting with "tenant NUL".
  *
- * Durability. The environment always runs with MDB_NOMETASYNC (never MDB_NOSYNC): each
- * commit fsyncs the data pages and the meta page follows at the next commit, so a crash can
- * undo the last transaction but never corrupts the file. The Raft log is the durable record
- * and replay by applied index repairs that. With config->durable the store also syncs after
- * every commit, so a commit that returned survives a crash on its own.
+ * Durability. By default the environment runs with MDB_NOMETASYNC: each commit fsyncs the
+ * data pages and the meta page follows at the next commit, so a crash can undo the last
+ * transaction but never corrupts the file. The Raft log is the durable record and replay by
+ * applied index repairs that. With config->durable the store also syncs after every commit,
+ * so a commit that returned survives a crash on its own. With config->lazy (kmipd's
+ * choice) it runs with MDB_NOSYNC and flushes nothing: the pages of a commit are with the
+ * kernel when it returns, which is all a process crash needs. Only a machine that stops
+ * with pages unwritten can leave a torn file, and that is what the "unflushed" mark finds:
+ * written (and flushed) with the boot id before the first commit, removed by a clean close
+ * after a flush. Found at open with another boot's id, it means that the file cannot be
+ * trusted; it is set aside and the store starts empty, for Raft to refill from its
+ * snapshot and log (both flushed by libraft).
  *
  * Locking. LMDB needs nothing beyond MDB_NOTLS for readers beside the one writer; two
  * locks exist for snapshots. @writer (an error-checking mutex) is held by a write
@@ -64,6 +71,8 @@ struct store {
 	MDB_env *env; /* NULL once a restore failed to reopen it */
 	MDB_dbi meta, tenants, objects, names, requests;
 	bool durable;
+	bool lazy;	/* MDB_NOSYNC, with the unflushed mark */
+	bool discarded; /* store_open() set a possibly torn file aside */
 	size_t map_size;
 	char *dir;
 	EVP_MD *sha256;
@@ -201,7 +210,8 @@ static int open_env(struct store *s, char *errmsg, size_t errlen)
 	if (rc == 0)
 		rc = mdb_env_set_maxdbs(s->env, MAX_DBS);
 	if (rc == 0)
-		rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
+		rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->lazy ? MDB_NOSYNC : MDB_NOMETASYNC),
+				  0600);
 	if (rc != 0)
 		goto fail;
 	/* Slots of readers that died (a crashed process) would pin old pages forever. */
@@ -230,6 +240,89 @@ static int path_in(char *path, const char *dir, const char *name)
 	int n = snprintf(path, PATH_MAX, "%s/%s", dir, name);
 
 	return n >= 0 && n < PATH_MAX ? 0 : -ENAMETOOLONG;
+}
+
+static int write_file(const char *path, const uint8_t *data, size_t len);
+
+#define UNFLUSHED_FILE "unflushed"
+#define BOOT_ID_LEN    36 /* a UUID */
+
+/* This boot of the machine's id into @id (BOOT_ID_LEN bytes, no NUL). */
+static int read_boot_id(char *id)
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, id, BOOT_ID_LEN);
+	close(fd);
+	return n == BOOT_ID_LEN ? 0 : KMIPD_EIO;
+}
+
+/* For a lazy store, before the environment opens: sets aside a file that another boot
+ * left unflushed, then marks the store as unflushed in this boot (flushed to disk before
+ * any commit can be left unflushed). */
+static int mark_unflushed(struct store *s, char *errmsg, size_t errlen)
+{
+	char mark[PATH_MAX], tmp[PATH_MAX], data[PATH_MAX], aside[PATH_MAX], lock[PATH_MAX];
+	char boot[BOOT_ID_LEN], seen[BOOT_ID_LEN];
+	ssize_t n = -1;
+	int fd, rc;
+
+	if (path_in(mark, s->dir, UNFLUSHED_FILE) != 0 ||
+	    path_in(tmp, s->dir, UNFLUSHED_FILE ".new") != 0 ||
+	    path_in(data, s->dir, "data.mdb") != 0 ||
+	    path_in(aside, s->dir, "data.mdb.unflushed") != 0 ||
+	    path_in(lock, s->dir, "lock.mdb") != 0) {
+		errmsgf(errmsg, errlen, "opening the store in %s: the path is too long", s->dir);
+		return KMIPD_EINVAL;
+	}
+	rc = read_boot_id(boot);
+	if (rc != 0) {
+		errmsgf(errmsg, errlen, "reading the machine's boot id: %s", kmipd_strerror(rc));
+		return rc;
+	}
+	fd = open(mark, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, seen, sizeof(seen));
+		close(fd);
+		if (n == BOOT_ID_LEN && memcmp(seen, boot, BOOT_ID_LEN) == 0)
+			return 0; /* this boot's: the kernel has every page */
+		if (rename(data, aside) != 0 && errno != ENOENT) {
+			rc = -errno;
+			errmsgf(errmsg, errlen, "setting aside %s: %s", data, strerror(errno));
+			return rc;
+		}
+		unlink(lock);
+		s->discarded = true;
+	} else if (errno != ENOENT) {
+		rc = -errno;
+		errmsgf(errmsg, errlen, "reading %s: %s", mark, strerror(errno));
+		return rc;
+	}
+	rc = write_file(tmp, (const uint8_t *)boot, BOOT_ID_LEN);
+	if (rc == 0 && rename(tmp, mark) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = fsync_parent_dir(mark);
+	if (rc != 0) {
+		errmsgf(errmsg, errlen, "writing %s: %s", mark, kmipd_strerror(rc));
+		unlink(tmp);
+	}
+	return rc;
+}
+
+/* For a lazy store at a clean close: flush, and only then remove the mark. */
+static void flush_and_unmark(struct store *s)
+{
+	char mark[PATH_MAX];
+
+	if (s->env == NULL || mdb_env_sync(s->env, 1) != 0 ||
+	    path_in(mark, s->dir, UNFLUSHED_FILE) != 0)
+		return; /* the mark stays: the next open in another boot starts afresh */
+	if (unlink(mark) == 0)
+		fsync_parent_dir(mark);
 }
 
 static int init_locks(struct store *s)
@@ -303,6 +396,7 @@ int store_open(struct store **out, const struct store_config *config, char *errm
 		return KMIPD_ENOMEM;
 	}
 	s->durable = config->durable;
+	s->lazy = config->lazy && !config->durable;
 	s->map_size = config->map_size ? config->map_size : DEFAULT_MAP_SIZE;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -313,7 +407,9 @@ int store_open(struct store **out, const struct store_config *config, char *errm
 	/* A restore interrupted before its rename leaves its copy behind; data.mdb is whole
 	 * either way (the rename is atomic). */
 	unlink(leftover);
-	rc = open_env(s, errmsg, errlen);
+	rc = s->lazy ? mark_unflushed(s, errmsg, errlen) : 0;
+	if (rc == 0)
+		rc = open_env(s, errmsg, errlen);
 	if (rc != 0)
 		goto err;
 	s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -330,10 +426,17 @@ err:
 	return rc;
 }
 
+bool store_discarded(const struct store *store)
+{
+	return store != NULL && store->discarded;
+}
+
 void store_close(struct store *store)
 {
 	if (store == NULL)
 		return;
+	if (store->lazy)
+		flush_and_unmark(store);
 	mdb_env_close(store->env);
 	free_store(store);
 }
@@ -1245,8 +1348,11 @@ static int copy_env(struct store *s, int *fd, uint64_t *index)
 	int rc;
 
 	/* With MDB_NOMETASYNC the last meta page may not be on disk yet; the copy reads
-	 * through the map, but the reference rule (sync first) costs one fsync per snapshot. */
-	rc = mdb_env_sync(s->env, 1);
+	 * through the map, but the reference rule (sync first) costs one fsync per snapshot.
+	 * A lazy store flushes nothing before a clean close: the map is the page cache,
+	 * which is what the copy reads, and flushing every dirty page here would hold the
+	 * raft thread. */
+	rc = s->lazy ? 0 : mdb_env_sync(s->env, 1);
 	if (rc != 0)
 		return KMIPD_EIO;
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);

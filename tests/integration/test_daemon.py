@@ -391,3 +391,49 @@ def test_bad_cluster_members_are_clear_errors(build, tmp_path, members, message)
                           capture_output=True, timeout=30)
     assert done.returncode == 1
     assert message in done.stderr, done.stderr
+
+
+def test_store_torn_by_a_machine_crash_is_refilled_from_raft(build, tmp_path):
+    # kmipd leaves LMDB's pages to the kernel (MDB_NOSYNC): a killed process loses none
+    # of them, a machine that stops can. The store's "unflushed" mark carries the boot
+    # id; found with another boot's, the store is set aside and Raft's own flushed
+    # snapshot and log refill it. A low threshold puts the keys in both.
+    n = Node(build, tmp_path / "n", ["--cluster.snapshot_threshold", "64"]).start()
+    store = n.data_dir / "store"
+    c = n.pykmip()
+    c.open()
+    keys = {}
+    for i in range(200):
+        uid = c.create(enums.CryptographicAlgorithm.AES, 256)
+        if i % 2 == 0:
+            c.activate(uid)
+        keys[uid] = c.get(uid).value
+    c.close()
+    assert "snapshot of the key store" in n.stderr()
+    mark = (store / "unflushed").read_text()
+    assert mark == open("/proc/sys/kernel/random/boot_id").read().strip()
+
+    n.kill()  # a process crash: the store is kept as it is
+    n.start()
+    assert "not flushed" not in n.stderr()
+    n.kill()
+    (store / "unflushed").write_text("00000000-0000-0000-0000-000000000000")  # a reboot
+    n.start()
+    try:
+        assert "was not flushed before the machine stopped" in n.stderr()
+        assert (store / "data.mdb.unflushed").exists()
+        c = n.pykmip()
+        c.open()
+        try:
+            for i, (uid, value) in enumerate(keys.items()):
+                assert c.get(uid).value == value
+                state = c.get_attributes(uid, ["State"])[1][0].attribute_value.value
+                expected = enums.State.ACTIVE if i % 2 == 0 else enums.State.PRE_ACTIVE
+                assert state == expected, uid
+        finally:
+            c.close()
+        assert n.stop() == 0
+        assert not (store / "unflushed").exists()  # a clean stop flushed and unmarked
+    finally:
+        if n.proc is not None:
+            n.kill()

@@ -75,6 +75,8 @@ static int teardown(void **state)
 	remove_in(f->path, "data.mdb");
 	remove_in(f->path, "lock.mdb");
 	remove_in(f->path, "data.mdb.restore");
+	remove_in(f->path, "data.mdb.unflushed");
+	remove_in(f->path, "unflushed");
 	rmdir(f->path);
 	if (f->other_path[0] != '\0') {
 		remove_in(f->other_path, "data.mdb");
@@ -1299,6 +1301,111 @@ static void restore_beside_readers(void **state)
 	buf_free(&z);
 }
 
+/* ---- Lazy flushing (store_config.lazy) ---- */
+
+static int open_lazy(struct fixture *f)
+{
+	struct store_config config = {.dir = f->path, .map_size = 64 * MiB, .lazy = true};
+
+	return store_open(&f->store, &config, f->errmsg, sizeof(f->errmsg));
+}
+
+static void write_mark(const struct fixture *f, const char *boot_id)
+{
+	char path[256];
+	FILE *file;
+
+	snprintf(path, sizeof(path), "%s/unflushed", f->path);
+	file = fopen(path, "w");
+	assert_non_null(file);
+	assert_int_equal(fputs(boot_id, file) >= 0, 1);
+	assert_int_equal(fclose(file), 0);
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static void put_acme(struct fixture *f)
+{
+	struct store_tenant tenant = {"acme", "local", "", (const uint8_t *)"kek", 3, 17};
+	struct store_txn *t;
+
+	BEGIN_WRITE(t);
+	assert_int_equal(store_tenant_put(t, &tenant), 0);
+	COMMIT(t);
+}
+
+static int get_acme(struct fixture *f)
+{
+	struct store_tenant back;
+	struct store_txn *t;
+	int rc;
+
+	BEGIN_READ(t);
+	rc = store_tenant_get(t, "acme", &f->arena, &back);
+	store_txn_abort(t);
+	return rc;
+}
+
+/* The mark is there while the store is open and gone after a clean close; a mark of this
+ * boot (a process that crashed) keeps the store. */
+static void lazy_store_marks_itself_while_open(void **state)
+{
+	struct fixture *f = *state;
+	char boot[64] = "";
+	FILE *file = fopen("/proc/sys/kernel/random/boot_id", "r");
+
+	assert_non_null(file);
+	assert_non_null(fgets(boot, sizeof(boot), file));
+	fclose(file);
+	store_close(f->store);
+	assert_int_equal(open_lazy(f), 0);
+	assert_true(exists_in(f->path, "unflushed"));
+	put_acme(f);
+	store_close(f->store);
+	f->store = NULL;
+	assert_false(exists_in(f->path, "unflushed"));
+
+	write_mark(f, boot); /* as a SIGKILLed kmipd leaves it */
+	assert_int_equal(open_lazy(f), 0);
+	assert_false(store_discarded(f->store));
+	assert_int_equal(get_acme(f), 0);
+	assert_false(exists_in(f->path, "data.mdb.unflushed"));
+}
+
+/* A mark of another boot: the machine stopped with pages unwritten, so the file is set
+ * aside and the store opens empty. */
+static void lazy_store_of_another_boot_is_set_aside(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->store);
+	assert_int_equal(open_lazy(f), 0);
+	put_acme(f);
+	store_close(f->store);
+	f->store = NULL;
+
+	write_mark(f, "00000000-0000-0000-0000-000000000000\n");
+	assert_int_equal(open_lazy(f), 0);
+	assert_true(store_discarded(f->store));
+	assert_int_equal(get_acme(f), KMIPD_ENOT_FOUND);
+	assert_true(exists_in(f->path, "data.mdb.unflushed"));
+	remove_in(f->path, "data.mdb.unflushed");
+
+	/* The new store is marked with this boot's id: reopening keeps it. */
+	put_acme(f);
+	store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(open_lazy(f), 0);
+	assert_false(store_discarded(f->store));
+	assert_int_equal(get_acme(f), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1326,6 +1433,8 @@ int main(void)
 		T(snapshot_length_is_a_multiple_of_8),
 		T(write_transaction_excludes_snapshot_and_restore),
 		T(restore_beside_readers),
+		T(lazy_store_marks_itself_while_open),
+		T(lazy_store_of_another_boot_is_set_aside),
 #undef T
 	};
 
