@@ -69,9 +69,11 @@ kind_node_note() {
 kind_teardown() {
 	local i
 	for ((i = 1; i <= NODES; i++)); do
-		# Deleting the namespace deletes its veth pair too.
+		# Deleting the namespace deletes its veth pair too, but the kernel does that
+		# after `ip netns del` returns: the pair may vanish between the check and the
+		# delete, which must not stop the teardown before the bridge goes.
 		[[ ! -e /run/netns/$(netns_name "$i") ]] || ip netns del "$(netns_name "$i")"
-		! link_exists "$(veth_name "$i")" || ip link del "$(veth_name "$i")"
+		! link_exists "$(veth_name "$i")" || ip link del "$(veth_name "$i")" 2>/dev/null || true
 	done
 	! link_exists "$BRIDGE" || ip link del "$BRIDGE"
 	say "removed the namespaces kmipd-1..$NODES and the bridge $BRIDGE"
