@@ -265,16 +265,15 @@ static int read_boot_id(char *id)
  * any commit can be left unflushed). */
 static int mark_unflushed(struct store *s, char *errmsg, size_t errlen)
 {
-	char mark[PATH_MAX], tmp[PATH_MAX], data[PATH_MAX], aside[PATH_MAX], lock[PATH_MAX];
+	char mark[PATH_MAX], tmp[PATH_MAX], data[PATH_MAX], aside[PATH_MAX];
 	char boot[BOOT_ID_LEN], seen[BOOT_ID_LEN];
-	ssize_t n = -1;
+	ssize_t n;
 	int fd, rc;
 
 	if (path_in(mark, s->dir, UNFLUSHED_FILE) != 0 ||
 	    path_in(tmp, s->dir, UNFLUSHED_FILE ".new") != 0 ||
 	    path_in(data, s->dir, "data.mdb") != 0 ||
-	    path_in(aside, s->dir, "data.mdb.unflushed") != 0 ||
-	    path_in(lock, s->dir, "lock.mdb") != 0) {
+	    path_in(aside, s->dir, "data.mdb.unflushed") != 0) {
 		errmsgf(errmsg, errlen, "opening the store in %s: the path is too long", s->dir);
 		return KMIPD_EINVAL;
 	}
@@ -294,7 +293,6 @@ static int mark_unflushed(struct store *s, char *errmsg, size_t errlen)
 			errmsgf(errmsg, errlen, "setting aside %s: %s", data, strerror(errno));
 			return rc;
 		}
-		unlink(lock);
 		s->discarded = true;
 	} else if (errno != ENOENT) {
 		rc = -errno;
