@@ -30,6 +30,7 @@ packages=(
 	python3 python3-pykmip python3-pytest python3-cryptography
 	clang libclang-rt-14-dev llvm-14 clang-format
 	openssl lmdb-utils iproute2 procps psmisc xxd patch
+	gnuplot-nox
 )
 
 missing=()
