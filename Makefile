@@ -16,9 +16,11 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Iinclude -I$(DEPS)/include \
 	-fno-strict-aliasing -fstack-protector-strong -D_FORTIFY_SOURCE=2 -MMD -MP
 PKGS := libuv openssl libcurl lmdb msgpack jansson inih liblz4
-LIBS := $(DEPS)/lib/libraft.a $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
+# Expanded when a link runs, not when make starts: on a fresh machine pkg-config and the
+# libraries arrive only with the dependency script, which runs first.
+LIBS = $(DEPS)/lib/libraft.a $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
 	-lhttp_parser -lpthread -lm
-TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
