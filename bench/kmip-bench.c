@@ -577,6 +577,7 @@ struct conn {
 	char uid[UID_MAX]; /* the key the request names */
 	/* --endpoints */
 	unsigned ep;	   /* the endpoint this slot uses */
+	unsigned slot;	   /* this slot's number, over all threads */
 	unsigned failed;   /* attempts failed in a row (connections or requests) */
 	unsigned retries;  /* failovers of the request in hand */
 	int64_t t_first;   /* when the request in hand was first started */
@@ -593,6 +594,8 @@ struct tl_rec {
 	uint8_t op;	 /* enum op, or OP_COUNT for a connection with no request */
 	uint8_t kind;
 	uint8_t retries; /* failovers of the request before this (capped at 255) */
+	uint8_t ep;	 /* the endpoint that answered or failed it (0 without --endpoints) */
+	uint16_t slot;	 /* the connection slot, counted over all threads */
 };
 
 struct worker {
@@ -641,7 +644,9 @@ static void tl_push(struct conn *c, int64_t t, uint64_t lat, unsigned op, enum t
 				.lat = lat,
 				.op = (uint8_t)op,
 				.kind = (uint8_t)kind,
-				.retries = (uint8_t)(c->retries < 255 ? c->retries : 255)};
+				.retries = (uint8_t)(c->retries < 255 ? c->retries : 255),
+				.ep = (uint8_t)c->ep,
+				.slot = (uint16_t)c->slot};
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -1553,6 +1558,7 @@ static void run_phase(struct phase *ph, struct worker *total, struct cpu_sample 
 		conns[i].fd = -1;
 		conns[i].st = C_IDLE;
 		conns[i].ep = opt.spread ? i % n_endpoints : 0;
+		conns[i].slot = i;
 	}
 	for (unsigned t = 0; t < threads; t++) {
 		struct worker *w = &workers[t];
@@ -1919,7 +1925,7 @@ static int write_request_log(const struct worker *total, int64_t start)
 		return -1;
 	}
 	fprintf(f, "# window start unix_ms=%" PRId64 "\n", window_unix_ns / 1000000);
-	fputs("t_ms,start_ms,op,result,latency_ms,failovers\n", f);
+	fputs("t_ms,start_ms,op,result,latency_ms,failovers,endpoint,slot\n", f);
 	for (size_t i = 0; i < total->tl_len; i++) {
 		const struct tl_rec *rec = &total->tl[i];
 
@@ -1928,7 +1934,7 @@ static int write_request_log(const struct worker *total, int64_t start)
 			rec->op < OP_COUNT ? op_names[rec->op] : "connection", kinds[rec->kind]);
 		if (rec->kind == TL_OK)
 			fprintf(f, "%.3f", (double)rec->lat / 1e6);
-		fprintf(f, ",%u\n", rec->retries);
+		fprintf(f, ",%u,%u,%u\n", rec->retries, rec->ep, rec->slot);
 	}
 	if (fclose(f) != 0) {
 		fprintf(stderr, "kmip-bench: writing %s failed: %s\n", opt.request_log,
