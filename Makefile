@@ -43,7 +43,7 @@ all: $(PROGRAMS) $(UNIT_TESTS) $(TOOLS) $(BENCHES)
 
 # The dependency script is quick when everything is present; the stamp keeps it off the
 # path of every incremental build.
-$(DEPS_STAMP): scripts/deps.sh
+$(DEPS_STAMP): scripts/deps.sh $(wildcard scripts/patches/raft/*.patch)
 	@scripts/deps.sh --prefix $(abspath $(DEPS))
 	@touch $@
 deps: $(DEPS_STAMP)
