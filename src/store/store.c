@@ -1,11 +1,14 @@
 /* The node's persistent state in one LMDB environment (see include/kmipd/store.h).
  *
- * Layout. Four databases: "meta" holds "format" (uint32, little-endian, written when the
+ * Layout. Six databases: "meta" holds "format" (uint32, little-endian, written when the
  * store is created and checked on every open) and "applied" (uint64, little-endian);
  * "tenants" maps a tenant name to a msgpack tenant record; "objects" maps
  * tenant NUL uid to an object record (object_encode); "names" maps
  * tenant NUL SHA-256(encoded Name value) uid to an empty value. Tenant names cannot
  * contain NUL, so a tenant's keys are exactly those starting with "tenant NUL".
+ * "requests" maps a request id to the index it was applied at (uint64, little-endian) and
+ * its recorded outcome; "request_order" holds index (big-endian, so keys sort by it) plus
+ * request id, empty, so that forgetting old requests reads only those it forgets.
  *
  * Durability. By default the environment runs with MDB_NOMETASYNC: each commit fsyncs the
  * data pages and the meta page follows at the next commit, so a crash can undo the last
@@ -69,7 +72,7 @@ _Static_assert(sizeof(((struct store_image *)0)->header) == SNAPSHOT_HEADER_LEN,
 
 struct store {
 	MDB_env *env; /* NULL once a restore failed to reopen it */
-	MDB_dbi meta, tenants, objects, names, requests;
+	MDB_dbi meta, tenants, objects, names, requests, request_order;
 	bool durable;
 	bool lazy;	/* MDB_NOSYNC, with the unflushed mark */
 	bool discarded; /* store_open() set a possibly torn file aside */
@@ -138,6 +141,48 @@ static uint64_t get_le(const uint8_t *p, size_t n)
 
 /* ---- Opening ---- */
 
+/* The key of request @id applied at @index in "request_order". */
+static void order_key(uint8_t key[8 + STORE_REQUEST_ID_LEN], uint64_t index,
+		      const uint8_t id[STORE_REQUEST_ID_LEN])
+{
+	for (int i = 7; i >= 0; i--, index >>= 8)
+		key[i] = (uint8_t)index;
+	memcpy(key + 8, id, STORE_REQUEST_ID_LEN);
+}
+
+/* A store written before "request_order" existed has requests it does not list: list
+ * them, once. */
+static int order_requests(MDB_txn *txn, struct store *s)
+{
+	uint8_t key[8 + STORE_REQUEST_ID_LEN];
+	MDB_stat requests, order;
+	MDB_cursor *cursor;
+	MDB_val k, v, empty = {0, ""};
+	int rc;
+
+	if ((rc = mdb_stat(txn, s->requests, &requests)) != 0 ||
+	    (rc = mdb_stat(txn, s->request_order, &order)) != 0)
+		return rc;
+	if (requests.ms_entries == 0 || order.ms_entries > 0)
+		return 0;
+	rc = mdb_cursor_open(txn, s->requests, &cursor);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+		MDB_val ok = {sizeof(key), key};
+
+		if (k.mv_size != STORE_REQUEST_ID_LEN || v.mv_size < 8)
+			continue;
+		order_key(key, get_le(v.mv_data, 8), k.mv_data);
+		rc = mdb_put(txn, s->request_order, &ok, &empty, 0);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cursor);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Opens the databases and checks or writes the format, in one write transaction. */
 static int open_databases(struct store *s, const char *dir, char *errmsg, size_t errlen)
 {
@@ -156,7 +201,9 @@ static int open_databases(struct store *s, const char *dir, char *errmsg, size_t
 	    (rc = mdb_dbi_open(txn, "tenants", MDB_CREATE, &s->tenants)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &s->objects)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "names", MDB_CREATE, &s->names)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "requests", MDB_CREATE, &s->requests)) != 0)
+	    (rc = mdb_dbi_open(txn, "requests", MDB_CREATE, &s->requests)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "request_order", MDB_CREATE, &s->request_order)) != 0 ||
+	    (rc = order_requests(txn, s)) != 0)
 		goto abort;
 
 	rc = mdb_get(txn, s->meta, &k, &v);
@@ -639,12 +686,18 @@ int store_request_put(struct store_txn *txn, const uint8_t id[STORE_REQUEST_ID_L
 		      const uint8_t *value, size_t len)
 {
 	uint8_t record[8 + STORE_REQUEST_VALUE_MAX];
+	uint8_t key[8 + STORE_REQUEST_ID_LEN];
+	int rc;
 
 	if (len > STORE_REQUEST_VALUE_MAX)
 		return KMIPD_EINVAL;
 	put_le(record, index, 8);
 	memcpy(record + 8, value, len);
-	return txn_put(txn, txn->store->requests, id, STORE_REQUEST_ID_LEN, record, 8 + len);
+	rc = txn_put(txn, txn->store->requests, id, STORE_REQUEST_ID_LEN, record, 8 + len);
+	if (rc != 0)
+		return rc;
+	order_key(key, index, id);
+	return txn_put(txn, txn->store->request_order, key, sizeof(key), "", 0);
 }
 
 int store_request_prune(struct store_txn *txn, uint64_t below)
@@ -657,19 +710,36 @@ int store_request_prune(struct store_txn *txn, uint64_t below)
 		return KMIPD_EINVAL;
 	if (txn->failed != 0)
 		return txn->failed;
-	rc = mdb_cursor_open(txn->txn, txn->store->requests, &cursor);
+	rc = mdb_cursor_open(txn->txn, txn->store->request_order, &cursor);
 	if (rc != 0)
 		return map_error(rc);
-	for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
-		if (v.mv_size >= 8 && get_le(v.mv_data, 8) < below) {
-			rc = mdb_cursor_del(cursor, 0);
-			if (rc != 0)
-				break;
+	/* Oldest first: stop at the first request young enough to keep. */
+	while ((rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST)) == 0) {
+		MDB_val id;
+		uint64_t index = 0;
+
+		if (k.mv_size != 8 + STORE_REQUEST_ID_LEN) {
+			rc = MDB_CORRUPTED;
+			break;
 		}
+		for (int i = 0; i < 8; i++)
+			index = index << 8 | ((const uint8_t *)k.mv_data)[i];
+		if (index >= below)
+			break;
+		id.mv_size = STORE_REQUEST_ID_LEN;
+		id.mv_data = (uint8_t *)k.mv_data + 8;
+		/* The id's record, unless a later one replaced it. */
+		rc = mdb_get(txn->txn, txn->store->requests, &id, &v);
+		if (rc == 0 && v.mv_size >= 8 && get_le(v.mv_data, 8) < below)
+			rc = mdb_del(txn->txn, txn->store->requests, &id, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			break;
+		rc = mdb_cursor_del(cursor, 0);
+		if (rc != 0)
+			break;
 	}
 	mdb_cursor_close(cursor);
-	if (rc == MDB_NOTFOUND)
+	if (rc == 0 || rc == MDB_NOTFOUND)
 		return 0;
 	mdb_txn_abort(txn->txn);
 	txn->txn = NULL;

@@ -1406,6 +1406,110 @@ static void lazy_store_of_another_boot_is_set_aside(void **state)
 	assert_int_equal(get_acme(f), 0);
 }
 
+/* ---- Recent requests ---- */
+
+static void request_id(uint8_t id[STORE_REQUEST_ID_LEN], unsigned n)
+{
+	memset(id, 0, STORE_REQUEST_ID_LEN);
+	/* Ids are random in use: make their order unlike the order of their indexes. */
+	id[0] = (uint8_t)(n * 37);
+	id[15] = (uint8_t)n;
+}
+
+static bool request_known(struct fixture *f, unsigned n)
+{
+	uint8_t id[STORE_REQUEST_ID_LEN], value[STORE_REQUEST_VALUE_MAX];
+	struct store_txn *t;
+	size_t len;
+	int rc;
+
+	request_id(id, n);
+	BEGIN_READ(t);
+	rc = store_request_get(t, id, value, sizeof(value), &len);
+	store_txn_abort(t);
+	assert_true(rc == 0 || rc == KMIPD_ENOT_FOUND);
+	if (rc == 0) {
+		assert_int_equal(len, 1);
+		assert_int_equal(value[0], (uint8_t)n);
+	}
+	return rc == 0;
+}
+
+/* Requests 1..@n, request i applied at index 10 * i. */
+static void put_requests(struct fixture *f, unsigned n)
+{
+	uint8_t id[STORE_REQUEST_ID_LEN];
+	struct store_txn *t;
+
+	BEGIN_WRITE(t);
+	for (unsigned i = 1; i <= n; i++) {
+		uint8_t value = (uint8_t)i;
+
+		request_id(id, i);
+		assert_int_equal(store_request_put(t, id, 10 * i, &value, 1), 0);
+	}
+	COMMIT(t);
+}
+
+static void prune(struct fixture *f, uint64_t below)
+{
+	struct store_txn *t;
+
+	BEGIN_WRITE(t);
+	assert_int_equal(store_request_prune(t, below), 0);
+	COMMIT(t);
+}
+
+/* Pruning forgets exactly the requests applied before the bound, oldest first. */
+static void requests_are_pruned_by_index(void **state)
+{
+	struct fixture *f = *state;
+
+	put_requests(f, 200);
+	prune(f, 10); /* nothing is older */
+	for (unsigned i = 1; i <= 200; i++)
+		assert_true(request_known(f, i));
+	prune(f, 1005); /* 1..100 */
+	for (unsigned i = 1; i <= 200; i++)
+		assert_int_equal(request_known(f, i), i > 100);
+	prune(f, 1005); /* again: nothing more */
+	assert_true(request_known(f, 101));
+	prune(f, UINT64_MAX);
+	for (unsigned i = 1; i <= 200; i++)
+		assert_false(request_known(f, i));
+	prune(f, UINT64_MAX); /* empty */
+}
+
+/* A store whose requests were recorded before their order was: the order is made at the
+ * next open, and pruning works on them. */
+static void requests_of_an_older_store_are_ordered_at_open(void **state)
+{
+	struct fixture *f = *state;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+
+	put_requests(f, 50);
+	store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 64 * MiB), 0);
+	assert_int_equal(mdb_env_open(env, f->path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "request_order", 0, &dbi), 0);
+	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	assert_int_equal(open_store(f, 64 * MiB), 0);
+	for (unsigned i = 1; i <= 50; i++)
+		assert_true(request_known(f, i));
+	prune(f, 255);
+	for (unsigned i = 1; i <= 50; i++)
+		assert_int_equal(request_known(f, i), i > 25);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1435,6 +1539,8 @@ int main(void)
 		T(restore_beside_readers),
 		T(lazy_store_marks_itself_while_open),
 		T(lazy_store_of_another_boot_is_set_aside),
+		T(requests_are_pruned_by_index),
+		T(requests_of_an_older_store_are_ordered_at_open),
 #undef T
 	};
 
