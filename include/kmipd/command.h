@@ -87,13 +87,33 @@ int command_encode(const struct command *cmd, struct buf *out);
  * refused). */
 int command_decode(const uint8_t *data, size_t len, struct arena *arena, struct command *cmd);
 
-/* Applies @cmd as entry @index inside the write transaction @txn, and records @index as
- * applied. Entries at or below the store's applied index are skipped (result status 0):
- * replay after a restart is harmless. Returns 0 with @result filled in, or a negative code
+/* Several commands proposed in the same turn of the leader's loop travel as one Raft entry,
+ * a batch: an 8-byte header (COMMAND_BATCH, then the member count in 3 bytes, then zeros)
+ * followed by each member entry exactly as command_encode() made it. One entry per turn
+ * instead of one per command is what keeps the messages between nodes, their TLS records
+ * and system calls, and libraft's per-entry work from growing with the number of
+ * clients. An entry of one command is never wrapped. */
+#define COMMAND_BATCH	  0x81 /* first byte of a batch entry (plain entries start 1..0x7F) */
+#define COMMAND_BATCH_MAX 64   /* the most commands one entry carries */
+
+/* Appends the encoded command @entry (command_encode's output, @len bytes) to the batch in
+ * @batch, starting it when @batch is empty. 0, KMIPD_EINVAL (@entry is not one encoded
+ * command, or the batch is full) or KMIPD_ENOMEM; on error @batch is left as it was. */
+int command_batch_add(struct buf *batch, const uint8_t *entry, size_t len);
+
+/* Decodes a Raft entry, a plain command or a batch, into @cmds (room for @max), setting
+ * @n to how many it holds, in order. Strings and bytes are copied into @arena. 0 or
+ * command_decode's errors; a batch that is malformed in any member is refused whole. */
+int command_entry_decode(const uint8_t *data, size_t len, struct arena *arena, struct command *cmds,
+			 unsigned max, unsigned *n);
+
+/* Applies the @n commands of entry @index (one, or a batch's members in order) inside
+ * the write transaction @txn, writing each one's outcome to @results[i], and records
+ * @index as applied. An entry at or below the store's applied index is skipped (every
+ * result status 0): replay after a restart is harmless. Returns 0, or a negative code
  * only when the store itself failed (KMIPD_ENO_SPACE, KMIPD_EIO, KMIPD_ECORRUPT, or
- * KMIPD_ENOMEM from @arena): then nothing was applied and the caller must abort the
- * transaction. */
-int command_apply(struct store_txn *txn, const struct command *cmd, uint64_t index,
-		  struct arena *arena, struct command_result *result);
+ * KMIPD_ENOMEM from @arena): then the caller must abort the transaction. */
+int command_apply(struct store_txn *txn, const struct command *cmds, unsigned n, uint64_t index,
+		  struct arena *arena, struct command_result *results);
 
 #endif

@@ -616,6 +616,94 @@ int command_decode(const uint8_t *data, size_t len, struct arena *arena, struct 
 	return 0;
 }
 
+/* ---- Batches ------------------------------------------------------------------------ */
+
+#define BATCH_HEADER_LEN 8
+
+/* The length of the encoded command at the start of @data (header, body and padding), or
+ * 0 if @len cannot hold one. */
+static size_t entry_span(const uint8_t *data, size_t len)
+{
+	size_t body_len, span;
+
+	if (len < HEADER_LEN || data[0] == 0 || data[0] > COMMAND_FORMAT)
+		return 0;
+	body_len = (size_t)data[1] << 16 | (size_t)data[2] << 8 | data[3];
+	span = (HEADER_LEN + body_len + 7) / 8 * 8;
+	return body_len > 0 && span <= len ? span : 0;
+}
+
+static unsigned batch_count(const uint8_t *header)
+{
+	return (unsigned)header[1] << 16 | (unsigned)header[2] << 8 | header[3];
+}
+
+int command_batch_add(struct buf *batch, const uint8_t *entry, size_t len)
+{
+	static const uint8_t header[BATCH_HEADER_LEN] = {COMMAND_BATCH};
+	size_t start = batch->len;
+	unsigned count;
+
+	if (len % 8 != 0 || entry_span(entry, len) != len)
+		return KMIPD_EINVAL;
+	if (start == 0 && buf_append(batch, header, sizeof(header)) != 0)
+		return KMIPD_ENOMEM;
+	if (batch->len < BATCH_HEADER_LEN || batch->data[0] != COMMAND_BATCH)
+		return KMIPD_EINVAL;
+	count = batch_count(batch->data);
+	if (count >= COMMAND_BATCH_MAX)
+		return KMIPD_EINVAL;
+	if (buf_append(batch, entry, len) != 0) {
+		batch->len = start;
+		return KMIPD_ENOMEM;
+	}
+	count++;
+	batch->data[1] = (uint8_t)(count >> 16);
+	batch->data[2] = (uint8_t)(count >> 8);
+	batch->data[3] = (uint8_t)count;
+	return 0;
+}
+
+int command_entry_decode(const uint8_t *data, size_t len, struct arena *arena, struct command *cmds,
+			 unsigned max, unsigned *n)
+{
+	size_t off = BATCH_HEADER_LEN;
+	unsigned count;
+	int rc;
+
+	*n = 0;
+	if (data == NULL || len < HEADER_LEN || max == 0)
+		return KMIPD_EMALFORMED;
+	if (data[0] != COMMAND_BATCH) {
+		rc = command_decode(data, len, arena, &cmds[0]);
+		if (rc == 0)
+			*n = 1;
+		return rc;
+	}
+	if (len < BATCH_HEADER_LEN || len % 8 != 0)
+		return KMIPD_EMALFORMED;
+	for (size_t i = 4; i < BATCH_HEADER_LEN; i++)
+		if (data[i] != 0)
+			return KMIPD_EMALFORMED;
+	count = batch_count(data);
+	if (count == 0 || count > max || count > COMMAND_BATCH_MAX)
+		return KMIPD_EMALFORMED;
+	for (unsigned i = 0; i < count; i++) {
+		size_t span = entry_span(data + off, len - off);
+
+		if (span == 0)
+			return KMIPD_EMALFORMED;
+		rc = command_decode(data + off, span, arena, &cmds[i]);
+		if (rc != 0)
+			return rc;
+		off += span;
+	}
+	if (off != len)
+		return KMIPD_EMALFORMED;
+	*n = count;
+	return 0;
+}
+
 /* ---- The state machine ------------------------------------------------------------- */
 
 /* Records a refusal in @result; the entry is still consumed. */
@@ -864,27 +952,22 @@ static void result_unpack(const uint8_t *in, size_t len, struct command_result *
 /* Requests are remembered for this many entries: a resubmission comes within seconds. */
 #define REQUEST_MEMORY 65536
 
-int command_apply(struct store_txn *txn, const struct command *cmd, uint64_t index,
-		  struct arena *arena, struct command_result *result)
+/* Applies one command of entry @index. */
+static int apply_one(struct store_txn *txn, const struct command *cmd, uint64_t index,
+		     struct arena *arena, struct command_result *result)
 {
 	uint8_t recorded[STORE_REQUEST_VALUE_MAX];
 	size_t recorded_len;
-	uint64_t applied;
 	int rc;
 
 	memset(result, 0, sizeof(*result));
-	rc = store_applied_index(txn, &applied);
-	if (rc != 0)
-		return rc;
-	if (index <= applied)
-		return 0; /* replayed after a restart: already in the store */
 	if (command_has_request_id(cmd)) {
 		rc = store_request_get(txn, cmd->request_id, recorded, sizeof(recorded),
 				       &recorded_len);
 		if (rc == 0) {
 			/* Submitted again after an unknown outcome: answer as the first time. */
 			result_unpack(recorded, recorded_len, result);
-			return store_set_applied_index(txn, index);
+			return 0;
 		}
 		if (rc != KMIPD_ENOT_FOUND)
 			return rc;
@@ -917,13 +1000,31 @@ int command_apply(struct store_txn *txn, const struct command *cmd, uint64_t ind
 		rc = 0;
 		break;
 	}
+	if (rc != 0 || !command_has_request_id(cmd))
+		return rc;
+	recorded_len = result_pack(result, recorded);
+	return store_request_put(txn, cmd->request_id, index, recorded, recorded_len);
+}
+
+int command_apply(struct store_txn *txn, const struct command *cmds, unsigned n, uint64_t index,
+		  struct arena *arena, struct command_result *results)
+{
+	uint64_t applied;
+	int rc;
+
+	memset(results, 0, n * sizeof(*results));
+	rc = store_applied_index(txn, &applied);
 	if (rc != 0)
 		return rc;
-	if (command_has_request_id(cmd)) {
-		recorded_len = result_pack(result, recorded);
-		rc = store_request_put(txn, cmd->request_id, index, recorded, recorded_len);
-		if (rc == 0 && index % 1024 == 0 && index > REQUEST_MEMORY)
-			rc = store_request_prune(txn, index - REQUEST_MEMORY);
+	if (index <= applied)
+		return 0; /* replayed after a restart: already in the store */
+	for (unsigned i = 0; i < n; i++) {
+		rc = apply_one(txn, &cmds[i], index, arena, &results[i]);
+		if (rc != 0)
+			return rc;
+	}
+	if (index % 1024 == 0 && index > REQUEST_MEMORY) {
+		rc = store_request_prune(txn, index - REQUEST_MEMORY);
 		if (rc != 0)
 			return rc;
 	}

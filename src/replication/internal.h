@@ -11,6 +11,7 @@
 #include <raft/uv.h>
 #include <uv.h>
 
+#include "kmipd/command.h"
 #include "kmipd/log.h"
 #include "kmipd/peer_proto.h"
 #include "kmipd/replication.h"
@@ -30,7 +31,9 @@ struct reply {
 enum proposal_state {
 	PROPOSAL_NEW,
 	PROPOSAL_WAIT_LEADER, /* no leader known yet */
-	PROPOSAL_INFLIGHT,    /* appended on this node, which leads */
+	PROPOSAL_BATCHING,    /* this node leads: to be appended at the end of the loop turn */
+	PROPOSAL_INFLIGHT,    /* appended on this node, which leads (a batch entry, a barrier) */
+	PROPOSAL_BATCHED,     /* a member of a batch entry in flight (see ->carrier) */
 	PROPOSAL_FORWARDED,   /* sent to the leader, waiting for its answer */
 	PROPOSAL_WAIT_APPLY,  /* done at the leader; waiting for this node to commit it */
 };
@@ -47,10 +50,14 @@ struct proposal {
 	struct raft_apply req;
 	struct raft_barrier barrier;
 	bool is_sync;		/* a catch-up: a barrier at the leader, no entry of its own */
-	struct raft_buffer buf; /* the entry; raft's once appended */
-	void *copy;		/* the entry kept for resubmission (it carries a request id) */
-	size_t copy_len;
-	bool raft_owns; /* raft_apply accepted it: its callback is still to come */
+	struct raft_buffer buf; /* the command's entry; kept for resubmission (it carries a
+				 * request id). A carrier's: the entry appended, raft's. */
+	bool raft_owns;		/* raft_apply accepted it: its callback is still to come */
+	/* Leader side, batching: the proposal whose entry carries this one (kept until the
+	 * carrier's callback), and a carrier's members in entry order. */
+	struct proposal *carrier;
+	struct proposal **members;
+	unsigned n_members;
 	struct mailbox *reply_to;
 	struct reply *reply;	     /* NULL once answered */
 	struct command_result local; /* the state machine's result when nobody waits */
@@ -111,7 +118,12 @@ struct replication {
 	struct store_image *snapshot_image; /* being written by libraft */
 
 	struct proposal_list wait_leader;
+	struct proposal_list batching; /* to be appended as one entry at the end of the turn */
+	uv_idle_t batch_idle;	       /* keeps the loop from blocking while some wait */
 	struct proposal_list inflight; /* ascending index */
+	struct proposal_list batched;  /* members of batch entries in flight */
+	struct command cmds[COMMAND_BATCH_MAX]; /* the entry being applied */
+	struct command_result results[COMMAND_BATCH_MAX];
 	struct proposal_list forwarded;
 	struct proposal_list wait_apply;
 	uint64_t next_forward_id;

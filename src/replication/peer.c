@@ -362,9 +362,12 @@ static void on_close(struct tls_stream *stream, const char *why)
 	}
 	cluster_peer_closed(repl, peer);
 	/* Writes this follower forwarded go on in Raft; nobody hears their result. */
-	for (p = repl->inflight.head; p != NULL; p = p->next)
-		if (p->origin == peer)
-			p->origin = NULL;
+	struct proposal_list *lists[] = {&repl->batching, &repl->inflight, &repl->batched};
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		for (p = lists[i]->head; p != NULL; p = p->next)
+			if (p->origin == peer)
+				p->origin = NULL;
 	if (peer->prev != NULL)
 		peer->prev->next = peer->next;
 	else if (repl->peers == peer)

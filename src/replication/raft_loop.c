@@ -1,11 +1,13 @@
 /* The raft loop thread: libraft on its own libuv loop, the state machine that applies
  * committed entries to LMDB, and the life of a proposal:
  *
- *   worker ─► inbox ─► leader here?  ─ yes ─► raft_apply ─► applied ─► LMDB commit ─► answer
- *                         │ no leader known: wait (tick)        ▲
+ *   worker ─► inbox ─► leader here? ─ yes ─► batch ─► raft_apply ─► applied ─► LMDB commit
+ *                         │ no leader known: wait (tick)          ▲              ─► answer
  *                         └ follower ─► forward to the leader ─► its index ─► wait until
  *                                                                  this node has committed it
  *
+ * The leader appends what arrived in one turn of its loop (from its workers and from
+ * followers) as one entry at the end of the turn: see COMMAND_BATCH in command.h.
  * A write not confirmed within write_timeout_ms is answered "no quorum"; what raft still
  * holds stays until its callback. See replication.h. */
 #include <arpa/inet.h>
@@ -57,8 +59,12 @@ static struct proposal_list *list_of(struct replication *repl, enum proposal_sta
 	switch (state) {
 	case PROPOSAL_WAIT_LEADER:
 		return &repl->wait_leader;
+	case PROPOSAL_BATCHING:
+		return &repl->batching;
 	case PROPOSAL_INFLIGHT:
 		return &repl->inflight;
+	case PROPOSAL_BATCHED:
+		return &repl->batched;
 	case PROPOSAL_FORWARDED:
 		return &repl->forwarded;
 	case PROPOSAL_WAIT_APPLY:
@@ -85,14 +91,14 @@ static void proposal_free(struct proposal *p)
 	set_state(p, PROPOSAL_NEW);
 	if (p->buf.base != NULL && !p->raft_owns)
 		raft_free(p->buf.base);
-	free(p->copy);
+	free(p->members);
 	free(p);
 }
 
-/* Frees @p once nobody waits for it and raft has let go of it. */
+/* Frees @p once nobody waits for it and raft has let go of it (and of its carrier). */
 static void maybe_free(struct proposal *p)
 {
-	if (p->reply == NULL && !p->raft_owns && p->origin == NULL)
+	if (p->reply == NULL && !p->raft_owns && p->carrier == NULL && p->origin == NULL)
 		proposal_free(p);
 }
 
@@ -106,7 +112,7 @@ void proposal_answer(struct proposal *p)
 	p->reply = NULL;
 	if (reply != NULL && mailbox_post(p->reply_to, &reply->item) != 0)
 		free(reply); /* the worker is gone (shutdown): nobody waits */
-	if (p->state != PROPOSAL_INFLIGHT)
+	if (p->state != PROPOSAL_INFLIGHT && p->state != PROPOSAL_BATCHED)
 		set_state(p, PROPOSAL_NEW);
 	maybe_free(p);
 }
@@ -147,12 +153,29 @@ static struct store_txn *apply_txn(struct replication *repl, raft_index index)
 	return repl->txn;
 }
 
+/* The proposal whose entry is @index, if this node appended it: a batch carrier, or one
+ * plain entry. */
 static struct proposal *inflight_find(struct replication *repl, raft_index index)
 {
 	for (struct proposal *p = repl->inflight.head; p != NULL; p = p->next)
 		if (!p->is_sync && p->req.index == index)
 			return p;
 	return NULL;
+}
+
+/* A tenant was created: load the KEK the store holds, not the command's. When entries are
+ * replayed after a restart, a losing duplicate creation also reports success. */
+static void load_created_tenant(struct replication *repl, struct store_txn *txn, const char *tenant)
+{
+	struct store_tenant t;
+	int rv = store_tenant_get(txn, tenant, &repl->arena, &t);
+
+	if (rv == 0)
+		rv = keyring_load(repl->config.keyring, t.name, t.wrapped_kek, t.wrapped_kek_len);
+	if (rv != 0)
+		log_error("tenant %s: its key-encryption key cannot be unwrapped with "
+			  "this node's root key (%s); its requests will fail",
+			  tenant, kmipd_strerror(rv));
 }
 
 /* The state machine. Runs for every committed command entry, in log order, on this
@@ -162,54 +185,46 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 {
 	struct replication *repl = fsm->data;
 	raft_index index = raft_last_applied(&repl->raft) + 1;
-	struct proposal *p = inflight_find(repl, index);
-	struct command_result scratch;
-	struct command_result *out = p == NULL	? &scratch
-				     : p->reply ? &p->reply->result
-						: &p->local;
+	struct proposal *carrier = inflight_find(repl, index);
 	struct store_txn *txn = apply_txn(repl, index);
-	struct command cmd;
+	unsigned n = 0;
 	int rv;
 
-	memset(out, 0, sizeof(*out));
 	arena_reset(&repl->arena);
 	repl->applied_bytes += buf->len;
 	repl->applied_entries++;
-	rv = command_decode(buf->base, buf->len, &repl->arena, &cmd);
+	rv = command_entry_decode(buf->base, buf->len, &repl->arena, repl->cmds, COMMAND_BATCH_MAX,
+				  &n);
 	if (rv != 0) {
 		/* Every replica refuses the same bytes the same way; record the index. */
 		log_error("raft: entry %llu is not a command this version understands (%s); "
 			  "skipping it",
 			  (unsigned long long)index, kmipd_strerror(rv));
-		out->status = KMIPD_EMALFORMED;
-		snprintf(out->message, sizeof(out->message),
-			 "the replicated change could not be decoded");
+		n = carrier != NULL && carrier->n_members > 0 ? carrier->n_members : 1;
+		for (unsigned i = 0; i < n; i++) {
+			memset(&repl->results[i], 0, sizeof(repl->results[i]));
+			repl->results[i].status = KMIPD_EMALFORMED;
+			snprintf(repl->results[i].message, sizeof(repl->results[i].message),
+				 "the replicated change could not be decoded");
+		}
 		rv = store_set_applied_index(txn, index);
 	} else {
-		rv = command_apply(txn, &cmd, index, &repl->arena, out);
+		rv = command_apply(txn, repl->cmds, n, index, &repl->arena, repl->results);
 	}
 	if (rv != 0)
 		store_failed(index, rv);
 	repl->txn_last = index;
 
-	if (out->status == 0 && cmd.type == COMMAND_TENANT_CREATE) {
-		/* Load the KEK the store holds, not the command's: when entries are replayed
-		 * after a restart, a losing duplicate creation also reports success. */
-		struct store_tenant t;
-		int krv = store_tenant_get(txn, cmd.tenant, &repl->arena, &t);
+	for (unsigned i = 0; i < n; i++) {
+		struct proposal *m = carrier == NULL ? NULL : carrier->members[i];
 
-		if (krv == 0)
-			krv = keyring_load(repl->config.keyring, t.name, t.wrapped_kek,
-					   t.wrapped_kek_len);
-		if (krv != 0)
-			log_error("tenant %s: its key-encryption key cannot be unwrapped with "
-				  "this node's root key (%s); its requests will fail",
-				  cmd.tenant, kmipd_strerror(krv));
+		if (repl->results[i].status == 0 && repl->cmds[i].type == COMMAND_TENANT_CREATE)
+			load_created_tenant(repl, txn, repl->cmds[i].tenant);
+		if (m != NULL)
+			*(m->reply != NULL ? &m->reply->result : &m->local) = repl->results[i];
 	}
 	arena_reset(&repl->arena);
-	if (p != NULL)
-		p->index = index;
-	*result = p;
+	*result = NULL;
 	return 0;
 }
 
@@ -248,8 +263,14 @@ static void commit_applied(struct replication *repl)
 	answer_committed(repl);
 }
 
+static void append_batches(struct replication *repl);
+static void on_batch_idle(uv_idle_t *idle);
+
+/* The end of a loop turn: what arrived in it goes to Raft as one entry, then what was
+ * applied is committed and answered. */
 static void on_check(uv_check_t *check)
 {
+	append_batches(check->data);
 	commit_applied(check->data);
 }
 
@@ -374,19 +395,14 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	return 0;
 }
 
-static void on_applied(struct raft_apply *req, int status, void *result)
+/* The entry carrying @p was applied at @index (@status 0), or will not be by this node. */
+static void member_applied(struct proposal *p, int status, raft_index index)
 {
-	struct proposal *p = req->data;
 	struct replication *repl = p->repl;
 	const struct command_result *outcome = p->reply ? &p->reply->result : &p->local;
 
-	(void)result;
-	p->raft_owns = false;
-	p->buf.base = NULL; /* raft's */
 	if (status == 0)
-		p->index = req->index;
-	set_state(p, PROPOSAL_NEW);
-
+		p->index = index;
 	if (p->origin != NULL) {
 		/* Forwarded by a follower: it waits for its own copy of the entry. */
 		struct command_result failed;
@@ -403,21 +419,17 @@ static void on_applied(struct raft_apply *req, int status, void *result)
 		return;
 	}
 	if (status == 0) {
-		if (p->index <= repl->committed || p->reply == NULL) {
+		if (p->index <= repl->committed || p->reply == NULL)
 			proposal_answer(p);
-		} else {
+		else
 			set_state(p, PROPOSAL_WAIT_APPLY);
-		}
 		return;
 	}
 	switch (status) {
 	case RAFT_LEADERSHIPLOST:
 		/* The entry may or may not commit under the next leader. Its request id
 		 * makes a resubmission harmless: send it again, to whoever leads now. */
-		if (p->copy != NULL && p->reply != NULL && !repl->stopping &&
-		    (p->buf.base = raft_malloc(p->copy_len)) != NULL) {
-			memcpy(p->buf.base, p->copy, p->copy_len);
-			p->buf.len = p->copy_len;
+		if (p->reply != NULL && !repl->stopping) {
 			log_info("raft: leadership lost with a write in flight; resubmitting it");
 			proposal_route(p);
 			return;
@@ -437,6 +449,28 @@ static void on_applied(struct raft_apply *req, int status, void *result)
 		proposal_fail(p, KMIPD_EIO, "%s", raft_strerror(status));
 		break;
 	}
+}
+
+static void on_applied(struct raft_apply *req, int status, void *result)
+{
+	struct proposal *carrier = req->data;
+
+	(void)result;
+	carrier->raft_owns = false;
+	carrier->buf.base = NULL; /* raft's */
+	set_state(carrier, PROPOSAL_NEW);
+	for (unsigned i = 0; i < carrier->n_members; i++) {
+		struct proposal *m = carrier->members[i];
+
+		m->carrier = NULL;
+		if (m->state == PROPOSAL_BATCHED)
+			set_state(m, PROPOSAL_NEW);
+		if (m->reply == NULL && m->origin == NULL)
+			maybe_free(m); /* answered already (timed out) */
+		else
+			member_applied(m, status, req->index);
+	}
+	proposal_free(carrier);
 }
 
 /* A catch-up's barrier has been applied here, the leader: every write acknowledged before
@@ -483,65 +517,149 @@ static void append_failed(struct proposal *p, const char *what, int rv)
 	proposal_fail(p, KMIPD_EIO, "%s: %s", what, raft_strerror(rv));
 }
 
-/* Appends @p here if this node leads; forwards it if another does; keeps it waiting if
- * nobody does. */
-void proposal_route(struct proposal *p)
+/* @p was forwarded to this node, which does not lead (any more) or is stopping: the
+ * follower that sent it routes it again. */
+static void send_back(struct proposal *p)
+{
+	struct command_result retry = {.status = KMIPD_EAGAIN};
+
+	snprintf(retry.message, sizeof(retry.message), "not the leader");
+	peer_send_result(p, &retry);
+}
+
+/* @p cannot be appended here: forward it to the leader if another node leads, send it
+ * back to the follower that forwarded it, or keep it until a leader is known. */
+static void route_elsewhere(struct proposal *p)
 {
 	struct replication *repl = p->repl;
 	raft_id leader_id;
 	const char *leader_address;
+
+	raft_leader(&repl->raft, &leader_id, &leader_address);
+	if (p->origin == NULL && leader_id != 0 && leader_id != repl->config.id &&
+	    peer_forward(repl, p, leader_id, leader_address) == 0)
+		return;
+	if (p->origin != NULL) {
+		send_back(p);
+		proposal_answer(p);
+		return;
+	}
+	set_state(p, PROPOSAL_WAIT_LEADER);
+}
+
+/* Appends @p here if this node leads (at the end of the loop turn, with whatever else
+ * arrived in it); forwards it if another node does; keeps it waiting if nobody does. */
+void proposal_route(struct proposal *p)
+{
+	struct replication *repl = p->repl;
 	int rv;
 
 	if (repl->stopping) {
 		proposal_fail(p, KMIPD_ECANCELED, "the node is shutting down");
 		return;
 	}
-	if (p->is_sync && raft_state(&repl->raft) == RAFT_LEADER) {
+	if (raft_state(&repl->raft) != RAFT_LEADER) {
+		route_elsewhere(p);
+		return;
+	}
+	if (p->is_sync) {
 		p->barrier.data = p;
 		rv = raft_barrier(&repl->raft, &p->barrier, on_barrier);
 		if (rv == 0) {
 			p->raft_owns = true;
 			set_state(p, PROPOSAL_INFLIGHT);
-			return;
-		}
-		if (rv != RAFT_NOTLEADER) {
+		} else if (rv == RAFT_NOTLEADER) {
+			route_elsewhere(p);
+		} else {
 			append_failed(p, "barrier", rv);
-			return;
 		}
-	} else if (raft_state(&repl->raft) == RAFT_LEADER) {
-		if (p->copy == NULL && p->origin == NULL) {
-			p->copy = malloc(p->buf.len);
-			if (p->copy != NULL) {
-				memcpy(p->copy, p->buf.base, p->buf.len);
-				p->copy_len = p->buf.len;
-			}
-		}
-		p->req.data = p;
-		rv = raft_apply(&repl->raft, &p->req, &p->buf, 1, on_applied);
-		if (rv == 0) {
-			p->raft_owns = true;
-			set_state(p, PROPOSAL_INFLIGHT);
-			return;
-		}
-		if (rv != RAFT_NOTLEADER) {
-			append_failed(p, "appending to the Raft log", rv);
-			return;
-		}
-	}
-	raft_leader(&repl->raft, &leader_id, &leader_address);
-	if (p->origin == NULL && leader_id != 0 && leader_id != repl->config.id &&
-	    peer_forward(repl, p, leader_id, leader_address) == 0)
 		return;
-	if (p->origin != NULL) {
-		/* Forwarded to us, but we do not lead (any more): the follower retries. */
-		struct command_result retry = {.status = KMIPD_EAGAIN};
+	}
+	if (repl->batching.head == NULL)
+		uv_idle_start(&repl->batch_idle, on_batch_idle);
+	set_state(p, PROPOSAL_BATCHING);
+}
 
-		snprintf(retry.message, sizeof(retry.message), "not the leader");
-		peer_send_result(p, &retry);
-		proposal_answer(p);
-		return;
+/* Makes the carrier of the first @n proposals waiting in repl->batching: its entry is the
+ * one command's entry as it is, or a batch of them. NULL if memory ran out. */
+static struct proposal *carrier_new(struct replication *repl, unsigned n)
+{
+	struct proposal *carrier = calloc(1, sizeof(*carrier));
+	struct proposal *p = repl->batching.head;
+	struct buf batch = BUF_INIT;
+
+	if (carrier == NULL || (carrier->members = calloc(n, sizeof(*carrier->members))) == NULL)
+		goto err;
+	carrier->repl = repl;
+	for (unsigned i = 0; i < n; i++, p = p->next) {
+		carrier->members[i] = p;
+		if (n > 1 && command_batch_add(&batch, p->buf.base, p->buf.len) != 0)
+			goto err;
 	}
-	set_state(p, PROPOSAL_WAIT_LEADER);
+	carrier->n_members = n;
+	carrier->buf.len = n > 1 ? batch.len : repl->batching.head->buf.len;
+	carrier->buf.base = raft_malloc(carrier->buf.len);
+	if (carrier->buf.base == NULL)
+		goto err;
+	memcpy(carrier->buf.base, n > 1 ? batch.data : repl->batching.head->buf.base,
+	       carrier->buf.len);
+	buf_free(&batch);
+	return carrier;
+err:
+	buf_free(&batch);
+	if (carrier != NULL)
+		free(carrier->members);
+	free(carrier);
+	return NULL;
+}
+
+/* The most bytes of commands one batch entry carries (a larger command goes alone). */
+#define BATCH_BYTES_MAX (256 * 1024)
+
+/* Appends what waits in repl->batching as one entry, or a few if there is a lot. */
+static void append_batches(struct replication *repl)
+{
+	uv_idle_stop(&repl->batch_idle);
+	while (repl->batching.head != NULL) {
+		struct proposal *p = repl->batching.head->next, *carrier;
+		size_t bytes = repl->batching.head->buf.len;
+		unsigned n = 1;
+		int rv;
+
+		for (; p != NULL && n < COMMAND_BATCH_MAX && bytes + p->buf.len <= BATCH_BYTES_MAX;
+		     p = p->next, n++)
+			bytes += p->buf.len;
+		carrier = carrier_new(repl, n);
+		if (carrier == NULL) {
+			while (n-- > 0)
+				append_failed(repl->batching.head, "batching writes", RAFT_NOMEM);
+			continue;
+		}
+		carrier->req.data = carrier;
+		rv = raft_apply(&repl->raft, &carrier->req, &carrier->buf, 1, on_applied);
+		if (rv == 0) {
+			carrier->raft_owns = true;
+			set_state(carrier, PROPOSAL_INFLIGHT);
+			for (unsigned i = 0; i < n; i++) {
+				carrier->members[i]->carrier = carrier;
+				set_state(carrier->members[i], PROPOSAL_BATCHED);
+			}
+			continue;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			set_state(carrier->members[i], PROPOSAL_NEW);
+			if (rv == RAFT_NOTLEADER)
+				route_elsewhere(carrier->members[i]);
+			else
+				append_failed(carrier->members[i], "appending to the Raft log", rv);
+		}
+		proposal_free(carrier);
+	}
+}
+
+static void on_batch_idle(uv_idle_t *idle)
+{
+	append_batches(idle->data);
 }
 
 static void on_proposal(struct mailbox *inbox, struct mailbox_item *item)
@@ -598,8 +716,8 @@ static void on_tick(uv_timer_t *timer)
 {
 	struct replication *repl = timer->data;
 	uint64_t now = uv_now(&repl->loop);
-	struct proposal_list *lists[] = {&repl->wait_leader, &repl->forwarded, &repl->inflight,
-					 &repl->wait_apply};
+	struct proposal_list *lists[] = {&repl->wait_leader, &repl->batching, &repl->forwarded,
+					 &repl->batched, &repl->wait_apply};
 	struct proposal_list waiting;
 	struct proposal *p, *next;
 
@@ -777,6 +895,7 @@ static void on_raft_closed(struct raft *raft)
 	/* Closing failed the proposals raft held; commit what was applied and answer. */
 	commit_applied(repl);
 	uv_close((uv_handle_t *)&repl->commit_check, NULL);
+	uv_close((uv_handle_t *)&repl->batch_idle, NULL);
 }
 
 static void close_handle(uv_handle_t *handle, void *arg)
@@ -830,15 +949,19 @@ static void on_transferred(struct raft_transfer *req)
 static void on_stop(uv_async_t *async)
 {
 	struct replication *repl = async->data;
-	struct proposal_list *lists[] = {&repl->wait_leader, &repl->forwarded, &repl->wait_apply};
+	struct proposal_list *lists[] = {&repl->wait_leader, &repl->batching, &repl->forwarded,
+					 &repl->wait_apply};
 
 	repl->stopping = true;
 	mailbox_close(&repl->inbox, NULL);
 	uv_close((uv_handle_t *)&repl->stop, NULL);
 	uv_close((uv_handle_t *)&repl->tick, NULL);
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
-		while (lists[i]->head != NULL)
+		while (lists[i]->head != NULL) {
+			if (lists[i]->head->origin != NULL)
+				send_back(lists[i]->head);
 			proposal_fail(lists[i]->head, KMIPD_ECANCELED, "the node is shutting down");
+		}
 	/* A leader hands leadership to an up-to-date voter first, so the cluster does not
 	 * wait an election timeout for a new one (rolling upgrades stop nodes in turn). */
 	uv_timer_init(&repl->loop, &repl->transfer_timer);
@@ -992,6 +1115,8 @@ static void *loop_main(void *arg)
 	}
 	if (rv == 0)
 		rv = uv_timer_init(&repl->loop, &repl->tick);
+	if (rv == 0)
+		rv = uv_idle_init(&repl->loop, &repl->batch_idle);
 	if (rv != 0) {
 		snprintf(repl->errmsg, sizeof(repl->errmsg), "raft loop: %s", uv_strerror(rv));
 		signal_started(repl, KMIPD_EIO);
@@ -999,6 +1124,7 @@ static void *loop_main(void *arg)
 	}
 	repl->stop.data = repl;
 	repl->tick.data = repl;
+	repl->batch_idle.data = repl;
 	rv = loop_start(repl);
 	if (rv == 0 && repl->config.peer_server_tls != NULL)
 		rv = peer_listen(repl, repl->errmsg, sizeof(repl->errmsg));

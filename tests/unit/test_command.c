@@ -465,7 +465,7 @@ static int apply_at(struct fixture *f, const struct command *cmd, uint64_t index
 	assert_int_equal(command_encode(cmd, &f->entry), 0);
 	assert_int_equal(command_decode(f->entry.data, f->entry.len, &f->arena, &decoded), 0);
 	assert_int_equal(store_txn_begin(f->store, true, &txn), 0);
-	rc = command_apply(txn, &decoded, index, &f->arena, result);
+	rc = command_apply(txn, &decoded, 1, index, &f->arena, result);
 	if (rc != 0) {
 		store_txn_abort(txn);
 		return rc;
@@ -890,6 +890,170 @@ static void another_tenant_sees_nothing(void **state)
 	assert_int_equal(state_of(f, UID1), KMIP_STATE_PRE_ACTIVE);
 }
 
+/* ---- Batches ---- */
+
+/* Encodes @n commands and joins them into one batch entry in @f->entry. */
+static void make_batch(struct fixture *f, const struct command *cmds, size_t n)
+{
+	struct buf one = BUF_INIT;
+
+	buf_clear(&f->entry);
+	for (size_t i = 0; i < n; i++) {
+		buf_clear(&one);
+		assert_int_equal(command_encode(&cmds[i], &one), 0);
+		assert_int_equal(command_batch_add(&f->entry, one.data, one.len), 0);
+	}
+	buf_free(&one);
+}
+
+static void batch_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct command cmds[16], out[COMMAND_BATCH_MAX];
+	struct object_attr a;
+	size_t n = sample_commands(cmds, &a);
+	unsigned got;
+
+	make_batch(f, cmds, n);
+	assert_int_equal(f->entry.data[0], COMMAND_BATCH);
+	assert_int_equal(f->entry.len % 8, 0);
+	assert_int_equal(command_entry_decode(f->entry.data, f->entry.len, &f->arena, out,
+					      COMMAND_BATCH_MAX, &got),
+			 0);
+	assert_int_equal(got, n);
+	for (size_t i = 0; i < n; i++)
+		assert_same_command(&cmds[i], &out[i]);
+
+	/* A plain entry decodes as one command; a batch is not one command. */
+	buf_clear(&f->entry);
+	assert_int_equal(command_encode(&cmds[1], &f->entry), 0);
+	assert_int_equal(command_entry_decode(f->entry.data, f->entry.len, &f->arena, out,
+					      COMMAND_BATCH_MAX, &got),
+			 0);
+	assert_int_equal(got, 1);
+	assert_same_command(&cmds[1], &out[0]);
+	make_batch(f, cmds, 2);
+	assert_int_equal(command_decode(f->entry.data, f->entry.len, &f->arena, out),
+			 KMIPD_EMALFORMED);
+}
+
+static void batch_add_refuses_what_is_not_one_command(void **state)
+{
+	struct command cmd = tenant_create(TENANT, T0);
+	struct buf one = BUF_INIT, batch = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(command_encode(&cmd, &one), 0);
+	assert_int_equal(command_batch_add(&batch, one.data, one.len - 8), KMIPD_EINVAL);
+	assert_int_equal(batch.len, 0);
+	for (unsigned i = 0; i < COMMAND_BATCH_MAX; i++)
+		assert_int_equal(command_batch_add(&batch, one.data, one.len), 0);
+	assert_int_equal(command_batch_add(&batch, one.data, one.len), KMIPD_EINVAL);
+	assert_int_equal(batch.len, 8 + COMMAND_BATCH_MAX * one.len);
+	/* A batch is not a member of another. */
+	buf_clear(&one);
+	assert_int_equal(command_batch_add(&one, batch.data, batch.len), KMIPD_EINVAL);
+	buf_free(&one);
+	buf_free(&batch);
+}
+
+/* Damaged batches are refused whole: wrong counts, bad headers, truncation, extra bytes. */
+static void damaged_batches_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct command cmds[3], out[COMMAND_BATCH_MAX];
+	struct object_attr a;
+	unsigned got;
+	uint8_t *copy;
+	size_t len;
+
+	cmds[0] = tenant_create(TENANT, T0);
+	cmds[1] = object_create(UID1, T0, &a);
+	cmds[2] = base(COMMAND_ACTIVATE, UID1, T0 + 1);
+	make_batch(f, cmds, 3);
+	len = f->entry.len;
+	copy = malloc(len + 8);
+	assert_non_null(copy);
+#define BATCH_REFUSED(n)                                                                           \
+	assert_int_equal(command_entry_decode(copy, (n), &f->arena, out, COMMAND_BATCH_MAX, &got), \
+			 KMIPD_EMALFORMED)
+	memcpy(copy, f->entry.data, len);
+	copy[3] = 2; /* says two, holds three */
+	BATCH_REFUSED(len);
+	copy[3] = 4; /* says four */
+	BATCH_REFUSED(len);
+	copy[3] = 0;
+	BATCH_REFUSED(len);
+	memcpy(copy, f->entry.data, len);
+	copy[5] = 1; /* reserved bytes must be zero */
+	BATCH_REFUSED(len);
+	memcpy(copy, f->entry.data, len);
+	memset(copy + len, 0, 8);
+	BATCH_REFUSED(len + 8); /* trailing bytes */
+	for (size_t cut = 8; cut < len; cut += 8)
+		BATCH_REFUSED(cut);
+	memcpy(copy, f->entry.data, len);
+	copy[8] = COMMAND_BATCH; /* a batch inside a batch */
+	BATCH_REFUSED(len);
+	/* More members than the caller has room for. */
+	memcpy(copy, f->entry.data, len);
+	assert_int_equal(command_entry_decode(copy, len, &f->arena, out, 2, &got),
+			 KMIPD_EMALFORMED);
+	assert_int_equal(command_entry_decode(copy, len, &f->arena, out, 3, &got), 0);
+	assert_int_equal(got, 3);
+#undef BATCH_REFUSED
+	free(copy);
+}
+
+/* The members of a batch apply in order in one entry, each with its own result; a replay
+ * of the entry changes nothing; a request id repeated inside the batch applies once. */
+static void batch_applies_members_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct command cmds[5], out[COMMAND_BATCH_MAX];
+	struct command_result r[COMMAND_BATCH_MAX];
+	struct object_attr a;
+	struct store_txn *txn;
+	struct object obj;
+	unsigned got;
+
+	cmds[0] = tenant_create(TENANT, T0);
+	cmds[1] = object_create(UID1, T0, &a);
+	cmds[2] = ADD(UID1, T0 + 1, "x-tag", text_one);
+	memset(cmds[2].request_id, 0x77, sizeof(cmds[2].request_id));
+	cmds[3] = cmds[2];		  /* the same request again, in the same entry */
+	cmds[4] = ACTIVATE(UID2, T0 + 2); /* refused: no such object */
+	make_batch(f, cmds, 5);
+	assert_int_equal(command_entry_decode(f->entry.data, f->entry.len, &f->arena, out,
+					      COMMAND_BATCH_MAX, &got),
+			 0);
+	assert_int_equal(got, 5);
+	assert_int_equal(store_txn_begin(f->store, true, &txn), 0);
+	assert_int_equal(command_apply(txn, out, got, 7, &f->arena, r), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+	assert_int_equal(r[0].status, 0);
+	assert_int_equal(r[1].status, 0);
+	assert_int_equal(r[1].state, KMIP_STATE_PRE_ACTIVE);
+	assert_int_equal(r[2].status, 0);
+	assert_int_equal(r[2].index, 0);
+	assert_int_equal(r[3].status, 0);
+	assert_int_equal(r[3].index, 0); /* answered as the first time */
+	assert_int_equal(r[4].status, KMIPD_ENOT_FOUND);
+	assert_int_equal(applied(f), 7);
+	assert_int_equal(get(f, TENANT, UID1, &obj), 0);
+	assert_int_equal(object_attr_count(&obj, "x-tag", NULL), 1);
+
+	/* Replayed after a restart: skipped whole, every result 0. */
+	assert_int_equal(store_txn_begin(f->store, true, &txn), 0);
+	assert_int_equal(command_apply(txn, out, got, 7, &f->arena, r), 0);
+	assert_int_equal(store_txn_commit(txn), 0);
+	for (unsigned i = 0; i < got; i++)
+		assert_int_equal(r[i].status, 0);
+	assert_int_equal(get(f, TENANT, UID1, &obj), 0);
+	assert_int_equal(object_attr_count(&obj, "x-tag", NULL), 1);
+	assert_int_equal(applied(f), 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -913,6 +1077,10 @@ int main(void)
 		T(replayed_entries_change_nothing),
 		T(refused_commands_still_advance_the_index),
 		T(another_tenant_sees_nothing),
+		T(batch_round_trip),
+		T(batch_add_refuses_what_is_not_one_command),
+		T(damaged_batches_are_refused),
+		T(batch_applies_members_in_order),
 #undef T
 	};
 

@@ -313,7 +313,7 @@ static void apply_pending(struct fixture *f)
 		arena_init(&a, 4096, 0);
 		assert_int_equal(command_decode(f->entry.data, f->entry.len, &a, &cmd), 0);
 		assert_int_equal(store_txn_begin(f->store, true, &txn), 0);
-		assert_int_equal(command_apply(txn, &cmd, ++f->index, &a, &result), 0);
+		assert_int_equal(command_apply(txn, &cmd, 1, ++f->index, &a, &result), 0);
 		assert_int_equal(store_txn_commit(txn), 0);
 		arena_free(&a);
 	}
