@@ -63,8 +63,8 @@ void store_close(struct store *store);
  * store_restore() swaps the environment (and a restore waits for open read transactions to
  * end), so a thread must not begin a second read transaction while it holds one: with a
  * restore waiting between the two, that thread would wait for itself. A write transaction
- * excludes store_snapshot() and store_restore(); beginning one on a thread that already has
- * one open returns KMIPD_ESTATE. After a failed restore (see there) every call returns
+ * excludes store_restore(); beginning one on a thread that already has one open returns
+ * KMIPD_ESTATE. After a failed restore (see there) every call returns
  * KMIPD_ESTATE. */
 int store_txn_begin(struct store *store, bool write, struct store_txn **txn);
 /* Commits a write transaction (a read transaction just ends). 0, KMIPD_ENO_SPACE (the map
@@ -91,12 +91,11 @@ int store_set_applied_index(struct store_txn *txn, uint64_t index);
  * memory, on both sides. */
 
 /* Writes a snapshot of the store into @out (its previous contents are dropped; on error it
- * is left empty) and its applied index into @applied_index. For the FSM's snapshot callback
- * on the writer's thread, with no write transaction open on that thread (KMIPD_ESTATE
- * otherwise): write transactions are excluded while the snapshot is taken, so the applied
- * index read first is exactly the one of the image LMDB copies in its own read transaction
- * afterwards. Readers on other threads may keep going. 0, KMIPD_ENOMEM, KMIPD_EIO,
- * KMIPD_ESTATE or KMIPD_EINVAL. */
+ * is left empty) and its applied index into @applied_index. Any thread may take one, beside
+ * readers and the writer: LMDB copies the committed state in its own read transaction, and
+ * the applied index is read from that copy, so image and index always agree (a write
+ * transaction still open is not in it). 0, KMIPD_ENOMEM, KMIPD_EIO, KMIPD_ESTATE (a
+ * failed restore closed the store) or KMIPD_EINVAL. */
 int store_snapshot(struct store *store, struct buf *out, uint64_t *applied_index);
 
 /* The same snapshot in three pieces, to be written one after the other, without copying

@@ -114,8 +114,26 @@ struct replication {
 	/* Bytes and count of the command entries applied: their average sets how far apart
 	 * snapshots are (fsm_snapshot). */
 	uint64_t applied_bytes, applied_entries;
-	unsigned snapshot_threshold;	    /* entries between snapshots now */
-	struct store_image *snapshot_image; /* being written by libraft */
+	unsigned snapshot_threshold; /* entries between snapshots now */
+	/* A snapshot: fsm_snapshot() hands libraft placeholder buffers at once, and the put
+	 * that libraft then asks of its I/O waits for the image, made in the threadpool. */
+	struct raft_buffer *snapshot_bufs;  /* the placeholder, until libraft is done with it */
+	struct store_image *snapshot_image; /* made, then written by libraft */
+	uv_work_t snapshot_work;
+	bool snapshot_copying; /* snapshot_work is running */
+	bool close_after_copy; /* shut_down() waits for snapshot_work */
+	int snapshot_rv;       /* how snapshot_work ended */
+	uint64_t snapshot_ns;  /* how long the copy took */
+	int (*uv_snapshot_put)(struct raft_io *io, unsigned trailing,
+			       struct raft_io_snapshot_put *req,
+			       const struct raft_snapshot *snapshot,
+			       raft_io_snapshot_put_cb cb); /* raft_uv's own */
+	struct {
+		unsigned trailing;
+		struct raft_io_snapshot_put *req;
+		const struct raft_snapshot *snapshot;
+		raft_io_snapshot_put_cb cb;
+	} deferred_put;
 
 	struct proposal_list wait_leader;
 	struct proposal_list batching; /* to be appended as one entry at the end of the turn */

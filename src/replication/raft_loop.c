@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,13 +277,13 @@ static void on_check(uv_check_t *check)
 
 static int load_tenants(struct replication *repl);
 
-/* A snapshot copies the whole store, on this thread, and every node writes it to disk.
- * Taken every snapshot_threshold entries, its cost per write grew with the store (at
- * 155,000 keys a 93 MB copy every 8,192 entries: twenty times the bytes of the log
- * itself, and the long tail of every write's latency). So the next one waits until about
- * as many bytes of log as the store holds have been written, and never sooner than the
- * configured threshold: snapshots then cost about what the log costs, whatever the
- * store's size. (How many entries are kept behind one is not changed.) */
+/* A snapshot copies the whole store, and every node writes it to disk. Taken every
+ * snapshot_threshold entries, its cost per write grew with the store (at 155,000 keys a
+ * 93 MB copy every 8,192 entries: twenty times the bytes of the log itself, and the long
+ * tail of every write's latency). So the next one waits until about as many bytes of log
+ * as the store holds have been written, and never sooner than the configured threshold:
+ * snapshots then cost about what the log costs, whatever the store's size. (How many
+ * entries are kept behind one is not changed.) */
 static void space_snapshots(struct replication *repl, size_t image_len)
 {
 	uint64_t average =
@@ -299,45 +300,25 @@ static void space_snapshots(struct replication *repl, size_t image_len)
 	raft_set_snapshot_threshold(&repl->raft, (unsigned)next);
 }
 
-/* A snapshot is the whole store at its applied index (store_snapshot). Raft asks for one
- * every snapshot_threshold entries and sends it to a node too far behind to catch up by
- * log. */
+/* Raft asks for a snapshot every snapshot_threshold entries, and sends it to a node too
+ * far behind to catch up by log. It is the whole store (store_snapshot_map), and copying
+ * it on this thread held every node's raft loop at once: at 136 MB, 66 to 490 ms, during
+ * which no node acknowledged anything. So libraft gets placeholder buffers here, and its
+ * I/O's put of this snapshot (snapshot_put, below) waits while the threadpool copies the
+ * store; then the buffers are filled in and libraft's own put writes them. The copy may
+ * hold entries applied after the index libraft records for the snapshot: its header gives
+ * the index it was taken at, restoring sets the store to that, and the entries between
+ * are then skipped as already applied, as after any restore. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-	static uint8_t zeros[8];
 	struct replication *repl = fsm->data;
-	struct store_image *image;
-	uint64_t started = uv_hrtime();
-	size_t total;
-	int rv;
 
-	commit_applied(repl); /* no write transaction may be open */
-	image = calloc(1, sizeof(*image));
-	*bufs = raft_malloc(3 * sizeof(**bufs));
-	if (image == NULL || *bufs == NULL) {
-		free(image);
-		raft_free(*bufs);
+	commit_applied(repl); /* the copy holds at least what libraft thinks it does */
+	*bufs = raft_calloc(3, sizeof(**bufs));
+	if (*bufs == NULL)
 		return RAFT_NOMEM;
-	}
-	rv = store_snapshot_map(repl->config.store, image);
-	if (rv != 0) {
-		log_error("raft: taking a snapshot of the key store failed: %s",
-			  kmipd_strerror(rv));
-		free(image);
-		raft_free(*bufs);
-		return rv == KMIPD_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
-	}
-	/* libraft writes the pieces as they are, then calls fsm_snapshot_finalize. */
-	(*bufs)[0] = (struct raft_buffer){image->header, sizeof(image->header)};
-	(*bufs)[1] = (struct raft_buffer){image->image, image->image_len};
-	(*bufs)[2] = (struct raft_buffer){zeros, image->pad};
-	*n_bufs = image->pad > 0 ? 3 : 2;
-	repl->snapshot_image = image;
-	total = sizeof(image->header) + image->image_len + image->pad;
-	log_info("raft: snapshot of the key store at index %llu (%zu bytes, %.1f ms)",
-		 (unsigned long long)image->applied_index, total,
-		 (double)(uv_hrtime() - started) / 1e6);
-	space_snapshots(repl, total);
+	*n_bufs = 3;
+	repl->snapshot_bufs = *bufs;
 	return 0;
 }
 
@@ -346,12 +327,91 @@ static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[
 {
 	struct replication *repl = fsm->data;
 
-	store_snapshot_unmap(repl->snapshot_image);
-	free(repl->snapshot_image);
-	repl->snapshot_image = NULL;
+	if (repl->snapshot_image != NULL) {
+		store_snapshot_unmap(repl->snapshot_image);
+		free(repl->snapshot_image);
+		repl->snapshot_image = NULL;
+	}
+	if (*bufs == repl->snapshot_bufs)
+		repl->snapshot_bufs = NULL;
 	raft_free(*bufs);
 	*bufs = NULL;
 	*n_bufs = 0;
+	return 0;
+}
+
+static void snapshot_copy(uv_work_t *work)
+{
+	struct replication *repl = work->data;
+	uint64_t started = uv_hrtime();
+
+	repl->snapshot_image = calloc(1, sizeof(*repl->snapshot_image));
+	repl->snapshot_rv = repl->snapshot_image == NULL
+				    ? KMIPD_ENOMEM
+				    : store_snapshot_map(repl->config.store, repl->snapshot_image);
+	repl->snapshot_ns = uv_hrtime() - started;
+}
+
+static void raft_close_now(struct replication *repl);
+
+/* The copy is made: fill in the placeholder and let libraft's put write it. */
+static void snapshot_copied(uv_work_t *work, int status)
+{
+	static uint8_t zeros[8];
+	struct replication *repl = work->data;
+	struct store_image *image = repl->snapshot_image;
+	struct raft_buffer *bufs = repl->snapshot_bufs;
+	int rv;
+
+	(void)status; /* never canceled */
+	repl->snapshot_copying = false;
+	if (repl->snapshot_rv != 0) {
+		/* libraft cannot be told that a snapshot it asked for failed after all, and a
+		 * wrong one must never be written: out of memory for a copy of the store. */
+		log_fatal("raft: copying the key store for a snapshot failed: %s; stopping",
+			  kmipd_strerror(repl->snapshot_rv));
+		abort();
+	}
+	bufs[0] = (struct raft_buffer){image->header, sizeof(image->header)};
+	bufs[1] = (struct raft_buffer){image->image, image->image_len};
+	bufs[2] = (struct raft_buffer){zeros, image->pad};
+	log_info("raft: snapshot of the key store at index %llu (%zu bytes, copied in %.1f ms "
+		 "beside the raft loop)",
+		 (unsigned long long)image->applied_index,
+		 sizeof(image->header) + image->image_len + image->pad,
+		 (double)repl->snapshot_ns / 1e6);
+	space_snapshots(repl, sizeof(image->header) + image->image_len + image->pad);
+	rv = repl->uv_snapshot_put(&repl->io, repl->deferred_put.trailing, repl->deferred_put.req,
+				   repl->deferred_put.snapshot, repl->deferred_put.cb);
+	if (rv != 0) {
+		log_fatal("raft: writing a snapshot failed to start: %s; stopping",
+			  raft_strerror(rv));
+		abort();
+	}
+	if (repl->close_after_copy)
+		raft_close_now(repl);
+}
+
+/* libraft's I/O puts a snapshot: one this node takes waits for its copy (fsm_snapshot);
+ * one received from the leader is written at once. */
+static int snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+			const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+	struct replication *repl =
+		(struct replication *)((char *)io - offsetof(struct replication, io));
+	int rv;
+
+	if (snapshot->bufs != repl->snapshot_bufs || repl->snapshot_bufs == NULL)
+		return repl->uv_snapshot_put(io, trailing, req, snapshot, cb);
+	repl->deferred_put.trailing = trailing;
+	repl->deferred_put.req = req;
+	repl->deferred_put.snapshot = snapshot;
+	repl->deferred_put.cb = cb;
+	repl->snapshot_work.data = repl;
+	rv = uv_queue_work(&repl->loop, &repl->snapshot_work, snapshot_copy, snapshot_copied);
+	if (rv != 0)
+		return RAFT_IOERR;
+	repl->snapshot_copying = true;
 	return 0;
 }
 
@@ -905,7 +965,14 @@ static void close_handle(uv_handle_t *handle, void *arg)
 		uv_close(handle, NULL);
 }
 
-/* Closes Raft and the loop's handles; the loop then ends. */
+static void raft_close_now(struct replication *repl)
+{
+	repl->close_after_copy = false;
+	raft_close(&repl->raft, on_raft_closed);
+}
+
+/* Closes Raft and the loop's handles; the loop then ends. A snapshot being copied is
+ * written first: libraft waits for its put. */
 static void shut_down(struct replication *repl)
 {
 	if (repl->shut_down)
@@ -915,7 +982,10 @@ static void shut_down(struct replication *repl)
 		uv_timer_stop(&repl->transfer_timer);
 	uv_close((uv_handle_t *)&repl->transfer_timer, NULL);
 	peer_close_all(repl);
-	raft_close(&repl->raft, on_raft_closed);
+	if (repl->snapshot_copying)
+		repl->close_after_copy = true;
+	else
+		raft_close_now(repl);
 }
 
 /* The hand-over did not complete in time (the other voters may be stopping too). */
@@ -1049,6 +1119,8 @@ static int loop_start(struct replication *repl)
 			 repl->io.errmsg);
 		return KMIPD_EIO;
 	}
+	repl->uv_snapshot_put = repl->io.snapshot_put;
+	repl->io.snapshot_put = snapshot_put;
 	repl->fsm.version = 2;
 	repl->fsm.data = repl;
 	repl->fsm.apply = fsm_apply;

@@ -24,13 +24,14 @@
  * snapshot and log (both flushed by libraft).
  *
  * Locking. LMDB needs nothing beyond MDB_NOTLS for readers beside the one writer; two
- * locks exist for snapshots. @writer (an error-checking mutex) is held by a write
- * transaction from begin to commit, and by store_snapshot() and store_restore(): no commit
- * can fall between reading the applied index and copying the image, and no write
- * transaction can overlap a restore. @readers (a writer-preferring rwlock) is held for
- * reading by each read transaction and for writing by store_restore() while it closes and
- * reopens the environment, so no reader is inside the old environment when it goes away,
- * and a stream of readers cannot starve the restore. Lock order: @writer, then @readers. */
+ * locks exist for restores. @writer (an error-checking mutex) is held by a write
+ * transaction from begin to commit, and by store_restore(): no write transaction can
+ * overlap a restore. @readers (a writer-preferring rwlock) is held for reading by each
+ * read transaction and each snapshot copy (store_snapshot() reads the applied index from
+ * the copy it made, so it needs no lock against writers), and for writing by
+ * store_restore() while it closes and reopens the environment, so no reader is inside the
+ * old environment when it goes away, and a stream of readers cannot starve the restore. Lock order:
+ * @writer, then @readers. */
 #include "kmipd/store.h"
 
 #include <errno.h>
@@ -1410,35 +1411,58 @@ static size_t snapshot_padding(size_t image_len)
 
 /* Copies the environment, compacted, into a memory file and returns it in @fd. Holding
  * @writer, so the image is the state at @index. */
+/* The applied index recorded in the LMDB image in the memory file @fd. */
+static int image_applied_index(int fd, uint64_t *index)
+{
+	char path[64];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta;
+	int rc;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	rc = mdb_env_create(&env);
+	if (rc != 0)
+		return map_error(rc);
+	rc = mdb_env_set_maxdbs(env, MAX_DBS);
+	if (rc == 0)
+		rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS,
+				  0600);
+	if (rc == 0)
+		rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, "meta", 0, &meta);
+		rc = rc == 0 ? get_applied(txn, meta, index) : map_error(rc);
+		mdb_txn_abort(txn);
+	} else {
+		rc = map_error(rc);
+	}
+	mdb_env_close(env);
+	return rc;
+}
+
+/* Copies the store into a new memory file @fd and reads the applied index of that copy.
+ * The copy is LMDB's own read transaction: writers go on beside it. */
 static int copy_env(struct store *s, int *fd, uint64_t *index)
 {
-	MDB_txn *txn;
 	int rc;
 
 	/* With MDB_NOMETASYNC the last meta page may not be on disk yet; the copy reads
 	 * through the map, but the reference rule (sync first) costs one fsync per snapshot.
 	 * A lazy store flushes nothing before a clean close: the map is the page cache,
-	 * which is what the copy reads, and flushing every dirty page here would hold the
-	 * raft thread. */
+	 * which is what the copy reads. */
 	rc = s->lazy ? 0 : mdb_env_sync(s->env, 1);
 	if (rc != 0)
 		return KMIPD_EIO;
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-	if (rc != 0)
-		return rc == ENOMEM ? KMIPD_ENOMEM : KMIPD_EIO;
-	rc = get_applied(txn, s->meta, index);
-	mdb_txn_abort(txn);
-	if (rc != 0)
-		return rc == KMIPD_ENOMEM ? rc : KMIPD_EIO;
 	*fd = memfd_create("kmipd-snapshot", MFD_CLOEXEC);
 	if (*fd < 0)
 		return errno == ENOMEM || errno == EMFILE || errno == ENFILE ? KMIPD_ENOMEM
 									     : KMIPD_EIO;
-	/* LMDB copies in its own read transaction; no commit can have happened since ours. */
 	rc = mdb_env_copyfd2(s->env, *fd, MDB_CP_COMPACT);
 	if (rc != 0)
 		return rc == ENOMEM || rc == ENOSPC ? KMIPD_ENOMEM : KMIPD_EIO;
-	return 0;
+	rc = image_applied_index(*fd, index);
+	return rc == KMIPD_ENOMEM ? rc : rc != 0 ? KMIPD_EIO : 0;
 }
 
 int store_snapshot_map(struct store *store, struct store_image *out)
@@ -1451,11 +1475,11 @@ int store_snapshot_map(struct store *store, struct store_image *out)
 	if (store == NULL || out == NULL)
 		return KMIPD_EINVAL;
 	memset(out, 0, sizeof(*out));
-	rc = writer_lock(store);
-	if (rc != 0)
-		return rc;
+	/* A reader: store_restore() cannot swap the environment under the copy. */
+	if (pthread_rwlock_rdlock(&store->readers) != 0)
+		return KMIPD_EAGAIN;
 	rc = store->env == NULL ? KMIPD_ESTATE : copy_env(store, &fd, &index);
-	writer_unlock(store); /* the image is in the memory file: writers may go on */
+	pthread_rwlock_unlock(&store->readers);
 	if (rc != 0)
 		goto out;
 	if (fstat(fd, &st) != 0) {

@@ -1200,24 +1200,24 @@ static void snapshot_length_is_a_multiple_of_8(void **state)
 	buf_free(&snap);
 }
 
-/* The caller's own write transaction excludes snapshots and restores (and a second write
- * transaction): each says so instead of hanging. */
-static void write_transaction_excludes_snapshot_and_restore(void **state)
+/* The caller's own write transaction excludes restores (and a second write transaction):
+ * each says so instead of hanging. A snapshot goes on beside it and holds what was
+ * committed, not what the open transaction wrote. */
+static void write_transaction_excludes_restore_not_snapshot(void **state)
 {
 	struct fixture *f = *state;
 	struct buf snap = BUF_INIT;
 	struct store_txn *w, *w2;
-	uint64_t index;
 
-	take_snapshot(f->store, &snap, 0);
+	put_plain(f, "acme", "u1");
 	BEGIN_WRITE(w);
 	assert_int_equal(store_txn_begin(f->store, true, &w2), KMIPD_ESTATE);
-	assert_int_equal(store_snapshot(f->store, &snap, &index), KMIPD_ESTATE);
-	assert_int_equal(snap.len, 0);
-	assert_int_equal(store_snapshot(f->store, &snap, &index), KMIPD_ESTATE);
-	COMMIT(w);
-
+	assert_int_equal(store_set_applied_index(w, 4), 0);
 	take_snapshot(f->store, &snap, 0);
+	COMMIT(w);
+	assert_true(applied_in(f->store) == 4);
+
+	take_snapshot(f->store, &snap, 4);
 	BEGIN_WRITE(w);
 	assert_int_equal(store_restore(f->store, snap.data, snap.len, f->errmsg, sizeof(f->errmsg)),
 			 KMIPD_ESTATE);
@@ -1225,6 +1225,75 @@ static void write_transaction_excludes_snapshot_and_restore(void **state)
 	assert_int_equal(store_set_applied_index(w, 9), 0);
 	COMMIT(w);
 	assert_true(applied_in(f->store) == 9);
+	buf_free(&snap);
+}
+
+/* Snapshots taken on another thread while the writer commits: each image holds exactly the
+ * state of the applied index in its header (the writer keeps objects == index). */
+struct snapshot_writer {
+	struct store *store;
+	atomic_bool *done;
+	int commits;
+	int errors;
+};
+
+static void *snapshot_writer_main(void *p)
+{
+	struct snapshot_writer *w = p;
+	char uid[OBJECT_UID_LEN + 1];
+	uint64_t index;
+
+	for (index = 1; !atomic_load(w->done); index++) {
+		struct store_txn *t;
+		struct object obj;
+
+		if (store_txn_begin(w->store, true, &t) != 0) {
+			w->errors++;
+			break;
+		}
+		make_uid(uid, (unsigned)index);
+		init_object(&obj, "acme", uid);
+		if (store_object_put(t, &obj) != 0 || store_set_applied_index(t, index) != 0 ||
+		    store_txn_commit(t) != 0) {
+			w->errors++;
+			break;
+		}
+		w->commits++;
+	}
+	return NULL;
+}
+
+static void snapshots_beside_the_writer_match_their_index(void **state)
+{
+	struct fixture *f = *state;
+	atomic_bool done = false;
+	struct snapshot_writer w = {f->store, &done, 0, 0};
+	struct buf snap = BUF_INIT;
+	uint64_t index, objects, last = 0;
+	struct store_txn *t;
+	pthread_t thread;
+
+	open_other(f);
+	assert_int_equal(pthread_create(&thread, NULL, snapshot_writer_main, &w), 0);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(store_snapshot(f->store, &snap, &index), 0);
+		assert_true(index >= last);
+		last = index;
+		assert_int_equal(
+			store_restore(f->other, snap.data, snap.len, f->errmsg, sizeof(f->errmsg)),
+			0);
+		assert_int_equal(store_txn_begin(f->other, false, &t), 0);
+		assert_int_equal(store_applied_index(t, &objects), 0);
+		assert_true(objects == index);
+		assert_int_equal(store_object_count(t, "acme", &objects), 0);
+		store_txn_abort(t);
+		assert_true(objects == index);
+	}
+	atomic_store(&done, true);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(w.errors, 0);
+	assert_true(w.commits > 0);
+	assert_true(last > 0);
 	buf_free(&snap);
 }
 
@@ -1535,7 +1604,8 @@ int main(void)
 		T(malformed_snapshots_change_nothing),
 		T(empty_store_snapshots_and_restores),
 		T(snapshot_length_is_a_multiple_of_8),
-		T(write_transaction_excludes_snapshot_and_restore),
+		T(write_transaction_excludes_restore_not_snapshot),
+		T(snapshots_beside_the_writer_match_their_index),
 		T(restore_beside_readers),
 		T(lazy_store_marks_itself_while_open),
 		T(lazy_store_of_another_boot_is_set_aside),
