@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <uv.h>
 
+#include "kmipd/audit.h"
 #include "kmipd/command.h"
 #include "kmipd/config.h"
 #include "kmipd/credentials.h"
@@ -53,13 +54,15 @@ static const char usage[] =
 	"handshake_timeout_ms,max_connections,credentials,pki_dir,hosts},\n"
 	"tls.{cert,key,client_ca,ciphers}, root_key.file, raft.{id,address,role},\n"
 	"cluster.{id,members,election_timeout_ms,heartbeat_ms,write_timeout_ms,\n"
-	"snapshot_threshold}. The peer channel listens on the port after raft.address's.\n"
-	"raft.role is voter (default) or witness (votes, keeps the state, serves no KMIP).\n";
+	"snapshot_threshold}, admin.{listen,public_metrics}, audit.file. The peer channel\n"
+	"listens on the port after raft.address's. raft.role is voter (default) or witness\n"
+	"(votes, keeps the state, serves no KMIP). audit.file gets one JSON line per KMIP\n"
+	"operation and admin change ('-': standard output); SIGHUP reopens it.\n";
 
 struct daemon {
 	struct config config;
 	uv_loop_t loop;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
 	struct mailbox replies;
 	struct store *store;
 	struct keyring *keyring;
@@ -145,6 +148,14 @@ static void on_signal(uv_signal_t *signal, int signum)
 	uv_signal_stop(&d->sigint);
 	d->stopping = true;
 	uv_stop(&d->loop);
+}
+
+/* SIGHUP: the audit file was rotated. */
+static void on_hangup(uv_signal_t *signal, int signum)
+{
+	(void)signal;
+	(void)signum;
+	audit_reopen();
 }
 
 static void on_reply(struct mailbox *mailbox, struct mailbox_item *item)
@@ -237,7 +248,9 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 
 	if (root == NULL)
 		return KMIPD_ENOMEM;
-	rv = make_dir(c->data_dir, errmsg, errlen);
+	rv = audit_open(c->audit_file, c->node_id, errmsg, errlen);
+	if (rv == 0)
+		rv = make_dir(c->data_dir, errmsg, errlen);
 	if (rv == 0 && c->dev) {
 		rv = pki_dev_init(c->pki_dir, c->hosts[0] ? c->hosts : NULL, DEV_TENANT, DEV_CLIENT,
 				  errmsg, errlen);
@@ -364,7 +377,9 @@ static void shut_down(struct daemon *d)
 	mailbox_close(&d->replies, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
+	audit_close();
 	uv_loop_close(&d->loop);
 }
 
@@ -426,6 +441,8 @@ int main(int argc, char **argv)
 	d.sigterm.data = d.sigint.data = &d;
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
+	uv_signal_init(&d.loop, &d.sighup);
+	uv_signal_start(&d.sighup, on_hangup, SIGHUP);
 
 	rv = start(&d, errmsg, sizeof(errmsg));
 	if (rv != 0 && d.stopping) {

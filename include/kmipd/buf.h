@@ -26,6 +26,10 @@ int buf_reserve(struct buf *b, size_t extra);
 /* Appends @len bytes. 0 or KMIPD_ENOMEM. */
 int buf_append(struct buf *b, const void *data, size_t len);
 
+/* Appends the formatted text (no terminating NUL is counted in len, but one is kept
+ * after it). 0 or KMIPD_ENOMEM. */
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Removes the first @n bytes (n <= len), moving the rest to the front. */
 void buf_consume(struct buf *b, size_t n);
 

@@ -42,6 +42,12 @@ struct config {
 	unsigned heartbeat_ms;
 	unsigned write_timeout_ms; /* a write without quorum fails after this */
 	unsigned snapshot_threshold;
+	/* [admin] */
+	char admin_listen[128]; /* HOST:PORT of the admin API; default server.listen's host:9696;
+				 * "off": none */
+	bool public_metrics;	/* /metrics without an admin certificate */
+	/* [audit] */
+	char audit_file[CONFIG_PATH_MAX]; /* JSON lines; "-" standard output; "" none */
 };
 
 /* Fills @config with the defaults. */
@@ -57,7 +63,7 @@ int config_load(struct config *config, const char *path, char *errmsg, size_t er
 
 /* Fills the paths left empty from data_dir (dev mode and defaults):
  * PKI_DIR/{server.pem,server-key.pem,ca.pem} with PKI_DIR = DIR/pki unless set,
- * DIR/root.key. */
+ * DIR/root.key; and admin.listen from server.listen's host and port 9696. */
 int config_finish(struct config *config, char *errmsg, size_t errlen);
 
 #endif

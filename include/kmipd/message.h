@@ -87,6 +87,8 @@ struct kmip_result {
 	const char *message;	   /* Result Message; NULL to omit */
 	struct kmip_bytes payload; /* the encoded children of the Response Payload */
 	bool has_payload;
+	/* Not encoded: the object the item acted on, for the audit trail (NULL: none). */
+	const char *uid;
 };
 
 /* Fills @r as a failure of @item with @reason and a message. @message is not copied. */

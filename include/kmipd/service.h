@@ -51,6 +51,7 @@ struct session {
 	struct service *service;
 	char tenant[OBJECT_TENANT_MAX + 1];
 	char client[OBJECT_TENANT_MAX + 1];
+	char fingerprint[65];		     /* SHA-256 of the client certificate, hex */
 	const struct credential *credential; /* what this client must send, or NULL */
 	/* Called after a pending item has finished, so the connection can carry on with
 	 * the exchange (run the next items, write the response). */

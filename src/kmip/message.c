@@ -327,7 +327,10 @@ int kmip_request_parse(const struct ttlv_item *root, struct arena *arena, struct
 void kmip_result_fail(struct kmip_result *r, const struct kmip_request_item *item, uint32_t reason,
 		      const char *message)
 {
+	const char *uid = r->uid; /* what the item acted on stays known */
+
 	memset(r, 0, sizeof(*r));
+	r->uid = uid;
 	if (item != NULL) {
 		r->operation = item->operation;
 		r->has_batch_id = item->has_batch_id;
@@ -421,7 +424,7 @@ int kmip_response_encode(unsigned version, int64_t time_stamp, const struct kmip
 int kmip_response_encode_error(const struct kmip_message_error *err, int64_t time_stamp,
 			       struct buf *out)
 {
-	struct kmip_result r;
+	struct kmip_result r = {0};
 
 	kmip_result_fail(&r, NULL, err->reason, err->message);
 	return kmip_response_encode(kmip_response_version(err->version), time_stamp, &r, 1, 0, out);

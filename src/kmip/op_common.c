@@ -103,6 +103,7 @@ int op_uid(struct kmip_op_ctx *ctx, const char **uid)
 			return KMIPD_EINVAL;
 		}
 		*uid = placeholder;
+		ctx->result->uid = placeholder;
 		return 0;
 	}
 	/* Every identifier this server hands out is a 36-character UUID: anything else (or a
@@ -119,6 +120,7 @@ int op_uid(struct kmip_op_ctx *ctx, const char **uid)
 		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE, "%s: out of memory", op_name(ctx));
 		return KMIPD_ENOMEM;
 	}
+	ctx->result->uid = *uid;
 	return 0;
 }
 
@@ -140,8 +142,10 @@ void op_set_id_placeholder(struct kmip_op_ctx *ctx, const char *uid)
 {
 	const char *copy = arena_strndup(ctx->arena, uid, strlen(uid));
 
-	if (copy != NULL)
+	if (copy != NULL) {
 		ctx->exchange->id_placeholder = copy;
+		ctx->result->uid = copy;
+	}
 }
 
 int op_object_read(struct kmip_op_ctx *ctx, const char *uid, struct object *obj)

@@ -20,10 +20,13 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "kmipd/audit.h"
 #include "kmipd/command.h"
 #include "kmipd/error.h"
 #include "kmipd/keyring.h"
+#include "kmipd/kmip_spec.h"
 #include "kmipd/log.h"
+#include "kmipd/metrics.h"
 #include "kmipd/pki.h"
 #include "kmipd/tls.h"
 #include "net_internal.h"
@@ -52,6 +55,8 @@ struct conn {
 	unsigned handles_open;
 	unsigned waiting; /* proposals with the raft loop that will call back */
 	unsigned messages;
+	uint64_t serial;     /* this connection's number on its worker */
+	uint64_t started_ns; /* when the message being answered began */
 	char peer[64];
 };
 
@@ -85,6 +90,7 @@ static void maybe_free(struct conn *c)
 	buf_free(&c->in);
 	SSL_free(c->ssl);
 	atomic_fetch_sub(&worker->net->connections, 1);
+	metrics_connections(-1);
 	free(c);
 
 	/* A stopping worker ends when its last connection is gone. */
@@ -174,12 +180,45 @@ static void conn_close(struct conn *c, const char *why)
 	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
+/* Counts and audits each answered batch item of the message. */
+static void record_items(struct conn *c)
+{
+	const struct kmip_exchange *ex = &c->exchange;
+	double seconds = (double)(uv_hrtime() - c->started_ns) / 1e9;
+	char correlation[48];
+
+	snprintf(correlation, sizeof(correlation), "%u-%llu-%u", c->worker->index,
+		 (unsigned long long)c->serial, c->messages + 1);
+	for (size_t i = 0; i < ex->done; i++) {
+		const struct kmip_result *r = &ex->results[i];
+		const char *op = kmip_enum_name(KMIP_FAMILY_OP, r->operation);
+		bool ok = r->status == KMIP_STATUS_SUCCESS;
+
+		metrics_kmip_item(r->operation, ok ? 0 : r->reason, seconds);
+		if (audit_enabled())
+			audit_log(&(struct audit_event){
+				.kind = "kmip",
+				.tenant = c->session.tenant[0] ? c->session.tenant : NULL,
+				.client = c->session.client[0] ? c->session.client : NULL,
+				.cert = c->session.fingerprint[0] ? c->session.fingerprint : NULL,
+				.source = c->peer,
+				.operation = op != NULL ? op : "(none)",
+				.uid = r->uid,
+				.result = ok ? "ok" : "failed",
+				.reason = ok ? NULL : kmip_enum_name(KMIP_FAMILY_REASON, r->reason),
+				.message = ok ? NULL : r->message,
+				.correlation = correlation,
+			});
+	}
+}
+
 static void respond(struct conn *c)
 {
 	struct buf out = BUF_INIT;
 	int rv = kmip_exchange_respond(&c->exchange, &out);
 	size_t done = 0;
 
+	record_items(c);
 	while (rv == 0 && done < out.len) {
 		int n = SSL_write(c->ssl, out.data + done, (int)(out.len - done));
 
@@ -237,6 +276,7 @@ static void process(struct conn *c)
 	int rv;
 
 	c->state = CONN_PROCESSING;
+	c->started_ns = uv_hrtime();
 	uv_timer_stop(&c->timer);
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	rv = kmip_exchange_begin(&c->exchange, c->in.data, c->message_len, (int64_t)time(NULL));
@@ -379,6 +419,7 @@ static void authenticate(struct conn *c)
 		conn_close(c, NULL);
 		return;
 	}
+	pki_cert_fingerprint(cert, c->session.fingerprint);
 	X509_free(cert);
 	c->session.credential = credentials_find(config->service->credentials, c->session.tenant,
 						 c->session.client);
@@ -409,6 +450,7 @@ static void handshake(struct conn *c)
 		return;
 	}
 	if (rv == 1) {
+		metrics_tls_handshake(1);
 		authenticate(c);
 		return;
 	}
@@ -416,6 +458,7 @@ static void handshake(struct conn *c)
 		return;
 	/* A failed handshake ends this connection only: no certificate, an unknown CA, a
 	 * protocol mismatch or a port scanner. */
+	metrics_tls_handshake(0);
 	log_info("connection %s: TLS handshake failed: %s", c->peer,
 		 tls_last_error(reason, sizeof(reason)));
 	flush(c); /* the alert */
@@ -513,7 +556,9 @@ void conn_accept(struct worker *worker)
 	uv_timer_init(&worker->loop, &c->timer);
 	c->tcp.data = c->timer.data = c;
 	c->handles_open = 2;
+	c->serial = ++worker->accepted;
 	atomic_fetch_add(&net->connections, 1);
+	metrics_connections(1);
 	c->next = worker->conns;
 	if (worker->conns != NULL)
 		worker->conns->prev = c;

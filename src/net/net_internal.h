@@ -24,6 +24,8 @@ struct worker {
 	uv_async_t stop;
 	bool stopping;
 	struct conn *conns; /* every open connection, for shutdown */
+	uint64_t accepted;  /* connections accepted so far (their serial numbers) */
+	uv_check_t flush;   /* writes this thread's audit events at the end of each turn */
 	uint8_t read_buf[65536];
 	bool read_buf_busy;
 };

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "kmipd/audit.h"
 #include "kmipd/error.h"
 #include "kmipd/log.h"
 #include "kmipd/replication.h"
@@ -86,9 +87,16 @@ static void on_stop(uv_async_t *async)
 	struct worker *worker = async->data;
 
 	worker->stopping = true;
+	uv_close((uv_handle_t *)&worker->flush, NULL); /* the thread's end flushes the rest */
 	uv_close((uv_handle_t *)&worker->listener, NULL);
 	uv_close((uv_handle_t *)&worker->stop, NULL);
 	conn_drain(worker);
+}
+
+static void on_turn_end(uv_check_t *check)
+{
+	(void)check;
+	audit_flush();
 }
 
 /* The replies mailbox stays open while connections wait for the raft loop; conn.c
@@ -121,6 +129,10 @@ static int worker_init(struct worker *worker, char *errmsg, size_t errlen)
 		rv = uv_async_init(&worker->loop, &worker->stop, on_stop);
 		worker->stop.data = worker;
 	}
+	if (rv == 0)
+		rv = uv_check_init(&worker->loop, &worker->flush);
+	if (rv == 0)
+		rv = uv_check_start(&worker->flush, on_turn_end);
 	if (rv != 0) {
 		snprintf(errmsg, errlen, "starting worker %u: %s", worker->index, uv_strerror(rv));
 		return KMIPD_EIO;

@@ -164,6 +164,17 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	NUMBER("cluster.heartbeat_ms", heartbeat_ms, 10000)
 	NUMBER("cluster.write_timeout_ms", write_timeout_ms, 600000)
 	NUMBER("cluster.snapshot_threshold", snapshot_threshold, 100000000)
+	TEXT("admin.listen", admin_listen);
+	if (strcmp(name, "admin.public_metrics") == 0) {
+		if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+			snprintf(errmsg, errlen,
+				 "admin.public_metrics: '%s' is neither true nor false", value);
+			return KMIPD_EINVAL;
+		}
+		config->public_metrics = strcmp(value, "true") == 0;
+		return 0;
+	}
+	TEXT("audit.file", audit_file);
 	snprintf(errmsg, errlen, "unknown setting '%s'", name);
 	return KMIPD_ENOT_FOUND;
 }
@@ -228,5 +239,9 @@ int config_finish(struct config *config, char *errmsg, size_t errlen)
 		snprintf(errmsg, errlen, "data directory path is too long");
 		return KMIPD_ERANGE;
 	}
+	if (config->admin_listen[0] == '\0')
+		snprintf(config->admin_listen, sizeof(config->admin_listen),
+			 strchr(config->listen_host, ':') ? "[%s]:9696" : "%s:9696",
+			 config->listen_host);
 	return 0;
 }
