@@ -124,7 +124,7 @@ check_machine "$WAIT_IDLE" "$(openssl version | cut -d' ' -f1-2)"
 KPORT=$(free_port)
 RPORT=$(free_port)
 start "$TMP/kmipd.log" "$KMIPD" --dev --data-dir "$TMP/kmipd" --listen "127.0.0.1:$KPORT" \
-	--raft.address "127.0.0.1:$RPORT"
+	--raft.address "127.0.0.1:$RPORT" $(admin_args "$KMIPD" 127.0.0.1)
 KMIPD_PID=$LAST_PID
 for _ in $(seq 300); do
 	grep -q '^ready' "$TMP/kmipd.log" && break

@@ -137,7 +137,8 @@ start_node() { # I LOG
 	setsid "$KMIPD" --dev --data-dir "$TMP/node$i" --server.pki_dir "$TMP/pki" \
 		--server.hosts 127.0.0.2,127.0.0.3 --root_key.file "$TMP/root.key" \
 		--listen "127.0.0.$i:$PORT" --raft.id "$i" --raft.address "127.0.0.$i:$RPORT" \
-		--cluster.members "$MEMBERS" "${KMIPD_ARGS[@]}" >"$2" 2>&1 </dev/null &
+		--cluster.members "$MEMBERS" $(admin_args "$KMIPD" "127.0.0.$i") "${KMIPD_ARGS[@]}" \
+		>"$2" 2>&1 </dev/null &
 	NODE_PID[i]=$!
 	STARTED+=($!)
 	disown "$!"

@@ -85,3 +85,12 @@ leader() {
 	done
 	printf '%s' "$agreed"
 }
+
+# admin_args KMIPD HOST: "--admin.listen HOST:0" (any free port) for a kmipd that has an
+# admin API, nothing for an older one (--build comparisons): nodes that share an address
+# must not all take port 9696.
+admin_args() {
+	if "$1" --help 2>/dev/null | grep -q 'admin\.'; then
+		printf -- '--admin.listen\n%s:0\n' "$2"
+	fi
+}

@@ -27,7 +27,7 @@ packages=(
 	build-essential pkg-config autoconf automake libtool dpkg-dev ca-certificates
 	libuv1-dev libssl-dev libcurl4-openssl-dev liblmdb-dev libmsgpack-dev
 	libcmocka-dev liblz4-dev libjansson-dev libhttp-parser-dev libinih-dev
-	python3 python3-pykmip python3-pytest python3-cryptography
+	python3 python3-pykmip python3-pytest python3-cryptography python3-prometheus-client
 	clang libclang-rt-14-dev llvm-14 clang-format
 	openssl lmdb-utils iproute2 procps psmisc xxd patch
 	gnuplot-nox

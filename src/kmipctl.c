@@ -26,6 +26,7 @@
 #include "kmipd/arena.h"
 #include "kmipd/buf.h"
 #include "kmipd/credentials.h"
+#include "kmipd/ctl.h"
 #include "kmipd/dump.h"
 #include "kmipd/error.h"
 #include "kmipd/peer_proto.h"
@@ -42,6 +43,10 @@ static const char usage_top[] =
 	"commands:\n"
 	"  ttlv decode HEX|FILE|-   print a KMIP message (TTLV) with the specification's names\n"
 	"  issue-client             issue a client certificate from the node's CA\n"
+	"  issue-admin              issue an administrator's certificate (for the admin API)\n"
+	"  tenant list|create|show|delete\n"
+	"                           tenants (admin API)\n"
+	"  object list|show         a tenant's objects: metadata, never key material (admin API)\n"
 	"  hash-password            print the credentials-file hash of a password (stdin)\n"
 	"  cluster status|add|remove\n"
 	"                           show the cluster's members and their state, add or remove one\n"
@@ -1294,6 +1299,9 @@ int main(int argc, char **argv)
 		return cmd_issue_client(data_dir, argc - 1, argv + 1);
 	if (strcmp(argv[1], "cluster") == 0)
 		return cmd_cluster(data_dir, argc - 1, argv + 1);
+	if (strcmp(argv[1], "tenant") == 0 || strcmp(argv[1], "object") == 0 ||
+	    strcmp(argv[1], "issue-admin") == 0)
+		return ctl_admin_command(data_dir, argc - 1, argv + 1);
 	fprintf(stderr, "kmipctl: unknown command '%s'\n\n%s", argv[1], usage_top);
 	return EXIT_USAGE;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <uv.h>
 
+#include "kmipd/admin.h"
 #include "kmipd/audit.h"
 #include "kmipd/command.h"
 #include "kmipd/config.h"
@@ -70,8 +72,10 @@ struct daemon {
 	struct credentials *credentials;
 	struct service service;
 	SSL_CTX *tls;
-	SSL_CTX *peer_server_tls, *peer_client_tls;
-	struct net *net;
+	SSL_CTX *peer_server_tls, *peer_client_tls, *admin_tls;
+	struct net *_Atomic net; /* read by the raft loop (revoke) */
+	struct admin *admin;
+	char admin_host[128];
 	struct kmip_server_identity identity;
 	int tenant_status; /* of the dev tenant's creation; 1 while waiting */
 	bool stopping;	   /* SIGTERM or SIGINT arrived */
@@ -239,6 +243,76 @@ static int make_dir(const char *path, char *errmsg, size_t errlen)
 	return 0;
 }
 
+/* replication's revoke hook, on the raft loop: cut the clients off on this node. */
+static void cut_off(void *arg, const char *tenant, const char *fingerprint)
+{
+	struct daemon *d = arg;
+	struct net *net = atomic_load(&d->net);
+
+	if (net != NULL)
+		net_revoke(net, tenant, fingerprint);
+}
+
+/* Splits admin.listen ("HOST:PORT", "[V6]:PORT") into @host and @port. */
+static int admin_address(const char *listen, char *host, size_t cap, unsigned *port)
+{
+	const char *colon = strrchr(listen, ':');
+	const char *start = listen;
+	size_t len;
+	char *end;
+	unsigned long p;
+
+	if (colon == NULL)
+		return KMIPD_EINVAL;
+	len = (size_t)(colon - listen);
+	if (listen[0] == '[') {
+		start++;
+		if (len < 2 || listen[len - 1] != ']')
+			return KMIPD_EINVAL;
+		len -= 2;
+	}
+	p = strtoul(colon + 1, &end, 10);
+	if (len == 0 || len >= cap || *end != '\0' || colon[1] == '\0' || p > 65535)
+		return KMIPD_EINVAL;
+	memcpy(host, start, len);
+	host[len] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+static int start_admin(struct daemon *d, const struct tls_config *tls, char *errmsg, size_t errlen)
+{
+	struct config *c = &d->config;
+	char *host = d->admin_host;
+	unsigned port;
+
+	if (strcmp(c->admin_listen, "off") == 0)
+		return 0;
+	if (admin_address(c->admin_listen, host, sizeof(d->admin_host), &port) != 0) {
+		snprintf(errmsg, errlen, "admin.listen: '%s' is not HOST:PORT or 'off'",
+			 c->admin_listen);
+		return KMIPD_EINVAL;
+	}
+	d->admin_tls = tls_server_context(tls, errmsg, errlen);
+	if (d->admin_tls == NULL)
+		return KMIPD_ECRYPTO;
+	/* A certificate is asked for, not required: /healthz and /readyz answer anyone. */
+	SSL_CTX_set_verify(d->admin_tls, SSL_VERIFY_PEER, NULL);
+	struct admin_config admin_config = {
+		.host = host,
+		.port = port,
+		.tls = d->admin_tls,
+		.store = d->store,
+		.keyring = d->keyring,
+		.replication = d->replication,
+		.node_id = c->node_id,
+		.cluster_id = c->cluster_id,
+		.version = KMIPD_VERSION,
+		.public_metrics = c->public_metrics,
+	};
+	return admin_start(&d->admin, &admin_config, errmsg, errlen);
+}
+
 static int start(struct daemon *d, char *errmsg, size_t errlen)
 {
 	struct config *c = &d->config;
@@ -310,8 +384,13 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		.peer_client_tls = d->peer_client_tls,
 		.cluster_id = c->cluster_id,
 		.witness = c->witness,
+		.revoke = cut_off,
+		.revoke_arg = d,
 	};
 	rv = replication_start(&d->replication, &repl_config, errmsg, errlen);
+	if (rv != 0)
+		return rv;
+	rv = start_admin(d, &tls_config, errmsg, errlen);
 	if (rv != 0)
 		return rv;
 
@@ -351,15 +430,23 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		.idle_timeout_ms = c->idle_timeout_ms,
 		.max_connections = c->max_connections,
 	};
-	return net_start(&d->net, &net_config, errmsg, errlen);
+	struct net *net;
+
+	rv = net_start(&net, &net_config, errmsg, errlen);
+	if (rv == 0)
+		atomic_store(&d->net, net);
+	return rv;
 }
 
 static void stop(struct daemon *d)
 {
-	net_stop(d->net);
-	d->net = NULL;
+	struct net *net = atomic_exchange(&d->net, NULL);
+
+	net_stop(net);
 	replication_stop(d->replication);
 	d->replication = NULL;
+	admin_stop(d->admin); /* after the raft loop has answered its changes */
+	d->admin = NULL;
 	if (d->store != NULL)
 		store_close(d->store);
 	keyring_free(d->keyring);
@@ -367,6 +454,7 @@ static void stop(struct daemon *d)
 	SSL_CTX_free(d->tls);
 	SSL_CTX_free(d->peer_server_tls);
 	SSL_CTX_free(d->peer_client_tls);
+	SSL_CTX_free(d->admin_tls);
 }
 
 /* Stops everything start() started, then closes the main loop's own handles and the
@@ -383,6 +471,14 @@ static void shut_down(struct daemon *d)
 	uv_loop_close(&d->loop);
 }
 
+static void print_admin(struct daemon *d)
+{
+	if (d->admin != NULL)
+		printf("  admin API       https://%s%s%s:%u\n",
+		       strchr(d->admin_host, ':') ? "[" : "", d->admin_host,
+		       strchr(d->admin_host, ':') ? "]" : "", admin_port(d->admin));
+}
+
 static void print_ready(struct daemon *d)
 {
 	struct config *c = &d->config;
@@ -391,12 +487,14 @@ static void print_ready(struct daemon *d)
 		printf("kmipd %s witness node %llu of cluster '%s' (Raft on %s); serves no "
 		       "KMIP\n",
 		       KMIPD_VERSION, c->node_id, c->cluster_id, c->raft_address);
+		print_admin(d);
 		printf("ready\n");
 		fflush(stdout);
 		return;
 	}
 	printf("kmipd %s listening on %s:%u (KMIP over mutual TLS)\n", KMIPD_VERSION,
 	       c->listen_host, net_port(d->net));
+	print_admin(d);
 	printf("  data directory  %s\n", c->data_dir);
 	printf("  server cert     %s\n", c->cert);
 	printf("  client CA       %s\n", c->client_ca);
@@ -404,6 +502,8 @@ static void print_ready(struct daemon *d)
 		printf("  dev client      %s/client.pem, key %s/client-key.pem (tenant '%s')\n",
 		       c->pki_dir, c->pki_dir, DEV_TENANT);
 		printf("  CA for clients  %s/ca.pem\n", c->pki_dir);
+		printf("  dev admin       %s/admin.pem, key %s/admin-key.pem (for kmipctl)\n",
+		       c->pki_dir, c->pki_dir);
 	}
 	printf("ready\n");
 	fflush(stdout);

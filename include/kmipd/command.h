@@ -31,6 +31,7 @@ enum command_type {
 	COMMAND_ACTIVATE,
 	COMMAND_REVOKE,
 	COMMAND_DESTROY,
+	COMMAND_TENANT_DELETE, /* destroys every object of @tenant and its KEK on every node */
 };
 
 struct command {
@@ -66,7 +67,7 @@ struct command {
 /* What applying a command did, for the proposer to answer its client with. */
 struct command_result {
 	int status;	   /* 0, KMIPD_ENOT_FOUND, KMIPD_EEXISTS, KMIPD_ESTATE, ... */
-	uint32_t index;	   /* ATTR_ADD: the index assigned */
+	uint32_t index;	   /* ATTR_ADD: the index assigned; TENANT_DELETE: objects destroyed */
 	uint32_t state;	   /* the object's state afterwards */
 	char message[160]; /* why, when status != 0: a sentence for the client */
 };

@@ -28,6 +28,10 @@ int keyring_load(struct keyring *ring, const char *tenant, const uint8_t *wrappe
  * 0, KMIPD_ECRYPTO or KMIPD_ENOMEM. */
 int keyring_make(struct keyring *ring, const char *tenant, struct buf *wrapped);
 
+/* Wipes and forgets @tenant's KEK (the tenant was deleted). 0, or KMIPD_ENOT_FOUND if
+ * it had none. */
+int keyring_drop(struct keyring *ring, const char *tenant);
+
 /* Copies @tenant's KEK into @out. 0 or KMIPD_ENOT_FOUND. The caller wipes @out after use
  * (crypto_key_free or OPENSSL_cleanse). */
 int keyring_get(struct keyring *ring, const char *tenant, struct crypto_key *out);

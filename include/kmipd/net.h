@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <openssl/ssl.h>
+#include <uv.h>
 
 #include "kmipd/exchange.h"
 #include "kmipd/replication.h"
@@ -40,6 +41,14 @@ int net_start(struct net **out, const struct net_config *config, char *errmsg, s
 
 /* The port the node listens on (useful with port 0). */
 unsigned net_port(const struct net *net);
+
+/* The peer of @tcp as "host:port" in @out ("?:0" if unknown). */
+void net_peer_name(const uv_tcp_t *tcp, char *out, size_t cap);
+
+/* Cuts off, on every worker, the connections of @tenant's clients (only those with
+ * certificate @fingerprint unless it is NULL): they close at once, mid-request or not.
+ * Any thread. */
+void net_revoke(struct net *net, const char *tenant, const char *fingerprint);
 
 /* Stops accepting, lets every connection finish the request it is working on, closes
  * them, joins the workers and frees everything. */

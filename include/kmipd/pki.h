@@ -34,6 +34,9 @@
 #define PKI_SERVER_KEY	"server-key.pem"
 #define PKI_CLIENT_CERT "client.pem"
 #define PKI_CLIENT_KEY	"client-key.pem"
+#define PKI_ADMIN_CERT	"admin.pem"
+#define PKI_ADMIN_KEY	"admin-key.pem"
+#define PKI_DEV_ADMIN	"dev-admin" /* the administrator dev mode makes */
 
 /* True if @name is a valid tenant or client name. */
 bool pki_name_valid(const char *name);
@@ -41,7 +44,8 @@ bool pki_name_valid(const char *name);
 /* Makes sure @dir (created 0700 if missing) holds a CA, a server certificate for
  * localhost, 127.0.0.1 and ::1 (plus @extra_host if not NULL: comma-separated DNS names
  * and IP addresses) that is also the node certificate (PKI_NODE_URI),
- * and a client certificate for (@tenant, @client). Existing files are kept, so a second
+ * a client certificate for (@tenant, @client) and an administrator's certificate
+ * (PKI_ADMIN_CERT, for PKI_DEV_ADMIN). Existing files are kept, so a second
  * start reuses them. On failure a sentence naming the file and cause goes into @errmsg. */
 int pki_dev_init(const char *dir, const char *extra_host, const char *tenant, const char *client,
 		 char *errmsg, size_t errlen);
@@ -50,6 +54,15 @@ int pki_dev_init(const char *dir, const char *extra_host, const char *tenant, co
  * writing @cert_path and @key_path (0600). Refuses to overwrite existing files. */
 int pki_issue_client(const char *dir, const char *tenant, const char *client, const char *cert_path,
 		     const char *key_path, char *errmsg, size_t errlen);
+
+/* Issues an administrator's certificate and key (for the admin API) for @name, signed by
+ * the CA in @dir: URI urn:kmipd:admin:<name>. Refuses to overwrite existing files. */
+int pki_issue_admin(const char *dir, const char *name, const char *cert_path, const char *key_path,
+		    char *errmsg, size_t errlen);
+
+/* The administrator a CA-issued certificate names (urn:kmipd:admin:<name>). 0, or
+ * KMIPD_ENOT_FOUND (none, or two different ones). (The chain is already verified.) */
+int pki_cert_admin(X509 *cert, char name[PKI_NAME_MAX + 1]);
 
 /* Reads the tenant and client named by a CA-issued certificate's URI. 0, or KMIPD_ENOT_FOUND
  * if @cert carries no valid kmipd URI. (The caller has already verified the chain.) */

@@ -46,6 +46,11 @@ struct replication_config {
 	/* A witness votes and keeps the whole state but serves no KMIP; it hands leadership
 	 * to another voter whenever it is elected. */
 	bool witness;
+	/* Called on the raft loop once a change that cuts clients off is applied on this
+	 * node: tenant @tenant was deleted (@fingerprint NULL), or the certificate
+	 * @fingerprint of @tenant was. NULL: nothing to cut off. */
+	void (*revoke)(void *arg, const char *tenant, const char *fingerprint);
+	void *revoke_arg;
 };
 
 /* Starts the raft loop thread and waits until Raft has started (and, with one voter, has
@@ -57,6 +62,25 @@ int replication_start(struct replication **out, const struct replication_config 
 /* Stops the loop: pending proposals complete with KMIPD_ECANCELED, Raft closes, the thread
  * is joined and everything freed. */
 void replication_stop(struct replication *repl);
+
+/* What this node knows of the cluster, as of the raft loop's last tick (at most 50 ms
+ * old): for the admin API's health, readiness and metrics, from any thread. */
+struct replication_status {
+	bool running; /* Raft has started: the node is not still forming or joining */
+	bool witness;
+	char state[16]; /* "follower", "candidate", "leader" or "unavailable" */
+	uint64_t id, term, commit_index, applied_index;
+	uint64_t leader_id; /* 0: none known */
+	char leader_address[256];
+	unsigned voters; /* in the configuration this node has */
+	unsigned members;
+	struct {
+		uint64_t id;
+		char address[256];
+		char role[8]; /* "voter", "standby" or "spare" */
+	} member[16];	      /* the first 16 members */
+};
+void replication_status(struct replication *repl, struct replication_status *out);
 
 /* The service->propose implementation. The proposal is completed through session->reply
  * (the proposing worker's mailbox, whose handler must call replication_deliver()). Set
@@ -75,6 +99,14 @@ int replication_sync(struct service *service, struct kmip_op_ctx *ctx);
 typedef void (*replication_complete_fn)(void *arg, const struct command_result *result);
 int replication_submit(struct replication *repl, const struct buf *entry, struct mailbox *reply,
 		       replication_complete_fn complete, void *arg);
+
+/* Catches this node up with the cluster for a caller that is not a KMIP item (the admin
+ * API, before it says something does not exist): @complete(@arg, result) runs on @reply's
+ * loop once this node has applied everything the leader had committed (result status 0),
+ * or with why it could not confirm. Returns 0 (it will run), 1 when there is nothing to
+ * wait for (a single node: @complete does not run), or KMIPD_ECANCELED when stopping. */
+int replication_catch_up(struct replication *repl, struct mailbox *reply,
+			 replication_complete_fn complete, void *arg);
 
 /* Called by a mailbox handler for an item posted by the raft loop: finishes the
  * proposal's batch item (service_complete) and frees the proposal. */

@@ -147,6 +147,7 @@ struct store_tenant {
 	const uint8_t *wrapped_kek; /* the KEK as the provider wrapped it */
 	size_t wrapped_kek_len;
 	int64_t created;
+	int64_t deleted; /* 0: live; else when it was deleted (its KEK and objects are gone) */
 };
 
 /* Reads tenant @name into @out (strings copied into @arena). 0 or KMIPD_ENOT_FOUND. */
@@ -199,6 +200,10 @@ int store_request_put(struct store_txn *txn, const uint8_t id[STORE_REQUEST_ID_L
 		      const uint8_t *value, size_t len);
 /* Forgets requests applied before @below. */
 int store_request_prune(struct store_txn *txn, uint64_t below);
+
+/* Deletes every object of @tenant and its name index entries; @count says how many
+ * objects. 0 or a store error. */
+int store_tenant_purge(struct store_txn *txn, const char *tenant, uint64_t *count);
 
 /* The number of objects of @tenant (for metrics and tests). */
 int store_object_count(struct store_txn *txn, const char *tenant, uint64_t *count);

@@ -1,6 +1,6 @@
 /* A TLS connection on a libuv loop: TCP through OpenSSL memory BIOs, delivering plaintext
- * to callbacks. Used by the peer channel between nodes; every call and callback runs on
- * the loop's thread.
+ * to callbacks. Used by the peer channel between nodes and by the admin API; every call
+ * and callback runs on the loop's thread.
  *
  * Lifetime: the stream is freed after on_close has run (once, whatever the cause); do not
  * touch it afterwards. */
@@ -37,11 +37,18 @@ int tls_stream_connect(uv_loop_t *loop, const struct sockaddr *addr, SSL_CTX *ct
  * 0 or KMIPD_ENOMEM / KMIPD_EIO. */
 int tls_stream_write(struct tls_stream *stream, const void *data, size_t len);
 
-/* Starts closing; on_close follows. */
+/* Starts closing; on_close follows. Plaintext not yet sent is dropped. */
 void tls_stream_close(struct tls_stream *stream, const char *why);
+
+/* Closes once everything written so far has been sent (close_notify, then a TCP
+ * shutdown); on_close follows. Nothing more may be written. */
+void tls_stream_end(struct tls_stream *stream, const char *why);
 
 /* The verified peer certificate (borrowed; valid while the stream is open), or NULL. */
 X509 *tls_stream_peer_cert(struct tls_stream *stream);
+
+/* Writes the peer's address as "host:port" into @out ("?:0" if unknown). */
+void tls_stream_peer_address(struct tls_stream *stream, char *out, size_t cap);
 
 /* The user data given at creation. */
 void *tls_stream_data(struct tls_stream *stream);

@@ -125,6 +125,22 @@ int keyring_make(struct keyring *ring, const char *tenant, struct buf *wrapped)
 	return rv;
 }
 
+int keyring_drop(struct keyring *ring, const char *tenant)
+{
+	struct keyring_entry *entry;
+	int rv = KMIPD_ENOT_FOUND;
+
+	pthread_rwlock_wrlock(&ring->lock);
+	entry = find(ring, tenant);
+	if (entry != NULL) {
+		crypto_key_free(entry->kek); /* wiped */
+		*entry = ring->entries[--ring->count];
+		rv = 0;
+	}
+	pthread_rwlock_unlock(&ring->lock);
+	return rv;
+}
+
 int keyring_get(struct keyring *ring, const char *tenant, struct crypto_key *out)
 {
 	struct keyring_entry *entry;

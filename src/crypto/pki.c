@@ -33,15 +33,16 @@
 #define SERIAL_LEN	  16
 #define URI_PREFIX	  "urn:kmipd:tenant:"
 #define URI_CLIENT_MARKER ":client:"
+#define URI_ADMIN	  "urn:kmipd:admin:"
 
-enum kind { KIND_CA, KIND_SERVER, KIND_CLIENT };
+enum kind { KIND_CA, KIND_SERVER, KIND_CLIENT, KIND_ADMIN };
 
 /* What to issue, and with which CA (unused for the CA itself). */
 struct issue {
 	enum kind kind;
 	const char *extra_host; /* server: may be NULL */
 	const char *tenant;	/* client */
-	const char *client;	/* client */
+	const char *client;	/* client; admin: the administrator's name */
 	X509 *ca;
 	EVP_PKEY *ca_key;
 };
@@ -355,6 +356,10 @@ static int add_san(X509 *cert, const struct issue *is)
 			if (*h == ',')
 				h++;
 		}
+	} else if (is->kind == KIND_ADMIN) {
+		snprintf(uri, sizeof(uri), URI_ADMIN "%s", is->client);
+		if (push_name(names, GEN_URI, uri) != 0)
+			goto out;
 	} else {
 		snprintf(uri, sizeof(uri), URI_PREFIX "%s" URI_CLIENT_MARKER "%s", is->tenant,
 			 is->client);
@@ -404,8 +409,11 @@ static X509 *make_cert(const struct issue *is, EVP_PKEY *key)
 	name = X509_get_subject_name(cert);
 	if (!X509_set_version(cert, X509_VERSION_3) || set_serial(cert) != 0)
 		goto err;
-	if (is->kind == KIND_CLIENT &&
-	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)is->tenant,
+	if ((is->kind == KIND_CLIENT || is->kind == KIND_ADMIN) &&
+	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+					(const unsigned char *)(is->kind == KIND_ADMIN
+									? "kmipd administrators"
+									: is->tenant),
 					-1, -1, 0))
 		goto err;
 	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
@@ -663,6 +671,13 @@ int pki_dev_init(const char *dir, const char *extra_host, const char *tenant, co
 		rv = ensure_pair(dir, PKI_CLIENT_CERT, PKI_CLIENT_KEY, &is, NULL, NULL, errmsg,
 				 errlen);
 	}
+	if (rv == 0) {
+		is.kind = KIND_ADMIN;
+		is.tenant = NULL;
+		is.client = PKI_DEV_ADMIN;
+		rv = ensure_pair(dir, PKI_ADMIN_CERT, PKI_ADMIN_KEY, &is, NULL, NULL, errmsg,
+				 errlen);
+	}
 	X509_free(is.ca);
 	EVP_PKEY_free(is.ca_key);
 	return rv;
@@ -684,22 +699,15 @@ static int must_not_exist(const char *path, char *errmsg, size_t errlen)
 	return 0;
 }
 
-int pki_issue_client(const char *dir, const char *tenant, const char *client, const char *cert_path,
-		     const char *key_path, char *errmsg, size_t errlen)
+/* Issues a leaf of @is (CA loaded from @dir) into new files @cert_path and @key_path. */
+static int issue_leaf(const char *dir, struct issue *is, const char *cert_path,
+		      const char *key_path, char *errmsg, size_t errlen)
 {
-	struct issue is = {KIND_CLIENT, NULL, tenant, client, NULL, NULL};
 	char ca_cert_path[PATH_MAX], ca_key_path[PATH_MAX];
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
-	int rv;
+	int rv = must_not_exist(cert_path, errmsg, errlen);
 
-	if (dir == NULL || cert_path == NULL || key_path == NULL) {
-		errmsgf(errmsg, errlen, "no PKI directory or output file given");
-		return KMIPD_EINVAL;
-	}
-	rv = check_names(tenant, client, errmsg, errlen);
-	if (rv == 0)
-		rv = must_not_exist(cert_path, errmsg, errlen);
 	if (rv == 0)
 		rv = must_not_exist(key_path, errmsg, errlen);
 	if (rv == 0)
@@ -707,16 +715,16 @@ int pki_issue_client(const char *dir, const char *tenant, const char *client, co
 	if (rv == 0)
 		rv = join(ca_key_path, sizeof(ca_key_path), dir, PKI_CA_KEY, errmsg, errlen);
 	if (rv == 0)
-		rv = load_cert(ca_cert_path, &is.ca, errmsg, errlen);
+		rv = load_cert(ca_cert_path, &is->ca, errmsg, errlen);
 	if (rv == 0)
-		rv = load_key(ca_key_path, &is.ca_key, errmsg, errlen);
-	if (rv == 0 && X509_check_private_key(is.ca, is.ca_key) != 1) {
+		rv = load_key(ca_key_path, &is->ca_key, errmsg, errlen);
+	if (rv == 0 && X509_check_private_key(is->ca, is->ca_key) != 1) {
 		errmsgf(errmsg, errlen, "%s is not the key of %s", ca_key_path, ca_cert_path);
 		ERR_clear_error();
 		rv = KMIPD_EINVAL;
 	}
 	if (rv == 0)
-		rv = make_pair(&is, cert_path, &key, &cert, errmsg, errlen);
+		rv = make_pair(is, cert_path, &key, &cert, errmsg, errlen);
 	if (rv == 0)
 		rv = write_pem(key_path, 0600, key, NULL, NULL, errmsg, errlen);
 	if (rv == 0) {
@@ -726,9 +734,42 @@ int pki_issue_client(const char *dir, const char *tenant, const char *client, co
 	}
 	X509_free(cert);
 	EVP_PKEY_free(key);
-	X509_free(is.ca);
-	EVP_PKEY_free(is.ca_key);
+	X509_free(is->ca);
+	EVP_PKEY_free(is->ca_key);
 	return rv;
+}
+
+int pki_issue_client(const char *dir, const char *tenant, const char *client, const char *cert_path,
+		     const char *key_path, char *errmsg, size_t errlen)
+{
+	struct issue is = {KIND_CLIENT, NULL, tenant, client, NULL, NULL};
+	int rv;
+
+	if (dir == NULL || cert_path == NULL || key_path == NULL) {
+		errmsgf(errmsg, errlen, "no PKI directory or output file given");
+		return KMIPD_EINVAL;
+	}
+	rv = check_names(tenant, client, errmsg, errlen);
+	return rv != 0 ? rv : issue_leaf(dir, &is, cert_path, key_path, errmsg, errlen);
+}
+
+int pki_issue_admin(const char *dir, const char *name, const char *cert_path, const char *key_path,
+		    char *errmsg, size_t errlen)
+{
+	struct issue is = {KIND_ADMIN, NULL, NULL, name, NULL, NULL};
+
+	if (dir == NULL || cert_path == NULL || key_path == NULL) {
+		errmsgf(errmsg, errlen, "no PKI directory or output file given");
+		return KMIPD_EINVAL;
+	}
+	if (!pki_name_valid(name)) {
+		errmsgf(errmsg, errlen,
+			"administrator name \"%s\" is not 1 to %d characters of A-Z, a-z, 0-9, "
+			"'.', '_' and '-'",
+			name != NULL ? name : "", PKI_NAME_MAX);
+		return KMIPD_EINVAL;
+	}
+	return issue_leaf(dir, &is, cert_path, key_path, errmsg, errlen);
 }
 
 /* Copies a name of @len bytes into @out if it is valid. */
@@ -826,6 +867,41 @@ bool pki_cert_is_node(X509 *cert)
 	}
 	GENERAL_NAMES_free(names);
 	return found;
+}
+
+int pki_cert_admin(X509 *cert, char name[PKI_NAME_MAX + 1])
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	size_t prefix_len = sizeof(URI_ADMIN) - 1;
+	int found = 0;
+
+	if (names == NULL) {
+		ERR_clear_error();
+		return KMIPD_ENOT_FOUND;
+	}
+	for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *n = sk_GENERAL_NAME_value(names, i);
+		const char *data;
+		int len;
+		char found_name[PKI_NAME_MAX + 1];
+
+		if (n->type != GEN_URI)
+			continue;
+		data = (const char *)ASN1_STRING_get0_data(n->d.uniformResourceIdentifier);
+		len = ASN1_STRING_length(n->d.uniformResourceIdentifier);
+		if (data == NULL || (size_t)len <= prefix_len ||
+		    memcmp(data, URI_ADMIN, prefix_len) != 0 ||
+		    !take_name(data + prefix_len, (size_t)len - prefix_len, found_name))
+			continue;
+		if (found && strcmp(found_name, name) != 0) {
+			found = 0; /* two administrators in one certificate: neither */
+			break;
+		}
+		memcpy(name, found_name, sizeof(found_name));
+		found = 1;
+	}
+	GENERAL_NAMES_free(names);
+	return found ? 0 : KMIPD_ENOT_FOUND;
 }
 
 int pki_cert_fingerprint(X509 *cert, char out[65])

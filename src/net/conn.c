@@ -394,6 +394,25 @@ static int create_tenant(struct conn *c)
 	return rv;
 }
 
+/* True if @tenant exists only as a deleted record: its certificates no longer open
+ * anything, and connecting does not make it again. */
+static bool tenant_deleted(struct store *store, const char *tenant)
+{
+	struct store_txn *txn;
+	struct store_tenant t;
+	struct arena arena;
+	bool deleted = false;
+
+	if (store_txn_begin(store, false, &txn) != 0)
+		return false;
+	arena_init(&arena, 512, 0);
+	if (store_tenant_get(txn, tenant, &arena, &t) == 0)
+		deleted = t.deleted != 0;
+	store_txn_abort(txn);
+	arena_free(&arena);
+	return deleted;
+}
+
 /* The handshake is done: who is this? */
 static void authenticate(struct conn *c)
 {
@@ -426,6 +445,12 @@ static void authenticate(struct conn *c)
 	log_debug("connection %s: client %s of tenant %s (%s)", c->peer, c->session.client,
 		  c->session.tenant, SSL_get_version(c->ssl));
 
+	if (tenant_deleted(config->service->store, c->session.tenant)) {
+		log_warn("connection %s: client %s of tenant %s refused: the tenant was deleted",
+			 c->peer, c->session.client, c->session.tenant);
+		conn_close(c, NULL);
+		return;
+	}
 	if (keyring_get(config->service->keyring, c->session.tenant, &kek) == 0) {
 		OPENSSL_cleanse(&kek, sizeof(kek));
 		c->state = CONN_READING;
@@ -520,23 +545,23 @@ static void conn_read_more(struct conn *c)
 	read_plaintext(c);
 }
 
-static void peer_name(struct conn *c)
+void net_peer_name(const uv_tcp_t *tcp, char *out, size_t cap)
 {
 	struct sockaddr_storage addr;
 	int len = sizeof(addr);
 	char host[48] = "?";
 	unsigned port = 0;
 
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) == 0) {
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&addr, &len) == 0) {
 		if (addr.ss_family == AF_INET) {
 			uv_ip4_name((struct sockaddr_in *)&addr, host, sizeof(host));
 			port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
-		} else {
+		} else if (addr.ss_family == AF_INET6) {
 			uv_ip6_name((struct sockaddr_in6 *)&addr, host, sizeof(host));
 			port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
 		}
 	}
-	snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
+	snprintf(out, cap, "%s:%u", host, port);
 }
 
 void conn_accept(struct worker *worker)
@@ -569,7 +594,7 @@ void conn_accept(struct worker *worker)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	peer_name(c);
+	net_peer_name(&c->tcp, c->peer, sizeof(c->peer));
 	if (atomic_load(&net->connections) > limit) {
 		log_warn("connection %s refused: %u connections is the limit", c->peer, limit);
 		c->state = CONN_HANDSHAKE;
@@ -604,6 +629,23 @@ void conn_accept(struct worker *worker)
 	c->state = CONN_HANDSHAKE;
 	arm_timer(c, config->handshake_timeout_ms ? config->handshake_timeout_ms : 10000);
 	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+unsigned conn_revoke(struct worker *worker, const char *tenant, const char *fingerprint)
+{
+	unsigned n = 0;
+
+	for (struct conn *c = worker->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == CONN_CLOSING || c->state == CONN_HANDSHAKE ||
+		    strcmp(c->session.tenant, tenant) != 0 ||
+		    (fingerprint != NULL && strcmp(c->session.fingerprint, fingerprint) != 0))
+			continue;
+		/* Mid-request or not: its answer may never come; the client's access is gone. */
+		conn_close(c, "access revoked");
+		n++;
+	}
+	return n;
 }
 
 void conn_drain(struct worker *worker)

@@ -21,6 +21,7 @@ struct worker {
 	uv_tcp_t listener;
 	int listen_fd;
 	struct mailbox replies; /* completions from the raft loop */
+	struct mailbox control; /* net_revoke(): connections to cut off */
 	uv_async_t stop;
 	bool stopping;
 	struct conn *conns; /* every open connection, for shutdown */
@@ -44,5 +45,9 @@ void conn_accept(struct worker *worker);
 /* Starts closing every connection of @worker that is not in the middle of a request;
  * the others close once their response is written. */
 void conn_drain(struct worker *worker);
+
+/* Closes at once every connection of @worker authenticated as a client of @tenant (with
+ * certificate @fingerprint, unless NULL: every client of the tenant). Returns how many. */
+unsigned conn_revoke(struct worker *worker, const char *tenant, const char *fingerprint);
 
 #endif

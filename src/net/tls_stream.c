@@ -2,12 +2,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "kmipd/buf.h"
 #include "kmipd/error.h"
+#include "kmipd/net.h"
 #include "kmipd/tls.h"
 #include "kmipd/tls_stream.h"
 
@@ -20,6 +22,8 @@ struct tls_stream {
 	void *data;
 	bool open; /* handshake done */
 	bool closing;
+	bool ending; /* tls_stream_end(): closes once what was written has gone */
+	uv_shutdown_t shutdown;
 	struct buf early; /* plaintext written before the handshake finished */
 	char why[160];
 };
@@ -45,8 +49,34 @@ void tls_stream_close(struct tls_stream *s, const char *why)
 	if (s->closing)
 		return;
 	s->closing = true;
-	snprintf(s->why, sizeof(s->why), "%s", why ? why : "closed");
+	if (why != s->why) /* tls_stream_end() set it already */
+		snprintf(s->why, sizeof(s->why), "%s", why ? why : "closed");
 	uv_close((uv_handle_t *)&s->tcp, on_closed);
+}
+
+static int flush(struct tls_stream *s);
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct tls_stream *s = req->data;
+
+	(void)status;
+	tls_stream_close(s, s->why);
+}
+
+void tls_stream_end(struct tls_stream *s, const char *why)
+{
+	if (s->closing || s->ending)
+		return;
+	s->ending = true;
+	snprintf(s->why, sizeof(s->why), "%s", why ? why : "closed");
+	if (s->open) {
+		SSL_shutdown(s->ssl); /* close_notify, best effort */
+		flush(s);
+	}
+	s->shutdown.data = s;
+	if (uv_shutdown(&s->shutdown, (uv_stream_t *)&s->tcp, on_shutdown) != 0)
+		tls_stream_close(s, s->why);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -100,7 +130,7 @@ static int write_plain(struct tls_stream *s, const void *data, size_t len)
 
 int tls_stream_write(struct tls_stream *s, const void *data, size_t len)
 {
-	if (s->closing)
+	if (s->closing || s->ending)
 		return KMIPD_EIO;
 	if (!s->open)
 		return buf_append(&s->early, data, len);
@@ -275,6 +305,11 @@ X509 *tls_stream_peer_cert(struct tls_stream *s)
 	X509 *cert = SSL_get0_peer_certificate(s->ssl);
 
 	return cert != NULL && SSL_get_verify_result(s->ssl) == X509_V_OK ? cert : NULL;
+}
+
+void tls_stream_peer_address(struct tls_stream *s, char *out, size_t cap)
+{
+	net_peer_name(&s->tcp, out, cap);
 }
 
 void *tls_stream_data(struct tls_stream *s)

@@ -13,6 +13,7 @@
 #include "kmipd/audit.h"
 #include "kmipd/error.h"
 #include "kmipd/log.h"
+#include "kmipd/object.h"
 #include "kmipd/replication.h"
 #include "net_internal.h"
 
@@ -82,11 +83,48 @@ static void on_reply(struct mailbox *mailbox, struct mailbox_item *item)
 	replication_deliver(item);
 }
 
+struct revoke_item {
+	struct mailbox_item item;
+	char tenant[OBJECT_TENANT_MAX + 1];
+	char fingerprint[65]; /* "": every client of the tenant */
+};
+
+static void on_control(struct mailbox *mailbox, struct mailbox_item *item)
+{
+	struct worker *worker = mailbox->data;
+	struct revoke_item *r = (struct revoke_item *)item;
+	unsigned n = conn_revoke(worker, r->tenant, r->fingerprint[0] ? r->fingerprint : NULL);
+
+	if (n > 0)
+		log_info("tenant %s: %u connection(s) cut off on worker %u (%s)", r->tenant, n,
+			 worker->index,
+			 r->fingerprint[0] ? "its certificate was deleted" : "it was deleted");
+	free(r);
+}
+
+void net_revoke(struct net *net, const char *tenant, const char *fingerprint)
+{
+	for (unsigned i = 0; i < net->worker_count; i++) {
+		struct revoke_item *r = calloc(1, sizeof(*r));
+
+		if (r == NULL) {
+			log_error("tenant %s: out of memory cutting off its connections", tenant);
+			return;
+		}
+		snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);
+		snprintf(r->fingerprint, sizeof(r->fingerprint), "%s",
+			 fingerprint != NULL ? fingerprint : "");
+		if (mailbox_post(&net->workers[i].control, &r->item) != 0)
+			free(r); /* stopping */
+	}
+}
+
 static void on_stop(uv_async_t *async)
 {
 	struct worker *worker = async->data;
 
 	worker->stopping = true;
+	mailbox_close(&worker->control, NULL);
 	uv_close((uv_handle_t *)&worker->flush, NULL); /* the thread's end flushes the rest */
 	uv_close((uv_handle_t *)&worker->listener, NULL);
 	uv_close((uv_handle_t *)&worker->stop, NULL);
@@ -125,6 +163,8 @@ static int worker_init(struct worker *worker, char *errmsg, size_t errlen)
 	}
 	if (rv == 0)
 		rv = mailbox_init(&worker->replies, &worker->loop, on_reply, worker);
+	if (rv == 0)
+		rv = mailbox_init(&worker->control, &worker->loop, on_control, worker);
 	if (rv == 0) {
 		rv = uv_async_init(&worker->loop, &worker->stop, on_stop);
 		worker->stop.data = worker;

@@ -73,11 +73,12 @@ static const struct {
 	[COMMAND_ACTIVATE] = {TARGET, 0},
 	[COMMAND_REVOKE] = {TARGET | BIT(REVOCATION_CODE) | BIT(OCCURRENCE), BIT(REVOCATION_MSG)},
 	[COMMAND_DESTROY] = {TARGET, 0},
+	[COMMAND_TENANT_DELETE] = {COMMON | BIT(TENANT), 0},
 };
 
 static bool type_known(uint64_t type)
 {
-	return type >= COMMAND_TENANT_CREATE && type <= COMMAND_DESTROY;
+	return type >= COMMAND_TENANT_CREATE && type <= COMMAND_TENANT_DELETE;
 }
 
 /* ---- Encoding ---------------------------------------------------------------------- */
@@ -209,6 +210,7 @@ static int pack_command(msgpack_packer *pk, const struct command *cmd, const str
 		break;
 	case COMMAND_ACTIVATE:
 	case COMMAND_DESTROY:
+	case COMMAND_TENANT_DELETE:
 		break;
 	}
 	return 0;
@@ -606,6 +608,10 @@ int command_decode(const uint8_t *data, size_t len, struct arena *arena, struct 
 		memcpy(cmd->tenant, cmd->object.tenant, sizeof(cmd->tenant));
 		memcpy(cmd->uid, cmd->object.uid, sizeof(cmd->uid));
 		break;
+	case COMMAND_TENANT_DELETE:
+		if (cmd->tenant[0] == '\0')
+			return KMIPD_EMALFORMED;
+		break;
 	default:
 		if (cmd->tenant[0] == '\0' || cmd->uid[0] == '\0')
 			return KMIPD_EMALFORMED;
@@ -734,13 +740,41 @@ static int apply_tenant_create(struct store_txn *txn, const struct command *cmd,
 	int rc;
 
 	rc = store_tenant_get(txn, cmd->tenant_record.name, arena, &existing);
-	if (rc == 0) {
+	if (rc == 0 && existing.deleted == 0) {
 		refuse(result, KMIPD_EEXISTS, "tenant %s already exists", cmd->tenant_record.name);
 		return 0;
 	}
-	if (rc != KMIPD_ENOT_FOUND)
+	if (rc != 0 && rc != KMIPD_ENOT_FOUND)
 		return rc;
+	/* New, or made again after it was deleted: its old objects are long gone. */
 	return store_tenant_put(txn, &cmd->tenant_record);
+}
+
+/* Crypto-shredding: the objects go, and the tenant's record stays as a deleted one without
+ * its wrapped KEK, so no node can unwrap it again, and a client certificate that names
+ * the tenant cannot bring it back by connecting. */
+static int apply_tenant_delete(struct store_txn *txn, const struct command *cmd,
+			       struct arena *arena, struct command_result *result)
+{
+	struct store_tenant t;
+	uint64_t count;
+	int rc;
+
+	rc = store_tenant_get(txn, cmd->tenant, arena, &t);
+	if (rc == KMIPD_ENOT_FOUND || (rc == 0 && t.deleted != 0)) {
+		refuse(result, KMIPD_ENOT_FOUND, "no tenant %s", cmd->tenant);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	rc = store_tenant_purge(txn, cmd->tenant, &count);
+	if (rc != 0)
+		return rc;
+	t.deleted = cmd->time != 0 ? cmd->time : 1;
+	t.wrapped_kek = NULL;
+	t.wrapped_kek_len = 0;
+	result->index = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
+	return store_tenant_put(txn, &t);
 }
 
 static int apply_object_create(struct store_txn *txn, const struct command *cmd,
@@ -883,6 +917,7 @@ static int change_object(const struct command *cmd, struct object *obj, struct a
 
 	case COMMAND_TENANT_CREATE:
 	case COMMAND_OBJECT_CREATE:
+	case COMMAND_TENANT_DELETE:
 		assert(!"not a change of an existing object");
 		return KMIPD_EINVAL;
 	}
@@ -976,6 +1011,9 @@ static int apply_one(struct store_txn *txn, const struct command *cmd, uint64_t 
 	switch (cmd->type) {
 	case COMMAND_TENANT_CREATE:
 		rc = apply_tenant_create(txn, cmd, arena, result);
+		break;
+	case COMMAND_TENANT_DELETE:
+		rc = apply_tenant_delete(txn, cmd, arena, result);
 		break;
 	case COMMAND_OBJECT_CREATE:
 		rc = apply_object_create(txn, cmd, arena, result);

@@ -135,6 +135,9 @@ struct replication {
 		raft_io_snapshot_put_cb cb;
 	} deferred_put;
 
+	pthread_mutex_t status_lock; /* guards status, read by other threads */
+	struct replication_status status;
+
 	struct proposal_list wait_leader;
 	struct proposal_list batching; /* to be appended as one entry at the end of the turn */
 	uv_idle_t batch_idle;	       /* keeps the loop from blocking while some wait */

@@ -171,6 +171,8 @@ static void load_created_tenant(struct replication *repl, struct store_txn *txn,
 	struct store_tenant t;
 	int rv = store_tenant_get(txn, tenant, &repl->arena, &t);
 
+	if (rv == 0 && t.deleted != 0)
+		return; /* replayed: deleted since */
 	if (rv == 0)
 		rv = keyring_load(repl->config.keyring, t.name, t.wrapped_kek, t.wrapped_kek_len);
 	if (rv != 0)
@@ -221,6 +223,14 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 
 		if (repl->results[i].status == 0 && repl->cmds[i].type == COMMAND_TENANT_CREATE)
 			load_created_tenant(repl, txn, repl->cmds[i].tenant);
+		if (repl->results[i].status == 0 && repl->cmds[i].type == COMMAND_TENANT_DELETE) {
+			/* Crypto-shredding on this node: the KEK leaves memory, and the tenant's
+			 * clients are cut off. */
+			keyring_drop(repl->config.keyring, repl->cmds[i].tenant);
+			if (repl->config.revoke != NULL)
+				repl->config.revoke(repl->config.revoke_arg, repl->cmds[i].tenant,
+						    NULL);
+		}
 		if (m != NULL)
 			*(m->reply != NULL ? &m->reply->result : &m->local) = repl->results[i];
 	}
@@ -771,6 +781,68 @@ static void resend_to_new_leader(struct replication *repl)
 	}
 }
 
+static const char *state_name(int state)
+{
+	switch (state) {
+	case RAFT_FOLLOWER:
+		return "follower";
+	case RAFT_CANDIDATE:
+		return "candidate";
+	case RAFT_LEADER:
+		return "leader";
+	default:
+		return "unavailable";
+	}
+}
+
+/* Publishes what other threads may ask (replication_status). */
+static void publish_status(struct replication *repl)
+{
+	struct replication_status s = {.id = repl->config.id, .witness = repl->config.witness};
+	const char *address = NULL;
+	raft_id leader = 0;
+
+	s.running = repl->phase == PHASE_RUNNING && repl->raft_started;
+	if (s.running) {
+		snprintf(s.state, sizeof(s.state), "%s", state_name(raft_state(&repl->raft)));
+		s.term = raft_current_term(&repl->raft);
+		s.commit_index = raft_commit_index(&repl->raft);
+		s.applied_index = repl->committed;
+		raft_leader(&repl->raft, &leader, &address);
+		s.leader_id = leader;
+		snprintf(s.leader_address, sizeof(s.leader_address), "%s",
+			 address != NULL ? address : "");
+		for (unsigned i = 0; i < repl->raft.configuration.n; i++) {
+			const struct raft_server *server = &repl->raft.configuration.servers[i];
+
+			if (i < sizeof(s.member) / sizeof(s.member[0])) {
+				s.member[i].id = server->id;
+				snprintf(s.member[i].address, sizeof(s.member[i].address), "%s",
+					 server->address);
+				snprintf(s.member[i].role, sizeof(s.member[i].role), "%s",
+					 server->role == RAFT_VOTER	? "voter"
+					 : server->role == RAFT_STANDBY ? "standby"
+									: "spare");
+			}
+			s.members++;
+			if (server->role == RAFT_VOTER)
+				s.voters++;
+		}
+	} else {
+		snprintf(s.state, sizeof(s.state), "unavailable");
+	}
+	pthread_mutex_lock(&repl->status_lock);
+	repl->status = s;
+	pthread_mutex_unlock(&repl->status_lock);
+}
+
+void replication_status(struct replication *repl, struct replication_status *out)
+{
+	pthread_mutex_lock(&repl->status_lock);
+	*out = repl->status;
+	pthread_mutex_unlock(&repl->status_lock);
+}
+
 /* Every TICK_MS: route what waits for a leader, and fail what waited too long. */
 static void on_tick(uv_timer_t *timer)
 {
@@ -783,6 +855,7 @@ static void on_tick(uv_timer_t *timer)
 
 	cluster_tick(repl);
 	note_leader(repl);
+	publish_status(repl);
 	resend_to_new_leader(repl);
 
 	/* What waited too long is answered "no quorum". */
@@ -873,29 +946,47 @@ int replication_submit(struct replication *repl, const struct buf *entry, struct
 	return post(repl, p);
 }
 
-int replication_sync(struct service *service, struct kmip_op_ctx *ctx)
+/* A catch-up: a barrier at the leader, then until this node has applied its index. NULL
+ * for a single node (it is always caught up) or when memory or the inbox is gone. */
+static struct proposal *catch_up(struct replication *repl, struct mailbox *reply_to)
 {
-	struct replication *repl = service->propose_arg;
 	struct proposal *p;
 
 	if (repl->config.members == NULL || repl->config.members[0] == '\0')
-		return KMIP_OP_DONE; /* one node: what it has is all there is */
+		return NULL; /* one node: what it has is all there is */
 	p = calloc(1, sizeof(*p));
 	if (p == NULL || (p->reply = calloc(1, sizeof(*p->reply))) == NULL) {
 		free(p);
-		return KMIP_OP_DONE;
+		return NULL;
 	}
 	p->is_sync = true;
 	p->repl = repl;
-	p->reply_to = service_session(ctx)->reply;
+	p->reply_to = reply_to;
+	return p;
+}
+
+int replication_sync(struct service *service, struct kmip_op_ctx *ctx)
+{
+	struct replication *repl = service->propose_arg;
+	struct proposal *p = catch_up(repl, service_session(ctx)->reply);
+
+	if (p == NULL)
+		return KMIP_OP_DONE;
 	p->reply->ctx = ctx;
 	p->reply->done = service_sync_done;
-	if (mailbox_post(&repl->inbox, &p->item) != 0) {
-		free(p->reply);
-		free(p);
-		return KMIP_OP_DONE;
-	}
-	return KMIP_OP_PENDING;
+	return post(repl, p) == 0 ? KMIP_OP_PENDING : KMIP_OP_DONE;
+}
+
+int replication_catch_up(struct replication *repl, struct mailbox *reply,
+			 replication_complete_fn complete, void *arg)
+{
+	struct proposal *p = catch_up(repl, reply);
+
+	if (p == NULL)
+		return 1;
+	p->reply->complete = complete;
+	p->reply->arg = arg;
+	return post(repl, p);
 }
 
 void replication_deliver(struct mailbox_item *item)
@@ -912,7 +1003,11 @@ void replication_deliver(struct mailbox_item *item)
 static int load_tenant(const struct store_tenant *t, void *arg)
 {
 	struct replication *repl = arg;
-	int rv = keyring_load(repl->config.keyring, t->name, t->wrapped_kek, t->wrapped_kek_len);
+	int rv;
+
+	if (t->deleted != 0)
+		return 0;
+	rv = keyring_load(repl->config.keyring, t->name, t->wrapped_kek, t->wrapped_kek_len);
 
 	if (rv != 0)
 		log_error("tenant %s: its key-encryption key cannot be unwrapped with this "
@@ -1293,6 +1388,8 @@ int replication_start(struct replication **out, const struct replication_config 
 	arena_init(&repl->arena, 16384, 0);
 	pthread_mutex_init(&repl->lock, NULL);
 	pthread_cond_init(&repl->cond, NULL);
+	pthread_mutex_init(&repl->status_lock, NULL);
+	snprintf(repl->status.state, sizeof(repl->status.state), "unavailable");
 	rv = uv_loop_init(&repl->loop);
 	if (rv != 0) {
 		snprintf(errmsg, errlen, "raft loop: %s", uv_strerror(rv));

@@ -581,6 +581,15 @@ void store_txn_abort(struct store_txn *txn)
 /* Every write goes through here. LMDB leaves a transaction unusable after a failed write
  * (map full, I/O error), so the transaction is aborted at once: its pages are released, and
  * the handle only remembers the error for store_txn_commit() to return. */
+/* An LMDB error @rc ends @txn: it is aborted and every later call returns the error. */
+static int fail_txn(struct store_txn *txn, int rc)
+{
+	mdb_txn_abort(txn->txn);
+	txn->txn = NULL;
+	txn->failed = map_error(rc);
+	return txn->failed;
+}
+
 static int txn_put(struct store_txn *txn, MDB_dbi dbi, const void *key, size_t key_len,
 		   const void *data, size_t len)
 {
@@ -595,10 +604,7 @@ static int txn_put(struct store_txn *txn, MDB_dbi dbi, const void *key, size_t k
 	rc = mdb_put(txn->txn, dbi, &k, &v, 0);
 	if (rc == 0)
 		return 0;
-	mdb_txn_abort(txn->txn);
-	txn->txn = NULL;
-	txn->failed = map_error(rc);
-	return txn->failed;
+	return fail_txn(txn, rc);
 }
 
 /* Deletes @key; a missing key is not an error. */
@@ -612,10 +618,7 @@ static int txn_del(struct store_txn *txn, MDB_dbi dbi, const void *key, size_t k
 	rc = mdb_del(txn->txn, dbi, &k, NULL);
 	if (rc == 0 || rc == MDB_NOTFOUND)
 		return 0;
-	mdb_txn_abort(txn->txn);
-	txn->txn = NULL;
-	txn->failed = map_error(rc);
-	return txn->failed;
+	return fail_txn(txn, rc);
 }
 
 /* Looks @key up; @v is valid until the next write in @txn. */
@@ -742,10 +745,7 @@ int store_request_prune(struct store_txn *txn, uint64_t below)
 	mdb_cursor_close(cursor);
 	if (rc == 0 || rc == MDB_NOTFOUND)
 		return 0;
-	mdb_txn_abort(txn->txn);
-	txn->txn = NULL;
-	txn->failed = map_error(rc);
-	return txn->failed;
+	return fail_txn(txn, rc);
 }
 
 /* ---- Applied index ---- */
@@ -855,7 +855,7 @@ static int encode_tenant(const struct store_tenant *t, struct buf *out)
 	int rc = 0;
 
 	msgpack_packer_init(&pk, out, sink_write);
-	rc |= msgpack_pack_map(&pk, 6);
+	rc |= msgpack_pack_map(&pk, t->deleted != 0 ? 7 : 6);
 	rc |= msgpack_pack_str_with_body(&pk, "v", 1);
 	rc |= msgpack_pack_uint32(&pk, TENANT_FORMAT);
 	rc |= msgpack_pack_str_with_body(&pk, "n", 1);
@@ -868,6 +868,10 @@ static int encode_tenant(const struct store_tenant *t, struct buf *out)
 	rc |= msgpack_pack_bin_with_body(&pk, t->wrapped_kek, t->wrapped_kek_len);
 	rc |= msgpack_pack_str_with_body(&pk, "c", 1);
 	rc |= msgpack_pack_int64(&pk, t->created);
+	if (t->deleted != 0) {
+		rc |= msgpack_pack_str_with_body(&pk, "d", 1);
+		rc |= msgpack_pack_int64(&pk, t->deleted);
+	}
 	return rc == 0 ? 0 : KMIPD_ENOMEM;
 }
 
@@ -1076,6 +1080,8 @@ static int decode_tenant(const MDB_val *k, const MDB_val *v, struct arena *arena
 			}
 		} else if (key_is(key, key_len, "c")) {
 			rc = read_int(&r, &t->created);
+		} else if (key_is(key, key_len, "d")) {
+			rc = read_int(&r, &t->deleted);
 		} else {
 			rc = skip(&r);
 		}
@@ -1402,6 +1408,45 @@ int store_object_count(struct store_txn *txn, const char *tenant, uint64_t *coun
 		    false, visit_count, count);
 }
 
+int store_tenant_purge(struct store_txn *txn, const char *tenant, uint64_t *count)
+{
+	MDB_dbi dbis[2] = {txn->store->objects, txn->store->names};
+	struct key prefix;
+	int rc;
+
+	*count = 0;
+	if (!txn->write)
+		return KMIPD_EINVAL;
+	if (txn->failed != 0)
+		return txn->failed;
+	rc = tenant_prefix(&prefix, tenant);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < 2 && rc == 0; i++) {
+		MDB_cursor *cursor;
+		MDB_val k = {prefix.len, prefix.bytes}, v;
+
+		rc = mdb_cursor_open(txn->txn, dbis[i], &cursor);
+		if (rc != 0)
+			break;
+		for (rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+		     rc == 0 && has_prefix(&k, prefix.bytes, prefix.len);
+		     rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+			rc = mdb_cursor_del(cursor, 0);
+			if (rc != 0)
+				break;
+			if (i == 0)
+				(*count)++;
+		}
+		mdb_cursor_close(cursor);
+		if (rc == MDB_NOTFOUND || rc == 0)
+			rc = 0;
+	}
+	if (rc == 0)
+		return 0;
+	return fail_txn(txn, rc);
+}
+
 /* ---- Snapshots ---- */
 
 static size_t snapshot_padding(size_t image_len)
@@ -1409,8 +1454,6 @@ static size_t snapshot_padding(size_t image_len)
 	return (8 - (SNAPSHOT_HEADER_LEN + image_len) % 8) % 8;
 }
 
-/* Copies the environment, compacted, into a memory file and returns it in @fd. Holding
- * @writer, so the image is the state at @index. */
 /* The applied index recorded in the LMDB image in the memory file @fd. */
 static int image_applied_index(int fd, uint64_t *index)
 {

@@ -38,6 +38,7 @@ class Node:
         self.proc = None
         self.port = None
         self.raft_port = free_port(pair=True)
+        self.admin_port = free_port()
         self.log_path = self.data_dir.parent / (self.data_dir.name + ".log")
         self.pki = self.data_dir / "pki"
         self.stdout_lines = []
@@ -52,6 +53,7 @@ class Node:
         returns once it says "ready"."""
         args = [str(self.build / "kmipd"), "--dev", "--data-dir", str(self.data_dir),
                 "--listen", f"{host}:{port}", "--raft.address", f"{host}:{self.raft_port}",
+                "--admin.listen", f"{host}:{self.admin_port}",
                 "--log-level", "debug", *self.extra_args]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
@@ -104,6 +106,35 @@ class Node:
         """A TLS connection to the node as a client certificate holder."""
         sock = socket.create_connection((self.host, self.port), timeout=timeout)
         return self.tls_context(cert, key).wrap_socket(sock, server_hostname="localhost")
+
+    @property
+    def admin_url(self):
+        return f"https://{self.host}:{self.admin_port}"
+
+    def admin(self, method, path, body=None, cert="admin", timeout=10):
+        """One admin API request: (HTTP status, decoded JSON or text). @cert is "admin",
+        "client" (a KMIP client certificate), None (no certificate) or a (cert, key) pair."""
+        import http.client
+        import json as _json
+        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.pem"))
+        if cert == "admin":
+            ctx.load_cert_chain(str(self.pki / "admin.pem"), str(self.pki / "admin-key.pem"))
+        elif cert == "client":
+            ctx.load_cert_chain(str(self.pki / "client.pem"), str(self.pki / "client-key.pem"))
+        elif cert is not None:
+            ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+        conn = http.client.HTTPSConnection(self.host, self.admin_port, context=ctx,
+                                           timeout=timeout)
+        try:
+            data = None if body is None else _json.dumps(body)
+            headers = {} if body is None else {"Content-Type": "application/json"}
+            conn.request(method, path, body=data, headers=headers)
+            r = conn.getresponse()
+            text = r.read().decode()
+            ctype = r.getheader("Content-Type", "")
+            return r.status, (_json.loads(text) if "json" in ctype else text)
+        finally:
+            conn.close()
 
     def pykmip(self, cert=None, key=None):
         from kmip.pie.client import ProxyKmipClient

@@ -890,6 +890,52 @@ static void another_tenant_sees_nothing(void **state)
 	assert_int_equal(state_of(f, UID1), KMIP_STATE_PRE_ACTIVE);
 }
 
+/* Deleting a tenant destroys its objects and leaves a record without its KEK; the tenant
+ * can be made again, empty; deleting what is not there is refused. */
+static void tenant_delete_shreds_and_allows_recreation(void **state)
+{
+	struct fixture *f = *state;
+	struct command cmd, decoded;
+	struct command_result r;
+	struct store_tenant t;
+	struct store_txn *txn;
+	struct object obj;
+
+	create(f, UID1);
+	create(f, UID2);
+	cmd = base(COMMAND_TENANT_DELETE, NULL, T0 + 50);
+	buf_clear(&f->entry);
+	assert_int_equal(command_encode(&cmd, &f->entry), 0);
+	assert_int_equal(command_decode(f->entry.data, f->entry.len, &f->arena, &decoded), 0);
+	assert_int_equal(decoded.type, COMMAND_TENANT_DELETE);
+	assert_string_equal(decoded.tenant, TENANT);
+	assert_int_equal(apply(f, &cmd, &r), 0);
+	assert_int_equal(r.index, 2); /* objects destroyed */
+	assert_int_equal(get(f, TENANT, UID1, &obj), KMIPD_ENOT_FOUND);
+	assert_int_equal(get(f, TENANT, UID2, &obj), KMIPD_ENOT_FOUND);
+	assert_int_equal(store_txn_begin(f->store, false, &txn), 0);
+	assert_int_equal(store_tenant_get(txn, TENANT, &f->arena, &t), 0);
+	store_txn_abort(txn);
+	assert_true(t.deleted == T0 + 50);
+	assert_int_equal(t.wrapped_kek_len, 0);
+
+	/* Again: there is no such tenant any more. */
+	cmd.time = T0 + 51;
+	assert_int_equal(apply(f, &cmd, &r), KMIPD_ENOT_FOUND);
+	assert_string_equal(r.message, "no tenant " TENANT);
+	/* Made again, empty, with a new KEK. */
+	assert_int_equal(status_of(f, tenant_create(TENANT, T0 + 60)), 0);
+	assert_int_equal(store_txn_begin(f->store, false, &txn), 0);
+	assert_int_equal(store_tenant_get(txn, TENANT, &f->arena, &t), 0);
+	store_txn_abort(txn);
+	assert_true(t.deleted == 0 && t.created == T0 + 60 && t.wrapped_kek_len > 0);
+	assert_int_equal(get(f, TENANT, UID1, &obj), KMIPD_ENOT_FOUND);
+	/* A tenant that was never made cannot be deleted either. */
+	cmd = base(COMMAND_TENANT_DELETE, NULL, T0 + 70);
+	strcpy(cmd.tenant, "never");
+	assert_int_equal(apply(f, &cmd, &r), KMIPD_ENOT_FOUND);
+}
+
 /* ---- Batches ---- */
 
 /* Encodes @n commands and joins them into one batch entry in @f->entry. */
@@ -1077,6 +1123,7 @@ int main(void)
 		T(replayed_entries_change_nothing),
 		T(refused_commands_still_advance_the_index),
 		T(another_tenant_sees_nothing),
+		T(tenant_delete_shreds_and_allows_recreation),
 		T(batch_round_trip),
 		T(batch_add_refuses_what_is_not_one_command),
 		T(damaged_batches_are_refused),

@@ -1475,6 +1475,51 @@ static void lazy_store_of_another_boot_is_set_aside(void **state)
 	assert_int_equal(get_acme(f), 0);
 }
 
+/* Purging a tenant deletes its objects and names and nothing of any other tenant (one whose
+ * name starts with the same letters included); a deleted tenant's record says so. */
+static void tenant_purge_and_deleted_record(void **state)
+{
+	struct fixture *f = *state;
+	struct store_tenant t = {"acme", "local", NULL, (const uint8_t *)"k", 1, 7};
+	struct store_tenant back;
+	char uid[OBJECT_UID_LEN + 1], out[512];
+	struct store_txn *w;
+	struct object obj;
+	uint64_t n = 99;
+
+	for (unsigned i = 0; i < 300; i++) {
+		make_uid(uid, i);
+		init_object(&obj, i % 3 == 0 ? "acme2" : "acme", uid);
+		if (i < 10) /* acme2: 4 of them, acme: 6 */
+			add_name(f, &obj, 0, "named");
+		BEGIN_WRITE(w);
+		assert_int_equal(store_object_put(w, &obj), 0);
+		COMMIT(w);
+		arena_reset(&f->arena);
+	}
+	assert_true(count(f, "acme") == 200 && count(f, "acme2") == 100);
+	assert_true(strlen(lookup(f, "acme", "named", out)) == 6 * 37 - 1);
+	BEGIN_WRITE(w);
+	assert_int_equal(store_tenant_purge(w, "acme", &n), 0);
+	t.deleted = 9;
+	t.wrapped_kek = NULL;
+	t.wrapped_kek_len = 0;
+	assert_int_equal(store_tenant_put(w, &t), 0);
+	COMMIT(w);
+	assert_true(n == 200);
+	assert_true(count(f, "acme") == 0 && count(f, "acme2") == 100);
+	assert_string_equal(lookup(f, "acme", "named", out), "");
+	assert_true(strlen(lookup(f, "acme2", "named", out)) == 4 * 37 - 1);
+	BEGIN_READ(w);
+	assert_int_equal(store_tenant_get(w, "acme", &f->arena, &back), 0);
+	COMMIT(w);
+	assert_true(back.deleted == 9 && back.created == 7 && back.wrapped_kek_len == 0);
+	BEGIN_WRITE(w);
+	assert_int_equal(store_tenant_purge(w, "acme", &n), 0); /* nothing left */
+	COMMIT(w);
+	assert_true(n == 0);
+}
+
 /* ---- Recent requests ---- */
 
 static void request_id(uint8_t id[STORE_REQUEST_ID_LEN], unsigned n)
@@ -1609,6 +1654,7 @@ int main(void)
 		T(restore_beside_readers),
 		T(lazy_store_marks_itself_while_open),
 		T(lazy_store_of_another_boot_is_set_aside),
+		T(tenant_purge_and_deleted_record),
 		T(requests_are_pruned_by_index),
 		T(requests_of_an_older_store_are_ordered_at_open),
 #undef T

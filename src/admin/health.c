@@ -1,0 +1,172 @@
+/* Health, readiness, metrics and this node's view of the cluster. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kmipd/metrics.h"
+#include "kmipd/store.h"
+
+/* GET /healthz: the process is alive and its admin loop turns. */
+void handle_healthz(struct http_conn *c, const char **params)
+{
+	(void)params;
+	http_json(c, 200,
+		  json_pack("{s:s, s:I, s:s}", "status", "ok", "node",
+			    (json_int_t)c->admin->config.node_id, "version",
+			    c->admin->config.version));
+}
+
+/* Whether this node serves reads and writes, and why not. */
+struct readiness {
+	bool reads, writes;
+	char why[160];
+};
+
+static void assess(struct admin *admin, const struct replication_status *s, struct readiness *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (s->witness) {
+		snprintf(r->why, sizeof(r->why), "this node is a witness: it serves no KMIP");
+		return;
+	}
+	if (!s->running) {
+		snprintf(r->why, sizeof(r->why),
+			 "this node is still forming or joining the cluster: its store may not "
+			 "hold the cluster's keys yet");
+		return;
+	}
+	(void)admin;
+	r->reads = true;
+	if (s->leader_id == 0) {
+		snprintf(r->why, sizeof(r->why),
+			 "no leader is known (no quorum): reads are served, writes fail");
+		return;
+	}
+	r->writes = true;
+}
+
+/* GET /readyz: 200 when this node can serve reads; the body says whether writes can be
+ * made and why not. */
+void handle_readyz(struct http_conn *c, const char **params)
+{
+	struct replication_status s;
+	struct readiness r;
+	json_t *body;
+
+	(void)params;
+	replication_status(c->admin->config.replication, &s);
+	assess(c->admin, &s, &r);
+	body = json_pack("{s:b, s:b, s:b, s:s, s:I}", "ready", r.reads, "reads", r.reads, "writes",
+			 r.writes, "state", s.state, "leader", (json_int_t)s.leader_id);
+	if (body != NULL && r.why[0] != '\0')
+		json_object_set_new(body, "why", json_string(r.why));
+	http_json(c, r.reads ? 200 : 503, body);
+}
+
+struct tenant_counts {
+	struct store_txn *txn;
+	struct buf *out;
+	unsigned tenants;
+	int rc;
+};
+
+static int count_tenant(const struct store_tenant *t, void *arg)
+{
+	struct tenant_counts *tc = arg;
+	char name[2 * OBJECT_TENANT_MAX + 1], labels[3 * OBJECT_TENANT_MAX];
+	uint64_t n = 0;
+
+	if (t->deleted != 0)
+		return 0;
+	tc->tenants++;
+	if (store_object_count(tc->txn, t->name, &n) != 0)
+		return 0;
+	snprintf(labels, sizeof(labels), "tenant=\"%s\"",
+		 metrics_escape(t->name, name, sizeof(name)));
+	tc->rc |= metrics_gauge(tc->out, "kmipd_tenant_objects",
+				tc->tenants == 1 ? "Objects per tenant." : NULL, labels, (double)n);
+	return 0;
+}
+
+/* GET /metrics: Prometheus text format 0.0.4. */
+void handle_metrics(struct http_conn *c, const char **params)
+{
+	struct admin *admin = c->admin;
+	struct replication_status s;
+	struct buf out = BUF_INIT;
+	struct arena arena;
+	struct readiness r;
+	char labels[64];
+	int rc;
+
+	(void)params;
+	replication_status(admin->config.replication, &s);
+	assess(admin, &s, &r);
+	rc = metrics_render(&out);
+	snprintf(labels, sizeof(labels), "state=\"%s\"", s.state);
+	rc |= metrics_gauge(&out, "kmipd_raft_state",
+			    "This node's Raft state (1 for the state it is in).", labels, 1);
+	rc |= metrics_gauge(&out, "kmipd_raft_term", "The Raft term this node is in.", NULL,
+			    (double)s.term);
+	rc |= metrics_gauge(&out, "kmipd_raft_commit_index",
+			    "The highest Raft entry this node knows to be committed.", NULL,
+			    (double)s.commit_index);
+	rc |= metrics_gauge(&out, "kmipd_raft_applied_index",
+			    "The highest Raft entry this node's store holds.", NULL,
+			    (double)s.applied_index);
+	rc |= metrics_gauge(&out, "kmipd_raft_leader",
+			    "The id of the node this node takes for the leader; 0: none known.",
+			    NULL, (double)s.leader_id);
+	rc |= metrics_gauge(&out, "kmipd_raft_voters", "Voters in this node's configuration.", NULL,
+			    (double)s.voters);
+	rc |= metrics_gauge(&out, "kmipd_ready_reads", "1 if this node serves reads.", NULL,
+			    r.reads);
+	rc |= metrics_gauge(&out, "kmipd_ready_writes",
+			    "1 if writes can be made through this node (a leader is known).", NULL,
+			    r.writes);
+	{
+		struct store_txn *txn;
+		struct tenant_counts tc = {NULL, &out, 0, 0};
+
+		arena_init(&arena, 4096, 0);
+		if (store_txn_begin(admin->config.store, false, &txn) == 0) {
+			tc.txn = txn;
+			store_tenant_foreach(txn, &arena, count_tenant, &tc);
+			store_txn_abort(txn);
+		}
+		arena_free(&arena);
+		rc |= tc.rc;
+		rc |= metrics_gauge(&out, "kmipd_tenants", "Tenants (not deleted).", NULL,
+				    tc.tenants);
+	}
+	if (rc != 0) {
+		buf_free(&out);
+		http_error(c, 500, "out of memory rendering the metrics");
+		return;
+	}
+	http_send(c, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+	buf_free(&out);
+}
+
+/* GET /v1/cluster: this node's view of the cluster. */
+void handle_cluster(struct http_conn *c, const char **params)
+{
+	struct replication_status s;
+	json_t *members = json_array(), *body;
+
+	(void)params;
+	replication_status(c->admin->config.replication, &s);
+	for (unsigned i = 0; i < s.members && i < sizeof(s.member) / sizeof(s.member[0]); i++)
+		json_array_append_new(
+			members, json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)s.member[i].id,
+					   "address", s.member[i].address, "role", s.member[i].role,
+					   "leader", s.member[i].id == s.leader_id));
+	body = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:o}", "cluster",
+			 c->admin->config.cluster_id, "node", (json_int_t)s.id, "state", s.state,
+			 "term", (json_int_t)s.term, "commit_index", (json_int_t)s.commit_index,
+			 "applied_index", (json_int_t)s.applied_index, "leader",
+			 (json_int_t)s.leader_id, "members", members);
+	if (body != NULL && s.leader_address[0] != '\0')
+		json_object_set_new(body, "leader_address", json_string(s.leader_address));
+	http_json(c, 200, body);
+}

@@ -1,0 +1,333 @@
+/* /v1/tenants: create, list, show and delete tenants. Creation and deletion are replicated
+ * commands: the answer comes once this node has applied them, so every later request to
+ * this node sees the change (and the other nodes apply it within a round trip). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "internal.h"
+#include "kmipd/command.h"
+#include "kmipd/crypto.h"
+#include "kmipd/error.h"
+#include "kmipd/kmip_spec.h"
+#include "kmipd/pki.h"
+#include "kmipd/store.h"
+
+static json_t *date(int64_t t)
+{
+	char text[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL)
+		return json_null();
+	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(text);
+}
+
+static json_t *tenant_json(struct admin *admin, struct store_txn *txn, const struct store_tenant *t)
+{
+	struct crypto_key kek;
+	uint64_t objects = 0;
+	bool loaded = keyring_get(admin->config.keyring, t->name, &kek) == 0;
+
+	if (loaded)
+		OPENSSL_cleanse(&kek, sizeof(kek));
+	store_object_count(txn, t->name, &objects);
+	return json_pack("{s:s, s:s, s:s, s:o, s:I, s:{s:I, s:b}}", "name", t->name, "provider",
+			 t->provider, "root_key_id", t->root_key_id ? t->root_key_id : "",
+			 "created", date(t->created), "objects", (json_int_t)objects, "kek",
+			 "version", (json_int_t)1, "loaded", loaded);
+}
+
+struct list {
+	struct admin *admin;
+	struct store_txn *txn;
+	json_t *items;
+};
+
+static int list_one(const struct store_tenant *t, void *arg)
+{
+	struct list *l = arg;
+
+	if (t->deleted == 0)
+		json_array_append_new(l->items, tenant_json(l->admin, l->txn, t));
+	return 0;
+}
+
+void handle_tenant_list(struct http_conn *c, const char **params)
+{
+	struct list l = {c->admin, NULL, json_array()};
+
+	(void)params;
+	if (store_txn_begin(c->admin->config.store, false, &l.txn) != 0) {
+		json_decref(l.items);
+		http_error(c, 503, "the key store cannot be read");
+		return;
+	}
+	store_tenant_foreach(l.txn, &c->arena, list_one, &l);
+	store_txn_abort(l.txn);
+	http_json(c, 200, json_pack("{s:o}", "tenants", l.items));
+}
+
+/* Reads tenant @name. If it does not exist (or is deleted) returns false after answering
+ * 404, or after starting a catch-up that runs the request again. */
+static bool find_tenant(struct http_conn *c, struct store_txn *txn, const char *name,
+			struct store_tenant *t)
+{
+	if (!pki_name_valid(name)) {
+		http_error(c, 404, "no tenant %s", name);
+		return false;
+	}
+	if (store_tenant_get(txn, name, &c->arena, t) == 0 && t->deleted == 0)
+		return true;
+	if (!admin_catch_up(c))
+		http_error(c, 404, "no tenant %s", name);
+	return false;
+}
+
+struct state_count {
+	json_t *states;
+};
+
+static int count_state(const struct object *o, void *arg)
+{
+	struct state_count *sc = arg;
+	const char *name = kmip_enum_name(KMIP_FAMILY_STATE, o->state);
+	json_t *n;
+
+	name = name != NULL ? name : "unknown";
+	n = json_object_get(sc->states, name);
+	json_object_set_new(sc->states, name, json_integer(n ? json_integer_value(n) + 1 : 1));
+	return 0;
+}
+
+void handle_tenant_show(struct http_conn *c, const char **params)
+{
+	struct store_tenant t;
+	struct store_txn *txn;
+	struct state_count sc = {json_object()};
+	struct arena objects; /* reset between objects: not the request's */
+	json_t *body;
+
+	if (store_txn_begin(c->admin->config.store, false, &txn) != 0) {
+		json_decref(sc.states);
+		http_error(c, 503, "the key store cannot be read");
+		return;
+	}
+	if (!find_tenant(c, txn, params[0], &t)) {
+		store_txn_abort(txn);
+		json_decref(sc.states);
+		return;
+	}
+	body = tenant_json(c->admin, txn, &t);
+	arena_init(&objects, 16384, 0);
+	store_object_foreach(txn, t.name, NULL, &objects, true, count_state, &sc);
+	arena_free(&objects);
+	store_txn_abort(txn);
+	json_object_set_new(body, "states", sc.states);
+	json_object_set_new(
+		body, "provider_health",
+		json_string(strcmp(t.provider, "local") == 0 ? "ok (local root key)" : "unknown"));
+	http_json(c, 200, body);
+}
+
+/* ---- Changes ---- */
+
+struct change {
+	struct http_conn *c;
+	char tenant[OBJECT_TENANT_MAX + 1];
+	int status_ok; /* HTTP status on success */
+};
+
+/* Maps a failed change to an HTTP status. */
+static int status_of(int rv)
+{
+	switch (rv) {
+	case KMIPD_EEXISTS:
+		return 409;
+	case KMIPD_ENOT_FOUND:
+		return 404;
+	case KMIPD_ENO_QUORUM:
+	case KMIPD_EAGAIN:
+	case KMIPD_ECANCELED:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+static void changed(void *arg, const struct command_result *result)
+{
+	struct change *ch = arg;
+	struct http_conn *c = ch->c;
+	int status = result->status != 0 ? status_of(result->status) : ch->status_ok;
+	const char *message = result->status == 0  ? NULL
+			      : result->message[0] ? result->message
+						   : kmipd_strerror(result->status);
+
+	if (c->stream == NULL)
+		admin_audit(c, status, message); /* the client left; the change stands */
+	if (!admin_resume(c)) {
+		free(ch);
+		return;
+	}
+	if (result->status != 0) {
+		http_error(c, status, "%s", message);
+	} else if (ch->status_ok == 201) {
+		struct store_txn *txn;
+		struct store_tenant t;
+		json_t *made = NULL;
+
+		if (store_txn_begin(c->admin->config.store, false, &txn) == 0) {
+			if (store_tenant_get(txn, ch->tenant, &c->arena, &t) == 0)
+				made = tenant_json(c->admin, txn, &t);
+			store_txn_abort(txn);
+		}
+		http_json(c, 201, made != NULL ? made : json_pack("{s:s}", "name", ch->tenant));
+	} else {
+		http_json(c, 200,
+			  json_pack("{s:s, s:b, s:I}", "name", ch->tenant, "deleted", 1,
+				    "objects_destroyed", (json_int_t)result->index));
+	}
+	free(ch);
+}
+
+/* Submits @cmd to the raft loop for @c; the answer comes in changed(). */
+static void submit(struct http_conn *c, struct command *cmd, int status_ok)
+{
+	struct change *ch = calloc(1, sizeof(*ch));
+	struct buf entry = BUF_INIT;
+	int rv;
+
+	if (ch == NULL) {
+		http_error(c, 500, "out of memory");
+		return;
+	}
+	ch->c = c;
+	snprintf(ch->tenant, sizeof(ch->tenant), "%s", cmd->tenant);
+	ch->status_ok = status_ok;
+	rv = crypto_random(cmd->request_id, sizeof(cmd->request_id));
+	if (rv == 0)
+		rv = command_encode(cmd, &entry);
+	if (rv == 0)
+		rv = replication_submit(c->admin->config.replication, &entry, &c->admin->replies,
+					changed, ch);
+	buf_free(&entry);
+	if (rv != 0) {
+		free(ch);
+		http_error(c, rv == KMIPD_ECANCELED ? 503 : 500, "the change could not be made: %s",
+			   kmipd_strerror(rv));
+		return;
+	}
+	admin_wait(c);
+}
+
+void handle_tenant_create(struct http_conn *c, const char **params)
+{
+	json_t *body = http_body_object(c);
+	const char *name, *provider = "local", *root = "";
+	struct buf wrapped = BUF_INIT;
+	struct command cmd;
+	struct store_txn *txn;
+	struct store_tenant existing;
+	bool exists = false;
+	json_error_t err;
+	int rv;
+
+	(void)params;
+	admin_audit_as(c, "create tenant", NULL);
+	if (body == NULL)
+		return;
+	if (json_unpack_ex(body, &err, JSON_STRICT, "{s:s, s?:s, s?:s}", "name", &name, "provider",
+			   &provider, "root_key_id", &root) != 0) {
+		http_error(c, 400, "the body must be {\"name\": ..., \"provider\": \"local\"}: %s",
+			   err.text);
+		json_decref(body);
+		return;
+	}
+	if (!pki_name_valid(name)) {
+		http_error(c, 400, "tenant name '%s' is not 1-%d characters of A-Z a-z 0-9 . _ -",
+			   name, PKI_NAME_MAX);
+		json_decref(body);
+		return;
+	}
+	if (strcmp(provider, "local") != 0) {
+		http_error(c, 400,
+			   "provider '%s' is not available: this version wraps tenant keys with "
+			   "the local root key only ('local')",
+			   provider);
+		json_decref(body);
+		return;
+	}
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = COMMAND_TENANT_CREATE;
+	cmd.time = (int64_t)time(NULL);
+	snprintf(cmd.tenant, sizeof(cmd.tenant), "%s", name);
+	admin_audit_as(c, "create tenant", cmd.tenant);
+	json_decref(body);
+	if (store_txn_begin(c->admin->config.store, false, &txn) == 0) {
+		exists = store_tenant_get(txn, cmd.tenant, &c->arena, &existing) == 0 &&
+			 existing.deleted == 0;
+		store_txn_abort(txn);
+	}
+	if (exists) {
+		http_error(c, 409, "tenant %s already exists", cmd.tenant);
+		return;
+	}
+	rv = keyring_make(c->admin->config.keyring, cmd.tenant, &wrapped);
+	if (rv != 0) {
+		http_error(c, 500, "making the tenant's key-encryption key failed: %s",
+			   kmipd_strerror(rv));
+		return;
+	}
+	snprintf(cmd.tenant_record.name, sizeof(cmd.tenant_record.name), "%s", cmd.tenant);
+	snprintf(cmd.tenant_record.provider, sizeof(cmd.tenant_record.provider), "local");
+	cmd.tenant_record.root_key_id = "";
+	cmd.tenant_record.wrapped_kek = wrapped.data;
+	cmd.tenant_record.wrapped_kek_len = wrapped.len;
+	cmd.tenant_record.created = cmd.time;
+	(void)root;
+	submit(c, &cmd, 201);
+	buf_free(&wrapped);
+}
+
+void handle_tenant_delete(struct http_conn *c, const char **params)
+{
+	json_t *body = http_body_object(c);
+	const char *confirm = NULL;
+	struct store_tenant t;
+	struct store_txn *txn;
+	struct command cmd;
+	bool found;
+
+	admin_audit_as(c, "delete tenant", pki_name_valid(params[0]) ? params[0] : NULL);
+	if (body == NULL)
+		return;
+	json_unpack(body, "{s?:s}", "confirm", &confirm);
+	if (confirm == NULL || strcmp(confirm, params[0]) != 0) {
+		http_error(c, 400,
+			   "deleting tenant %s destroys all of its keys on every node, for good: "
+			   "confirm with {\"confirm\": \"%s\"}",
+			   params[0], params[0]);
+		json_decref(body);
+		return;
+	}
+	json_decref(body);
+	if (store_txn_begin(c->admin->config.store, false, &txn) != 0) {
+		http_error(c, 503, "the key store cannot be read");
+		return;
+	}
+	found = find_tenant(c, txn, params[0], &t);
+	store_txn_abort(txn);
+	if (!found)
+		return;
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = COMMAND_TENANT_DELETE;
+	cmd.time = (int64_t)time(NULL);
+	snprintf(cmd.tenant, sizeof(cmd.tenant), "%s", t.name);
+	submit(c, &cmd, 200);
+}
