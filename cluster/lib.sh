@@ -355,6 +355,8 @@ print_endpoints() {
 	say "For vCenter, one key provider with the KMS servers $vcenter:"
 	say "  KMS certificate (trust it):  $DIR/pki/ca.pem"
 	say "  client certificate and key:  $DIR/pki/client.pem $DIR/pki/client-key.pem (tenant 'default')"
+	say "Admin API: https://$(node_host 1):9696 (every node on its address, port 9696):"
+	say "  kmipctl tenant list --endpoint https://$(node_host 1):9696 --pki-dir $DIR/pki"
 }
 
 cmd_up() {
