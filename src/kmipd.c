@@ -443,6 +443,7 @@ static void stop(struct daemon *d)
 	struct net *net = atomic_exchange(&d->net, NULL);
 
 	net_stop(net);
+	admin_close(d->admin); /* no request reaches the raft loop after this */
 	replication_stop(d->replication);
 	d->replication = NULL;
 	admin_stop(d->admin); /* after the raft loop has answered its changes */

@@ -44,8 +44,12 @@ int admin_start(struct admin **out, const struct admin_config *config, char *err
 /* The port the API listens on. */
 unsigned admin_port(const struct admin *admin);
 
-/* Closes the listener and every connection, joins the thread and frees everything. Call
- * after replication_stop(): changes submitted to the raft loop have been answered then. */
+/* Closes the listener and every connection and returns once no request can reach the
+ * replication (or the store) any more. Call before replication_stop(). */
+void admin_close(struct admin *admin);
+
+/* Joins the thread and frees everything. Call after replication_stop(): every change
+ * submitted to the raft loop has been answered then. */
 void admin_stop(struct admin *admin);
 
 #endif

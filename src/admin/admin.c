@@ -201,15 +201,30 @@ static void on_turn_end(uv_check_t *check)
 	audit_flush();
 }
 
+/* admin_close(): the listener and every connection close; no handler runs afterwards. */
+static void on_close(uv_async_t *async)
+{
+	struct admin *admin = async->data;
+
+	if (!admin->stopping) {
+		admin->stopping = true;
+		uv_close((uv_handle_t *)&admin->listener, NULL);
+		http_close_all(admin);
+	}
+	pthread_mutex_lock(&admin->lock);
+	admin->closed = true;
+	pthread_cond_signal(&admin->cond);
+	pthread_mutex_unlock(&admin->lock);
+}
+
 static void on_stop(uv_async_t *async)
 {
 	struct admin *admin = async->data;
 
-	admin->stopping = true;
-	uv_close((uv_handle_t *)&admin->listener, NULL);
+	on_close(&admin->close);
 	uv_close((uv_handle_t *)&admin->stop, NULL);
+	uv_close((uv_handle_t *)&admin->close, NULL);
 	uv_close((uv_handle_t *)&admin->flush, NULL);
-	http_close_all(admin);
 	/* The raft loop has stopped (admin_stop comes after replication_stop) and has posted
 	 * an answer for every change it was given: closing the mailbox handles them, and the
 	 * connections that waited are freed. */
@@ -278,15 +293,19 @@ int admin_start(struct admin **out, const struct admin_config *config, char *err
 		snprintf(errmsg, errlen, "admin API: %s", uv_strerror(rv));
 		return KMIPD_EIO;
 	}
+	pthread_mutex_init(&admin->lock, NULL);
+	pthread_cond_init(&admin->cond, NULL);
 	rv = bind_listener(admin, errmsg, errlen);
 	if (rv == 0 && (mailbox_init(&admin->replies, &admin->loop, on_reply, admin) != 0 ||
 			uv_async_init(&admin->loop, &admin->stop, on_stop) != 0 ||
+			uv_async_init(&admin->loop, &admin->close, on_close) != 0 ||
 			uv_check_init(&admin->loop, &admin->flush) != 0 ||
 			uv_check_start(&admin->flush, on_turn_end) != 0)) {
 		snprintf(errmsg, errlen, "admin API: cannot set up its loop");
 		rv = KMIPD_EIO;
 	}
 	admin->stop.data = admin;
+	admin->close.data = admin;
 	if (rv == 0 && (rv = pthread_create(&admin->thread, NULL, admin_main, admin)) != 0) {
 		snprintf(errmsg, errlen, "starting the admin thread: %s", strerror(rv));
 		rv = -rv;
@@ -295,6 +314,8 @@ int admin_start(struct admin **out, const struct admin_config *config, char *err
 		uv_walk(&admin->loop, close_handle, NULL);
 		uv_run(&admin->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&admin->loop);
+		pthread_mutex_destroy(&admin->lock);
+		pthread_cond_destroy(&admin->cond);
 		free(admin);
 		return rv;
 	}
@@ -307,6 +328,17 @@ unsigned admin_port(const struct admin *admin)
 	return admin->port;
 }
 
+void admin_close(struct admin *admin)
+{
+	if (admin == NULL)
+		return;
+	uv_async_send(&admin->close);
+	pthread_mutex_lock(&admin->lock);
+	while (!admin->closed)
+		pthread_cond_wait(&admin->cond, &admin->lock);
+	pthread_mutex_unlock(&admin->lock);
+}
+
 void admin_stop(struct admin *admin)
 {
 	if (admin == NULL)
@@ -314,5 +346,7 @@ void admin_stop(struct admin *admin)
 	uv_async_send(&admin->stop);
 	pthread_join(admin->thread, NULL);
 	uv_loop_close(&admin->loop);
+	pthread_mutex_destroy(&admin->lock);
+	pthread_cond_destroy(&admin->cond);
 	free(admin);
 }

@@ -515,5 +515,7 @@ bool admin_resume(struct http_conn *c)
 		maybe_free(c);
 		return false;
 	}
-	return true;
+	/* Closing for admin_close(): the stream's on_close frees @c; nothing may run that
+	 * reaches the replication, which may be gone. */
+	return !c->admin->stopping;
 }

@@ -30,6 +30,10 @@ struct admin {
 	int listen_fd;
 	unsigned port;
 	uv_async_t stop;
+	uv_async_t close; /* admin_close(): no more requests */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool closed;		/* guarded by lock */
 	struct mailbox replies; /* changes answered by the raft loop */
 	uv_check_t flush;	/* audit lines, once per loop turn */
 	struct http_conn *conns;

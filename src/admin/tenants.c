@@ -169,7 +169,7 @@ static void changed(void *arg, const struct command_result *result)
 			      : result->message[0] ? result->message
 						   : kmipd_strerror(result->status);
 
-	if (c->stream == NULL)
+	if (c->stream == NULL || c->admin->stopping)
 		admin_audit(c, status, message); /* the client left; the change stands */
 	if (!admin_resume(c)) {
 		free(ch);
