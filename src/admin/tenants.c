@@ -263,6 +263,14 @@ void handle_tenant_create(struct http_conn *c, const char **params)
 		json_decref(body);
 		return;
 	}
+	if (root[0] != '\0') {
+		http_error(c, 400,
+			   "root_key_id '%s': the local provider has one root key (the node's "
+			   "root key file) and takes no id",
+			   root);
+		json_decref(body);
+		return;
+	}
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = COMMAND_TENANT_CREATE;
 	cmd.time = (int64_t)time(NULL);
@@ -290,7 +298,6 @@ void handle_tenant_create(struct http_conn *c, const char **params)
 	cmd.tenant_record.wrapped_kek = wrapped.data;
 	cmd.tenant_record.wrapped_kek_len = wrapped.len;
 	cmd.tenant_record.created = cmd.time;
-	(void)root;
 	submit(c, &cmd, 201);
 	buf_free(&wrapped);
 }

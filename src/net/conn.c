@@ -185,30 +185,34 @@ static void record_items(struct conn *c)
 {
 	const struct kmip_exchange *ex = &c->exchange;
 	double seconds = (double)(uv_hrtime() - c->started_ns) / 1e9;
+	bool audit = audit_enabled();
 	char correlation[48];
 
-	snprintf(correlation, sizeof(correlation), "%u-%llu-%u", c->worker->index,
-		 (unsigned long long)c->serial, c->messages + 1);
+	if (audit)
+		snprintf(correlation, sizeof(correlation), "%u-%llu-%u", c->worker->index,
+			 (unsigned long long)c->serial, c->messages + 1);
 	for (size_t i = 0; i < ex->done; i++) {
 		const struct kmip_result *r = &ex->results[i];
-		const char *op = kmip_enum_name(KMIP_FAMILY_OP, r->operation);
 		bool ok = r->status == KMIP_STATUS_SUCCESS;
+		const char *op;
 
 		metrics_kmip_item(r->operation, ok ? 0 : r->reason, seconds);
-		if (audit_enabled())
-			audit_log(&(struct audit_event){
-				.kind = "kmip",
-				.tenant = c->session.tenant[0] ? c->session.tenant : NULL,
-				.client = c->session.client[0] ? c->session.client : NULL,
-				.cert = c->session.fingerprint[0] ? c->session.fingerprint : NULL,
-				.source = c->peer,
-				.operation = op != NULL ? op : "(none)",
-				.uid = r->uid,
-				.result = ok ? "ok" : "failed",
-				.reason = ok ? NULL : kmip_enum_name(KMIP_FAMILY_REASON, r->reason),
-				.message = ok ? NULL : r->message,
-				.correlation = correlation,
-			});
+		if (!audit)
+			continue;
+		op = kmip_enum_name(KMIP_FAMILY_OP, r->operation);
+		audit_log(&(struct audit_event){
+			.kind = "kmip",
+			.tenant = c->session.tenant[0] ? c->session.tenant : NULL,
+			.client = c->session.client[0] ? c->session.client : NULL,
+			.cert = c->session.fingerprint[0] ? c->session.fingerprint : NULL,
+			.source = c->peer,
+			.operation = op != NULL ? op : "(none)",
+			.uid = r->uid,
+			.result = ok ? "ok" : "failed",
+			.reason = ok ? NULL : kmip_enum_name(KMIP_FAMILY_REASON, r->reason),
+			.message = ok ? NULL : r->message,
+			.correlation = correlation,
+		});
 	}
 }
 

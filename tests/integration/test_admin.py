@@ -85,6 +85,8 @@ def test_bad_requests_are_answered_with_a_reason(cluster):
     assert status == 400 and "not available" in body["error"]
     status, body = node.admin("POST", "/v1/tenants", {"nome": "x"})
     assert status == 400
+    status, body = node.admin("POST", "/v1/tenants", {"name": "x", "root_key_id": "crk-1"})
+    assert status == 400 and "takes no id" in body["error"]
     status, body = node.admin("DELETE", "/v1/tenants/default")
     assert status == 400 and '"confirm"' in body["error"]
     status, body = node.admin("GET", "/v1/tenants/nobody/objects")
