@@ -376,6 +376,7 @@ static int start_raft(struct replication *repl, bool bootstrap)
 		return KMIPD_EIO;
 	}
 	repl->raft_started = true;
+	snapshots_start(repl);
 	return 0;
 }
 

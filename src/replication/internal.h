@@ -221,6 +221,8 @@ void peer_send(struct peer *peer, enum peer_frame type, const void *body, size_t
 /* Membership and formation (cluster.c). */
 /* Starts Raft now (a node with a log, or a single node) or begins forming. */
 int cluster_start(struct replication *repl);
+/* Sets when this node takes its first snapshot, once Raft has started (raft_loop.c). */
+void snapshots_start(struct replication *repl);
 /* Every tick: forming, joining, witness hand-over, expired requests and changes. */
 void cluster_tick(struct replication *repl);
 int cluster_status(struct replication *repl, struct buf *json);

@@ -287,27 +287,81 @@ static void on_check(uv_check_t *check)
 
 static int load_tenants(struct replication *repl);
 
+/* This node's place among the voters, and how many there are: snapshot phases. */
+static void voter_position(const struct replication *repl, unsigned *position, unsigned *voters)
+{
+	const struct raft_configuration *c = &repl->raft.configuration;
+
+	*position = 0;
+	*voters = 0;
+	for (unsigned i = 0; i < c->n; i++) {
+		if (c->servers[i].role != RAFT_VOTER)
+			continue;
+		(*voters)++;
+		if (c->servers[i].id < repl->config.id)
+			(*position)++;
+	}
+	if (*voters == 0)
+		*voters = 1;
+	if (*position >= *voters)
+		*position = 0;
+}
+
 /* A snapshot copies the whole store, and every node writes it to disk. Taken every
  * snapshot_threshold entries, its cost per write grew with the store (at 155,000 keys a
  * 93 MB copy every 8,192 entries: twenty times the bytes of the log itself, and the long
- * tail of every write's latency). So the next one waits until about as many bytes of log
- * as the store holds have been written, and never sooner than the configured threshold:
- * snapshots then cost about what the log costs, whatever the store's size. (How many
- * entries are kept behind one is not changed.) */
-static void space_snapshots(struct replication *repl, size_t image_len)
+ * tail of every write's latency). So snapshots come a period apart that is about as many
+ * entries as it takes the log to write as many bytes as the store holds, and never fewer
+ * than the configured threshold: snapshots then cost about what the log costs, whatever
+ * the store's size. (How many entries are kept behind one is not changed.)
+ *
+ * Every node applies the same entries, so with one period they would all write their
+ * snapshot at the same moment; at 158 MB each, three nodes on one disk wrote 474 MB/s
+ * together and every write waited behind them. So each voter takes its snapshots at its own
+ * phase of the period: the voter in place k of n at the indexes that are k/n of a period
+ * past a multiple of it. The period is rounded to a power of two, so that nodes whose
+ * stores differ a little agree on it. taken_at is the index of the snapshot just taken. */
+static void space_snapshots(struct replication *repl, size_t image_len, raft_index taken_at)
 {
 	uint64_t average =
 		repl->applied_entries > 0 ? repl->applied_bytes / repl->applied_entries : 512;
-	uint64_t next = image_len / (average > 0 ? average : 1);
+	uint64_t wanted = image_len / (average > 0 ? average : 1);
+	uint64_t period = 1, next;
+	unsigned position, voters;
 
-	if (next < repl->config.snapshot_threshold)
-		next = repl->config.snapshot_threshold;
+	while (period < wanted && period < (1ull << 31))
+		period <<= 1;
+	if (period > 1 && period - wanted > period / 4) /* nearer the lower power */
+		period >>= 1;
+	if (period < repl->config.snapshot_threshold)
+		period = repl->config.snapshot_threshold;
+
+	voter_position(repl, &position, &voters);
+	uint64_t phase = period * position / voters;
+	uint64_t earliest = taken_at + period / 2;
+	uint64_t at = earliest - earliest % period + phase;
+	if (at < earliest)
+		at += period;
+	next = at - taken_at;
 	if (next > UINT_MAX)
 		next = UINT_MAX;
-	if (next != repl->snapshot_threshold)
-		log_debug("raft: next snapshot after %llu entries", (unsigned long long)next);
+	log_debug("raft: next snapshot at index %llu (period %llu, phase %u of %u)",
+		  (unsigned long long)at, (unsigned long long)period, position, voters);
 	repl->snapshot_threshold = (unsigned)next;
 	raft_set_snapshot_threshold(&repl->raft, (unsigned)next);
+}
+
+/* Until its first snapshot tells the store's size, a node waits the configured threshold
+ * and its phase of it past the last snapshot (on a new cluster, past index 0). */
+void snapshots_start(struct replication *repl)
+{
+	unsigned position, voters;
+	uint64_t next = repl->config.snapshot_threshold;
+
+	voter_position(repl, &position, &voters);
+	next += next * position / voters;
+	repl->snapshot_threshold = next > UINT_MAX ? UINT_MAX : (unsigned)next;
+	raft_set_snapshot_threshold(&repl->raft, repl->snapshot_threshold);
 }
 
 /* Raft asks for a snapshot every snapshot_threshold entries, and sends it to a node too
@@ -390,7 +444,8 @@ static void snapshot_copied(uv_work_t *work, int status)
 		 (unsigned long long)image->applied_index,
 		 sizeof(image->header) + image->image_len + image->pad,
 		 (double)repl->snapshot_ns / 1e6);
-	space_snapshots(repl, sizeof(image->header) + image->image_len + image->pad);
+	space_snapshots(repl, sizeof(image->header) + image->image_len + image->pad,
+			repl->deferred_put.snapshot->index);
 	rv = repl->uv_snapshot_put(&repl->io, repl->deferred_put.trailing, repl->deferred_put.req,
 				   repl->deferred_put.snapshot, repl->deferred_put.cb);
 	if (rv != 0) {
