@@ -32,6 +32,8 @@ enum command_type {
 	COMMAND_REVOKE,
 	COMMAND_DESTROY,
 	COMMAND_TENANT_DELETE, /* destroys every object of @tenant and its KEK on every node */
+	COMMAND_CERT_ADD,      /* trusts @cert for a client of @tenant */
+	COMMAND_CERT_DELETE,   /* stops trusting @cert.fingerprint; its connections are cut */
 };
 
 struct command {
@@ -62,6 +64,10 @@ struct command {
 	uint32_t revocation_code; /* KMIP_REVOCATION_* */
 	const char *revocation_message;
 	int64_t compromise_occurrence_date; /* 0 if not given */
+
+	/* COMMAND_CERT_ADD: fingerprint, client, kind, der and (for a CA) subject_hash; the
+	 * tenant is @tenant and the date added is @time. COMMAND_CERT_DELETE: fingerprint. */
+	struct store_cert cert;
 };
 
 /* What applying a command did, for the proposer to answer its client with. */

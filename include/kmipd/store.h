@@ -201,9 +201,56 @@ int store_request_put(struct store_txn *txn, const uint8_t id[STORE_REQUEST_ID_L
 /* Forgets requests applied before @below. */
 int store_request_prune(struct store_txn *txn, uint64_t below);
 
-/* Deletes every object of @tenant and its name index entries; @count says how many
- * objects. 0 or a store error. */
+/* Deletes every object of @tenant, its name index entries and its client certificates;
+ * @count says how many objects. 0 or a store error. */
 int store_tenant_purge(struct store_txn *txn, const char *tenant, uint64_t *count);
+
+/* Client certificates a tenant trusts besides those the cluster CA issues with a kmipd
+ * URI (include/kmipd/pki.h): a pinned leaf (vCenter's self-signed certificate), a CA
+ * whose certificates name the client, or a certificate the cluster CA issued through the
+ * admin API. Keyed by the SHA-256 of the certificate's DER (64 hex digits). */
+enum store_cert_kind {
+	STORE_CERT_PINNED = 1, /* this exact certificate is the client */
+	STORE_CERT_CA,	       /* any certificate this CA issues is the client */
+	STORE_CERT_ISSUED,     /* issued by the cluster CA for the client */
+};
+#define STORE_CERT_DER_MAX    16384 /* one certificate's DER */
+#define STORE_CERT_CLIENT_MAX 64
+
+struct store_cert {
+	char fingerprint[65];
+	char tenant[OBJECT_TENANT_MAX + 1];
+	char client[STORE_CERT_CLIENT_MAX + 1];
+	enum store_cert_kind kind;
+	const uint8_t *der;
+	size_t der_len;
+	/* STORE_CERT_CA: SHA-256 of the DER of the certificate's subject name, under which it
+	 * is found as the issuer of the certificates it signs (store_cert_issuer_foreach). */
+	uint8_t subject_hash[32];
+	int64_t added;
+	/* 0: trusted. Else when it was deleted: a deleted issued certificate is kept, since
+	 * the cluster CA's signature alone would still admit it. */
+	int64_t deleted;
+};
+
+/* Reads certificate @fingerprint into @out (@der copied into @arena). 0 or
+ * KMIPD_ENOT_FOUND. */
+int store_cert_get(struct store_txn *txn, const char *fingerprint, struct arena *arena,
+		   struct store_cert *out);
+/* Creates or replaces @cert. KMIPD_EINVAL for a malformed record. */
+int store_cert_put(struct store_txn *txn, const struct store_cert *cert);
+/* Removes certificate @fingerprint (a missing one is not an error). */
+int store_cert_delete(struct store_txn *txn, const char *fingerprint);
+/* Calls @fn for each certificate of @tenant (NULL: of every tenant), in fingerprint order.
+ * Records are decoded into @arena, which is reset between them. @fn returns non-zero to
+ * stop; that value is returned. */
+int store_cert_foreach(struct store_txn *txn, const char *tenant, struct arena *arena,
+		       int (*fn)(const struct store_cert *cert, void *arg), void *arg);
+/* Calls @fn for each live STORE_CERT_CA certificate whose subject name hashes to
+ * @subject_hash. Same contract as store_cert_foreach(). */
+int store_cert_issuer_foreach(struct store_txn *txn, const uint8_t subject_hash[32],
+			      struct arena *arena,
+			      int (*fn)(const struct store_cert *cert, void *arg), void *arg);
 
 /* The number of objects of @tenant (for metrics and tests). */
 int store_object_count(struct store_txn *txn, const char *tenant, uint64_t *count);

@@ -39,7 +39,12 @@
 	X(REVOCATION_CODE, "rc") /* uint */                                      \
 	X(REVOCATION_MSG, "rm")	 /* str, optional */                             \
 	X(OCCURRENCE, "cd")	 /* int: compromise occurrence date, 0 = none */ \
-	X(REQUEST_ID, "rq")	 /* bin (16), optional: see command_apply */
+	X(REQUEST_ID, "rq")	 /* bin (16), optional: see command_apply */     \
+	X(FINGERPRINT, "fp")	 /* str: SHA-256 of a certificate, hex */        \
+	X(CLIENT, "cl")		 /* str */                                       \
+	X(CERT_KIND, "ck")	 /* uint: enum store_cert_kind */                \
+	X(CERT_DER, "cx")	 /* bin: the certificate */                      \
+	X(SUBJECT_HASH, "sh")	 /* bin (32): a CA certificate's subject */
 
 enum key {
 #define KEY_ENUM_(name, text) KEY_##name,
@@ -74,11 +79,15 @@ static const struct {
 	[COMMAND_REVOKE] = {TARGET | BIT(REVOCATION_CODE) | BIT(OCCURRENCE), BIT(REVOCATION_MSG)},
 	[COMMAND_DESTROY] = {TARGET, 0},
 	[COMMAND_TENANT_DELETE] = {COMMON | BIT(TENANT), 0},
+	[COMMAND_CERT_ADD] = {COMMON | BIT(TENANT) | BIT(FINGERPRINT) | BIT(CLIENT) |
+				      BIT(CERT_KIND) | BIT(CERT_DER),
+			      BIT(SUBJECT_HASH)},
+	[COMMAND_CERT_DELETE] = {COMMON | BIT(TENANT) | BIT(FINGERPRINT), 0},
 };
 
 static bool type_known(uint64_t type)
 {
-	return type >= COMMAND_TENANT_CREATE && type <= COMMAND_TENANT_DELETE;
+	return type >= COMMAND_TENANT_CREATE && type <= COMMAND_CERT_DELETE;
 }
 
 /* ---- Encoding ---------------------------------------------------------------------- */
@@ -155,6 +164,8 @@ static int pack_command(msgpack_packer *pk, const struct command *cmd, const str
 
 	if (cmd->type == COMMAND_REVOKE && cmd->revocation_message != NULL)
 		keys |= BIT(REVOCATION_MSG);
+	if (cmd->type == COMMAND_CERT_ADD && cmd->cert.kind == STORE_CERT_CA)
+		keys |= BIT(SUBJECT_HASH);
 	if (command_has_request_id(cmd))
 		keys |= BIT(REQUEST_ID);
 	if (msgpack_pack_map(pk, popcount(keys)) != 0)
@@ -206,6 +217,21 @@ static int pack_command(msgpack_packer *pk, const struct command *cmd, const str
 			return -1;
 		if (cmd->revocation_message != NULL &&
 		    pack_str(pk, KEY_REVOCATION_MSG, cmd->revocation_message) != 0)
+			return -1;
+		break;
+	case COMMAND_CERT_ADD:
+		if (pack_str(pk, KEY_FINGERPRINT, cmd->cert.fingerprint) != 0 ||
+		    pack_str(pk, KEY_CLIENT, cmd->cert.client) != 0 ||
+		    pack_uint(pk, KEY_CERT_KIND, (uint64_t)cmd->cert.kind) != 0 ||
+		    pack_bin(pk, KEY_CERT_DER, cmd->cert.der, cmd->cert.der_len) != 0)
+			return -1;
+		if ((keys & BIT(SUBJECT_HASH)) != 0 &&
+		    pack_bin(pk, KEY_SUBJECT_HASH, cmd->cert.subject_hash,
+			     sizeof(cmd->cert.subject_hash)) != 0)
+			return -1;
+		break;
+	case COMMAND_CERT_DELETE:
+		if (pack_str(pk, KEY_FINGERPRINT, cmd->cert.fingerprint) != 0)
 			return -1;
 		break;
 	case COMMAND_ACTIVATE:
@@ -541,6 +567,25 @@ static int read_field(struct reader *r, enum key key, struct arena *arena, struc
 			return KMIPD_EMALFORMED;
 		memcpy(cmd->request_id, p, len);
 		return 0;
+	case KEY_FINGERPRINT:
+		return read_fixed_str(r, cmd->cert.fingerprint, sizeof(cmd->cert.fingerprint));
+	case KEY_CLIENT:
+		return read_fixed_str(r, cmd->cert.client, sizeof(cmd->cert.client));
+	case KEY_CERT_KIND:
+		if (read_uint(r, STORE_CERT_ISSUED, &v) != 0 || v < STORE_CERT_PINNED)
+			return KMIPD_EMALFORMED;
+		cmd->cert.kind = (enum store_cert_kind)v;
+		return 0;
+	case KEY_CERT_DER:
+		rc = read_arena_bin(r, arena, &cmd->cert.der, &cmd->cert.der_len);
+		if (rc == 0 && (cmd->cert.der_len == 0 || cmd->cert.der_len > STORE_CERT_DER_MAX))
+			return KMIPD_EMALFORMED;
+		return rc;
+	case KEY_SUBJECT_HASH:
+		if (read_bytes(r, false, &p, &len) != 0 || len != sizeof(cmd->cert.subject_hash))
+			return KMIPD_EMALFORMED;
+		memcpy(cmd->cert.subject_hash, p, len);
+		return 0;
 	case KEY_COUNT_:
 		break;
 	}
@@ -611,6 +656,16 @@ int command_decode(const uint8_t *data, size_t len, struct arena *arena, struct 
 	case COMMAND_TENANT_DELETE:
 		if (cmd->tenant[0] == '\0')
 			return KMIPD_EMALFORMED;
+		break;
+	case COMMAND_CERT_ADD:
+	case COMMAND_CERT_DELETE:
+		if (cmd->tenant[0] == '\0' || cmd->cert.fingerprint[0] == '\0' ||
+		    (cmd->type == COMMAND_CERT_ADD &&
+		     (cmd->cert.client[0] == '\0' ||
+		      (cmd->cert.kind == STORE_CERT_CA) != ((seen & BIT(SUBJECT_HASH)) != 0))))
+			return KMIPD_EMALFORMED;
+		memcpy(cmd->cert.tenant, cmd->tenant, sizeof(cmd->cert.tenant));
+		cmd->cert.added = cmd->time;
 		break;
 	default:
 		if (cmd->tenant[0] == '\0' || cmd->uid[0] == '\0')
@@ -750,6 +805,20 @@ static int apply_tenant_create(struct store_txn *txn, const struct command *cmd,
 	return store_tenant_put(txn, &cmd->tenant_record);
 }
 
+/* Reads tenant @name into @t: 0 if it is live, 1 after refusing (no such tenant, or
+ * deleted), or a store error. */
+static int live_tenant(struct store_txn *txn, const char *name, struct arena *arena,
+		       struct store_tenant *t, struct command_result *result)
+{
+	int rc = store_tenant_get(txn, name, arena, t);
+
+	if (rc == KMIPD_ENOT_FOUND || (rc == 0 && t->deleted != 0)) {
+		refuse(result, KMIPD_ENOT_FOUND, "no tenant %s", name);
+		return 1;
+	}
+	return rc;
+}
+
 /* Crypto-shredding: the objects go, and the tenant's record stays as a deleted one without
  * its wrapped KEK, so no node can unwrap it again, and a client certificate that names
  * the tenant cannot bring it back by connecting. */
@@ -760,13 +829,9 @@ static int apply_tenant_delete(struct store_txn *txn, const struct command *cmd,
 	uint64_t count;
 	int rc;
 
-	rc = store_tenant_get(txn, cmd->tenant, arena, &t);
-	if (rc == KMIPD_ENOT_FOUND || (rc == 0 && t.deleted != 0)) {
-		refuse(result, KMIPD_ENOT_FOUND, "no tenant %s", cmd->tenant);
-		return 0;
-	}
+	rc = live_tenant(txn, cmd->tenant, arena, &t, result);
 	if (rc != 0)
-		return rc;
+		return rc > 0 ? 0 : rc;
 	rc = store_tenant_purge(txn, cmd->tenant, &count);
 	if (rc != 0)
 		return rc;
@@ -775,6 +840,53 @@ static int apply_tenant_delete(struct store_txn *txn, const struct command *cmd,
 	t.wrapped_kek_len = 0;
 	result->index = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
 	return store_tenant_put(txn, &t);
+}
+
+/* A client certificate for a live tenant; one certificate belongs to one client. */
+static int apply_cert_add(struct store_txn *txn, const struct command *cmd, struct arena *arena,
+			  struct command_result *result)
+{
+	struct store_tenant t;
+	struct store_cert old;
+	int rc;
+
+	rc = live_tenant(txn, cmd->tenant, arena, &t, result);
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	rc = store_cert_get(txn, cmd->cert.fingerprint, arena, &old);
+	if (rc == 0 && old.deleted == 0) {
+		refuse(result, KMIPD_EEXISTS,
+		       "certificate %.16s... already belongs to client %s of "
+		       "tenant %s",
+		       old.fingerprint, old.client, old.tenant);
+		return 0;
+	}
+	if (rc != 0 && rc != KMIPD_ENOT_FOUND)
+		return rc;
+	return store_cert_put(txn, &cmd->cert);
+}
+
+/* Stops trusting a certificate of @tenant. An issued one stays as deleted: the cluster
+ * CA's signature on it would otherwise still admit it. */
+static int apply_cert_delete(struct store_txn *txn, const struct command *cmd, struct arena *arena,
+			     struct command_result *result)
+{
+	struct store_cert cert;
+	int rc;
+
+	rc = store_cert_get(txn, cmd->cert.fingerprint, arena, &cert);
+	if (rc == KMIPD_ENOT_FOUND ||
+	    (rc == 0 && (cert.deleted != 0 || strcmp(cert.tenant, cmd->tenant) != 0))) {
+		refuse(result, KMIPD_ENOT_FOUND, "tenant %s has no certificate %s", cmd->tenant,
+		       cmd->cert.fingerprint);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	if (cert.kind != STORE_CERT_ISSUED)
+		return store_cert_delete(txn, cert.fingerprint);
+	cert.deleted = cmd->time != 0 ? cmd->time : 1;
+	return store_cert_put(txn, &cert);
 }
 
 static int apply_object_create(struct store_txn *txn, const struct command *cmd,
@@ -918,6 +1030,8 @@ static int change_object(const struct command *cmd, struct object *obj, struct a
 	case COMMAND_TENANT_CREATE:
 	case COMMAND_OBJECT_CREATE:
 	case COMMAND_TENANT_DELETE:
+	case COMMAND_CERT_ADD:
+	case COMMAND_CERT_DELETE:
 		assert(!"not a change of an existing object");
 		return KMIPD_EINVAL;
 	}
@@ -1014,6 +1128,12 @@ static int apply_one(struct store_txn *txn, const struct command *cmd, uint64_t 
 		break;
 	case COMMAND_TENANT_DELETE:
 		rc = apply_tenant_delete(txn, cmd, arena, result);
+		break;
+	case COMMAND_CERT_ADD:
+		rc = apply_cert_add(txn, cmd, arena, result);
+		break;
+	case COMMAND_CERT_DELETE:
+		rc = apply_cert_delete(txn, cmd, arena, result);
 		break;
 	case COMMAND_OBJECT_CREATE:
 		rc = apply_object_create(txn, cmd, arena, result);

@@ -231,6 +231,10 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 				repl->config.revoke(repl->config.revoke_arg, repl->cmds[i].tenant,
 						    NULL);
 		}
+		if (repl->results[i].status == 0 && repl->cmds[i].type == COMMAND_CERT_DELETE &&
+		    repl->config.revoke != NULL)
+			repl->config.revoke(repl->config.revoke_arg, repl->cmds[i].tenant,
+					    repl->cmds[i].cert.fingerprint);
 		if (m != NULL)
 			*(m->reply != NULL ? &m->reply->result : &m->local) = repl->results[i];
 	}

@@ -1,6 +1,6 @@
 /* The node's persistent state in one LMDB environment (see include/kmipd/store.h).
  *
- * Layout. Six databases: "meta" holds "format" (uint32, little-endian, written when the
+ * Layout. Seven databases: "meta" holds "format" (uint32, little-endian, written when the
  * store is created and checked on every open) and "applied" (uint64, little-endian);
  * "tenants" maps a tenant name to a msgpack tenant record; "objects" maps
  * tenant NUL uid to an object record (object_encode); "names" maps
@@ -9,6 +9,9 @@
  * "requests" maps a request id to the index it was applied at (uint64, little-endian) and
  * its recorded outcome; "request_order" holds index (big-endian, so keys sort by it) plus
  * request id, empty, so that forgetting old requests reads only those it forgets.
+ * "certs" maps 'f' fingerprint (64 hex digits) to a msgpack certificate record, and
+ * 'i' SHA-256(subject name) fingerprint to an empty value for each live CA certificate,
+ * so that a client certificate's issuer is found without reading the others.
  *
  * Durability. By default the environment runs with MDB_NOMETASYNC: each commit fsyncs the
  * data pages and the meta page follows at the next commit, so a crash can undo the last
@@ -56,6 +59,7 @@
 #define STORE_FORMAT  1 /* the layout above; a newer one is refused */
 #define TENANT_FORMAT 1 /* the tenant record's "v" */
 #define HASH_LEN      32
+#define CERT_FORMAT   1 /* the certificate record's "v" */
 #define MAX_DBS	      8
 
 #define SNAPSHOT_MAGIC	    "KMIPDSNP"
@@ -73,7 +77,7 @@ _Static_assert(sizeof(((struct store_image *)0)->header) == SNAPSHOT_HEADER_LEN,
 
 struct store {
 	MDB_env *env; /* NULL once a restore failed to reopen it */
-	MDB_dbi meta, tenants, objects, names, requests, request_order;
+	MDB_dbi meta, tenants, objects, names, requests, request_order, certs;
 	bool durable;
 	bool lazy;	/* MDB_NOSYNC, with the unflushed mark */
 	bool discarded; /* store_open() set a possibly torn file aside */
@@ -204,6 +208,7 @@ static int open_databases(struct store *s, const char *dir, char *errmsg, size_t
 	    (rc = mdb_dbi_open(txn, "names", MDB_CREATE, &s->names)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "requests", MDB_CREATE, &s->requests)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "request_order", MDB_CREATE, &s->request_order)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "certs", MDB_CREATE, &s->certs)) != 0 ||
 	    (rc = order_requests(txn, s)) != 0)
 		goto abort;
 
@@ -1026,6 +1031,48 @@ static int read_text(struct reader *r, char *dst, size_t max)
 	return 0;
 }
 
+/* Reads a record's map header and its first pair, "v" (the format, 1..@format_max):
+ * @pairs says how many pairs follow. */
+static int read_record_start(struct reader *r, int64_t format_max, uint64_t *pairs)
+{
+	const uint8_t *key;
+	size_t key_len;
+	int64_t version;
+	uint8_t type;
+
+	if (take_header(r, &type, pairs) != 0)
+		return KMIPD_ECORRUPT;
+	if (type >= 0x80 && type <= 0x8f)
+		*pairs = type & 0x0f;
+	else if (type != 0xde && type != 0xdf)
+		return KMIPD_ECORRUPT;
+	if (*pairs == 0 || read_bytes(r, false, &key, &key_len) != 0 ||
+	    !key_is(key, key_len, "v") || read_int(r, &version) != 0 || version < 1 ||
+	    version > format_max)
+		return KMIPD_ECORRUPT;
+	(*pairs)--;
+	return 0;
+}
+
+/* Reads a byte string of at most @max bytes into @arena (an empty one leaves *@out NULL). */
+static int read_arena_bytes(struct reader *r, struct arena *arena, size_t max, const uint8_t **out,
+			    size_t *len)
+{
+	const uint8_t *s;
+	uint8_t *copy;
+
+	if (read_bytes(r, true, &s, len) != 0 || *len > max)
+		return KMIPD_ECORRUPT;
+	if (*len == 0)
+		return 0;
+	copy = arena_alloc(arena, *len);
+	if (copy == NULL)
+		return KMIPD_ENOMEM;
+	memcpy(copy, s, *len);
+	*out = copy;
+	return 0;
+}
+
 /* Decodes the record @v stored under @k; a record naming another tenant is corrupt. */
 static int decode_tenant(const MDB_val *k, const MDB_val *v, struct arena *arena,
 			 struct store_tenant *t)
@@ -1034,24 +1081,13 @@ static int decode_tenant(const MDB_val *k, const MDB_val *v, struct arena *arena
 	const uint8_t *key, *s;
 	size_t key_len, s_len;
 	uint64_t pairs, i;
-	int64_t version;
-	uint8_t type;
 	char *root;
-	uint8_t *kek;
 
 	memset(t, 0, sizeof(*t));
 	t->root_key_id = "";
-	if (take_header(&r, &type, &pairs) != 0)
+	if (read_record_start(&r, TENANT_FORMAT, &pairs) != 0)
 		return KMIPD_ECORRUPT;
-	if (type >= 0x80 && type <= 0x8f)
-		pairs = type & 0x0f;
-	else if (type != 0xde && type != 0xdf)
-		return KMIPD_ECORRUPT;
-	if (pairs == 0 || read_bytes(&r, false, &key, &key_len) != 0 ||
-	    !key_is(key, key_len, "v") || read_int(&r, &version) != 0 || version < 1 ||
-	    version > TENANT_FORMAT)
-		return KMIPD_ECORRUPT;
-	for (i = 1; i < pairs; i++) {
+	for (i = 0; i < pairs; i++) {
 		int rc;
 
 		if (read_bytes(&r, false, &key, &key_len) != 0)
@@ -1069,15 +1105,10 @@ static int decode_tenant(const MDB_val *k, const MDB_val *v, struct arena *arena
 				return KMIPD_ENOMEM;
 			t->root_key_id = root;
 		} else if (key_is(key, key_len, "k")) {
-			rc = read_bytes(&r, true, &s, &s_len);
-			if (rc == 0 && s_len > 0) {
-				kek = arena_alloc(arena, s_len);
-				if (kek == NULL)
-					return KMIPD_ENOMEM;
-				memcpy(kek, s, s_len);
-				t->wrapped_kek = kek;
-				t->wrapped_kek_len = s_len;
-			}
+			rc = read_arena_bytes(&r, arena, UINT32_MAX, &t->wrapped_kek,
+					      &t->wrapped_kek_len);
+			if (rc == KMIPD_ENOMEM)
+				return rc;
 		} else if (key_is(key, key_len, "c")) {
 			rc = read_int(&r, &t->created);
 		} else if (key_is(key, key_len, "d")) {
@@ -1408,6 +1439,32 @@ int store_object_count(struct store_txn *txn, const char *tenant, uint64_t *coun
 		    false, visit_count, count);
 }
 
+static int collect_fingerprint(const struct store_cert *cert, void *arg)
+{
+	return buf_append(arg, cert->fingerprint, 64) == 0 ? 0 : KMIPD_ENOMEM;
+}
+
+/* Forgets every certificate of @tenant: collected first, since deleting moves the
+ * cursor that finds them. */
+static int purge_certs(struct store_txn *txn, const char *tenant)
+{
+	struct buf fps = BUF_INIT;
+	struct arena arena;
+	char fp[65];
+	int rc;
+
+	arena_init(&arena, 2048, 0);
+	rc = store_cert_foreach(txn, tenant, &arena, collect_fingerprint, &fps);
+	for (size_t at = 0; rc == 0 && at < fps.len; at += 64) {
+		memcpy(fp, fps.data + at, 64);
+		fp[64] = '\0';
+		rc = store_cert_delete(txn, fp);
+	}
+	arena_free(&arena);
+	buf_free(&fps);
+	return rc;
+}
+
 int store_tenant_purge(struct store_txn *txn, const char *tenant, uint64_t *count)
 {
 	MDB_dbi dbis[2] = {txn->store->objects, txn->store->names};
@@ -1442,9 +1499,256 @@ int store_tenant_purge(struct store_txn *txn, const char *tenant, uint64_t *coun
 		if (rc == MDB_NOTFOUND || rc == 0)
 			rc = 0;
 	}
+	if (rc != 0)
+		return fail_txn(txn, rc);
+	return purge_certs(txn, tenant);
+}
+
+/* ---- Client certificates ---- */
+
+#define CERT_KEY_LEN   (1 + 64)
+#define ISSUER_KEY_LEN (1 + HASH_LEN + 64)
+
+static bool fingerprint_valid(const char *fp)
+{
+	if (fp == NULL || strlen(fp) != 64)
+		return false;
+	for (size_t i = 0; i < 64; i++)
+		if (!((fp[i] >= '0' && fp[i] <= '9') || (fp[i] >= 'a' && fp[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static void cert_key(uint8_t key[CERT_KEY_LEN], const char *fp)
+{
+	key[0] = 'f';
+	memcpy(key + 1, fp, 64);
+}
+
+static void issuer_key(uint8_t key[ISSUER_KEY_LEN], const uint8_t subject_hash[HASH_LEN],
+		       const char *fp)
+{
+	key[0] = 'i';
+	memcpy(key + 1, subject_hash, HASH_LEN);
+	memcpy(key + 1 + HASH_LEN, fp, 64);
+}
+
+static int encode_cert(const struct store_cert *c, struct buf *out)
+{
+	bool ca = c->kind == STORE_CERT_CA;
+	msgpack_packer pk;
+	int rc = 0;
+
+	msgpack_packer_init(&pk, out, sink_write);
+	rc |= msgpack_pack_map(&pk, 6 + (ca ? 1 : 0) + (c->deleted != 0 ? 1 : 0));
+	rc |= msgpack_pack_str_with_body(&pk, "v", 1);
+	rc |= msgpack_pack_uint32(&pk, CERT_FORMAT);
+	rc |= msgpack_pack_str_with_body(&pk, "t", 1);
+	rc |= msgpack_pack_str_with_body(&pk, c->tenant, strlen(c->tenant));
+	rc |= msgpack_pack_str_with_body(&pk, "c", 1);
+	rc |= msgpack_pack_str_with_body(&pk, c->client, strlen(c->client));
+	rc |= msgpack_pack_str_with_body(&pk, "k", 1);
+	rc |= msgpack_pack_uint32(&pk, (uint32_t)c->kind);
+	rc |= msgpack_pack_str_with_body(&pk, "d", 1);
+	rc |= msgpack_pack_bin_with_body(&pk, c->der, c->der_len);
+	rc |= msgpack_pack_str_with_body(&pk, "a", 1);
+	rc |= msgpack_pack_int64(&pk, c->added);
+	if (ca) {
+		rc |= msgpack_pack_str_with_body(&pk, "s", 1);
+		rc |= msgpack_pack_bin_with_body(&pk, c->subject_hash, HASH_LEN);
+	}
+	if (c->deleted != 0) {
+		rc |= msgpack_pack_str_with_body(&pk, "x", 1);
+		rc |= msgpack_pack_int64(&pk, c->deleted);
+	}
+	return rc == 0 ? 0 : KMIPD_ENOMEM;
+}
+
+/* Decodes the record @v stored under 'f' @fp; a record that is not one is corrupt. */
+static int decode_cert(const char *fp, const MDB_val *v, struct arena *arena, struct store_cert *c)
+{
+	struct reader r = {v->mv_data, (const uint8_t *)v->mv_data + v->mv_size};
+	const uint8_t *key, *s;
+	size_t key_len, s_len;
+	uint64_t pairs;
+	int64_t n;
+
+	memset(c, 0, sizeof(*c));
+	memcpy(c->fingerprint, fp, 64);
+	if (read_record_start(&r, CERT_FORMAT, &pairs) != 0)
+		return KMIPD_ECORRUPT;
+	for (uint64_t i = 0; i < pairs; i++) {
+		int rc;
+
+		if (read_bytes(&r, false, &key, &key_len) != 0)
+			return KMIPD_ECORRUPT;
+		if (key_is(key, key_len, "t")) {
+			rc = read_text(&r, c->tenant, OBJECT_TENANT_MAX);
+		} else if (key_is(key, key_len, "c")) {
+			rc = read_text(&r, c->client, STORE_CERT_CLIENT_MAX);
+		} else if (key_is(key, key_len, "k")) {
+			rc = read_int(&r, &n);
+			if (rc == 0 && (n < STORE_CERT_PINNED || n > STORE_CERT_ISSUED))
+				rc = KMIPD_ECORRUPT;
+			c->kind = (enum store_cert_kind)n;
+		} else if (key_is(key, key_len, "d")) {
+			rc = read_arena_bytes(&r, arena, STORE_CERT_DER_MAX, &c->der, &c->der_len);
+			if (rc == KMIPD_ENOMEM)
+				return rc;
+		} else if (key_is(key, key_len, "s")) {
+			rc = read_bytes(&r, true, &s, &s_len);
+			if (rc == 0 && s_len != HASH_LEN)
+				rc = KMIPD_ECORRUPT;
+			if (rc == 0)
+				memcpy(c->subject_hash, s, HASH_LEN);
+		} else if (key_is(key, key_len, "a")) {
+			rc = read_int(&r, &c->added);
+		} else if (key_is(key, key_len, "x")) {
+			rc = read_int(&r, &c->deleted);
+		} else {
+			rc = skip(&r);
+		}
+		if (rc != 0)
+			return KMIPD_ECORRUPT;
+	}
+	if (r.p != r.end || c->tenant[0] == '\0' || c->client[0] == '\0' || c->kind == 0 ||
+	    c->der == NULL)
+		return KMIPD_ECORRUPT;
+	return 0;
+}
+
+int store_cert_get(struct store_txn *txn, const char *fingerprint, struct arena *arena,
+		   struct store_cert *out)
+{
+	uint8_t key[CERT_KEY_LEN];
+	MDB_val v;
+	int rc;
+
+	if (!fingerprint_valid(fingerprint))
+		return KMIPD_ENOT_FOUND;
+	cert_key(key, fingerprint);
+	rc = txn_get(txn, txn->store->certs, key, sizeof(key), &v);
+	return rc != 0 ? rc : decode_cert(fingerprint, &v, arena, out);
+}
+
+int store_cert_delete(struct store_txn *txn, const char *fingerprint)
+{
+	uint8_t key[CERT_KEY_LEN], index[ISSUER_KEY_LEN];
+	struct store_cert old;
+	struct arena arena;
+	int rc;
+
+	if (!txn->write || !fingerprint_valid(fingerprint))
+		return KMIPD_EINVAL;
+	arena_init(&arena, 1024, 0);
+	rc = store_cert_get(txn, fingerprint, &arena, &old);
+	if (rc == 0 && old.kind == STORE_CERT_CA) {
+		issuer_key(index, old.subject_hash, fingerprint);
+		rc = txn_del(txn, txn->store->certs, index, sizeof(index));
+	}
+	arena_free(&arena);
+	if (rc != 0 && rc != KMIPD_ENOT_FOUND)
+		return rc;
+	cert_key(key, fingerprint);
+	return txn_del(txn, txn->store->certs, key, sizeof(key));
+}
+
+int store_cert_put(struct store_txn *txn, const struct store_cert *cert)
+{
+	uint8_t key[CERT_KEY_LEN], index[ISSUER_KEY_LEN];
+	struct buf record = BUF_INIT;
+	int rc;
+
+	if (!fingerprint_valid(cert->fingerprint) ||
+	    text_len(cert->tenant, OBJECT_TENANT_MAX) == 0 ||
+	    text_len(cert->client, STORE_CERT_CLIENT_MAX) == 0 || cert->der == NULL ||
+	    cert->der_len == 0 || cert->der_len > STORE_CERT_DER_MAX ||
+	    cert->kind < STORE_CERT_PINNED || cert->kind > STORE_CERT_ISSUED)
+		return KMIPD_EINVAL;
+	rc = store_cert_delete(txn, cert->fingerprint); /* and its issuer index entry */
 	if (rc == 0)
+		rc = encode_cert(cert, &record);
+	if (rc == 0) {
+		cert_key(key, cert->fingerprint);
+		rc = txn_put(txn, txn->store->certs, key, sizeof(key), record.data, record.len);
+	}
+	if (rc == 0 && cert->kind == STORE_CERT_CA && cert->deleted == 0) {
+		issuer_key(index, cert->subject_hash, cert->fingerprint);
+		rc = txn_put(txn, txn->store->certs, index, sizeof(index), "", 0);
+	}
+	buf_free(&record);
+	return rc;
+}
+
+struct cert_visit {
+	struct store_txn *txn;
+	const char *tenant;
+	struct arena *arena;
+	int (*fn)(const struct store_cert *cert, void *arg);
+	void *arg;
+};
+
+static int visit_cert(const MDB_val *k, const MDB_val *v, void *ctx)
+{
+	struct cert_visit *cv = ctx;
+	struct store_cert c;
+	char fp[65];
+	int rc;
+
+	if (k->mv_size != CERT_KEY_LEN)
+		return KMIPD_ECORRUPT;
+	memcpy(fp, (const char *)k->mv_data + 1, 64);
+	fp[64] = '\0';
+	arena_reset(cv->arena);
+	rc = decode_cert(fp, v, cv->arena, &c);
+	if (rc != 0)
+		return rc;
+	if (cv->tenant != NULL && strcmp(c.tenant, cv->tenant) != 0)
 		return 0;
-	return fail_txn(txn, rc);
+	return cv->fn(&c, cv->arg);
+}
+
+int store_cert_foreach(struct store_txn *txn, const char *tenant, struct arena *arena,
+		       int (*fn)(const struct store_cert *cert, void *arg), void *arg)
+{
+	struct cert_visit cv = {txn, tenant, arena, fn, arg};
+	static const uint8_t prefix[1] = {'f'};
+
+	return scan(txn, txn->store->certs, prefix, 1, prefix, 1, false, visit_cert, &cv);
+}
+
+static int visit_issuer(const MDB_val *k, const MDB_val *v, void *ctx)
+{
+	struct cert_visit *cv = ctx;
+	struct store_cert c;
+	char fp[65];
+	int rc;
+
+	(void)v;
+	if (k->mv_size != ISSUER_KEY_LEN)
+		return KMIPD_ECORRUPT;
+	memcpy(fp, (const char *)k->mv_data + 1 + HASH_LEN, 64);
+	fp[64] = '\0';
+	arena_reset(cv->arena);
+	rc = store_cert_get(cv->txn, fp, cv->arena, &c);
+	if (rc == KMIPD_ENOT_FOUND)
+		return KMIPD_ECORRUPT; /* an index entry without its record */
+	if (rc != 0)
+		return rc;
+	return cv->fn(&c, cv->arg);
+}
+
+int store_cert_issuer_foreach(struct store_txn *txn, const uint8_t subject_hash[32],
+			      struct arena *arena,
+			      int (*fn)(const struct store_cert *cert, void *arg), void *arg)
+{
+	struct cert_visit cv = {txn, NULL, arena, fn, arg};
+	uint8_t prefix[1 + HASH_LEN];
+
+	prefix[0] = 'i';
+	memcpy(prefix + 1, subject_hash, HASH_LEN);
+	return scan(txn, txn->store->certs, prefix, sizeof(prefix), prefix, sizeof(prefix), false,
+		    visit_issuer, &cv);
 }
 
 /* ---- Snapshots ---- */

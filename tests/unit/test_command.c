@@ -936,6 +936,147 @@ static void tenant_delete_shreds_and_allows_recreation(void **state)
 	assert_int_equal(apply(f, &cmd, &r), KMIPD_ENOT_FOUND);
 }
 
+/* ---- Client certificates ---- */
+
+#define FP_A "aaaa000000000000000000000000000000000000000000000000000000000001"
+#define FP_B "bbbb000000000000000000000000000000000000000000000000000000000002"
+#define FP_C "cccc000000000000000000000000000000000000000000000000000000000003"
+
+static const uint8_t der_bytes[] = {0x30, 0x03, 0x02, 0x01, 0x07}; /* opaque to the store */
+
+static struct command cert_add(const char *fp, const char *client, enum store_cert_kind kind,
+			       int64_t time)
+{
+	struct command cmd = base(COMMAND_CERT_ADD, NULL, time);
+
+	strcpy(cmd.cert.fingerprint, fp);
+	strcpy(cmd.cert.client, client);
+	cmd.cert.kind = kind;
+	cmd.cert.der = der_bytes;
+	cmd.cert.der_len = sizeof(der_bytes);
+	if (kind == STORE_CERT_CA)
+		memset(cmd.cert.subject_hash, 0x5a, sizeof(cmd.cert.subject_hash));
+	return cmd;
+}
+
+static struct command cert_delete(const char *tenant, const char *fp, int64_t time)
+{
+	struct command cmd = base(COMMAND_CERT_DELETE, NULL, time);
+
+	strcpy(cmd.tenant, tenant);
+	strcpy(cmd.cert.fingerprint, fp);
+	return cmd;
+}
+
+static int cert_get(struct fixture *f, const char *fp, struct store_cert *out)
+{
+	struct store_txn *txn;
+	int rc;
+
+	assert_int_equal(store_txn_begin(f->store, false, &txn), 0);
+	rc = store_cert_get(txn, fp, &f->arena, out);
+	store_txn_abort(txn);
+	return rc;
+}
+
+static int count_cert(const struct store_cert *cert, void *arg)
+{
+	(void)cert;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* How many CA records answer for the subject hash cert_add() gives CAs, and how many
+ * records @tenant has. */
+static void cert_counts(struct fixture *f, const char *tenant, int *issuers, int *records)
+{
+	uint8_t hash[32];
+	struct store_txn *txn;
+
+	memset(hash, 0x5a, sizeof(hash));
+	*issuers = *records = 0;
+	assert_int_equal(store_txn_begin(f->store, false, &txn), 0);
+	assert_int_equal(store_cert_issuer_foreach(txn, hash, &f->arena, count_cert, issuers), 0);
+	assert_int_equal(store_cert_foreach(txn, tenant, &f->arena, count_cert, records), 0);
+	store_txn_abort(txn);
+}
+
+/* Certificates: added to a live tenant once, found by fingerprint and (CAs) by subject;
+ * deleted only through their own tenant; an issued one stays as deleted; a tenant's
+ * deletion takes its certificates with it. */
+static void certificates_are_added_and_deleted(void **state)
+{
+	struct fixture *f = *state;
+	struct command cmd, decoded;
+	struct command_result r;
+	struct store_cert rec;
+	int issuers, records;
+
+	OK(f, tenant_create(TENANT, T0));
+	OK(f, tenant_create("other", T0));
+
+	cmd = cert_add(FP_A, "vcenter", STORE_CERT_PINNED, T0 + 1);
+	buf_clear(&f->entry);
+	assert_int_equal(command_encode(&cmd, &f->entry), 0);
+	assert_int_equal(command_decode(f->entry.data, f->entry.len, &f->arena, &decoded), 0);
+	assert_int_equal(decoded.type, COMMAND_CERT_ADD);
+	assert_string_equal(decoded.cert.fingerprint, FP_A);
+	assert_string_equal(decoded.cert.client, "vcenter");
+	assert_string_equal(decoded.cert.tenant, TENANT);
+	assert_int_equal(decoded.cert.kind, STORE_CERT_PINNED);
+	assert_memory_equal(decoded.cert.der, der_bytes, sizeof(der_bytes));
+	assert_true(decoded.cert.added == T0 + 1);
+
+	OK(f, cmd);
+	assert_int_equal(cert_get(f, FP_A, &rec), 0);
+	assert_string_equal(rec.tenant, TENANT);
+	assert_string_equal(rec.client, "vcenter");
+	assert_int_equal(rec.kind, STORE_CERT_PINNED);
+	assert_true(rec.added == T0 + 1 && rec.deleted == 0);
+
+	/* One certificate, one client: not again, not for another tenant. */
+	assert_int_equal(apply(f, &cmd, &r), KMIPD_EEXISTS);
+	assert_string_equal(r.message, "certificate aaaa000000000000... already belongs to client "
+				       "vcenter of tenant " TENANT);
+	cmd = cert_add(FP_A, "x", STORE_CERT_PINNED, T0 + 2);
+	strcpy(cmd.tenant, "other");
+	FAILS(f, cmd, KMIPD_EEXISTS);
+	cmd = cert_add(FP_B, "x", STORE_CERT_PINNED, T0 + 2);
+	strcpy(cmd.tenant, "never");
+	FAILS(f, cmd, KMIPD_ENOT_FOUND);
+
+	OK(f, cert_add(FP_B, "vmca", STORE_CERT_CA, T0 + 3));
+	OK(f, cert_add(FP_C, "esxi", STORE_CERT_ISSUED, T0 + 4));
+	cert_counts(f, TENANT, &issuers, &records);
+	assert_int_equal(issuers, 1);
+	assert_int_equal(records, 3);
+
+	/* Another tenant cannot delete them. */
+	FAILS(f, cert_delete("other", FP_A, T0 + 5), KMIPD_ENOT_FOUND);
+	OK(f, cert_delete(TENANT, FP_A, T0 + 5));
+	assert_int_equal(cert_get(f, FP_A, &rec), KMIPD_ENOT_FOUND);
+	OK(f, cert_delete(TENANT, FP_B, T0 + 6));
+	cert_counts(f, TENANT, &issuers, &records);
+	assert_int_equal(issuers, 0);
+	/* The issued one is kept, as deleted, and cannot be deleted twice. */
+	OK(f, cert_delete(TENANT, FP_C, T0 + 7));
+	assert_int_equal(cert_get(f, FP_C, &rec), 0);
+	assert_true(rec.deleted == T0 + 7);
+	FAILS(f, cert_delete(TENANT, FP_C, T0 + 8), KMIPD_ENOT_FOUND);
+	/* ... and may be added again. */
+	OK(f, cert_add(FP_C, "esxi", STORE_CERT_ISSUED, T0 + 9));
+	assert_int_equal(cert_get(f, FP_C, &rec), 0);
+	assert_true(rec.deleted == 0);
+
+	/* Deleting the tenant forgets its certificates. */
+	OK(f, cert_add(FP_B, "vmca", STORE_CERT_CA, T0 + 10));
+	OK(f, base(COMMAND_TENANT_DELETE, NULL, T0 + 11));
+	cert_counts(f, TENANT, &issuers, &records);
+	assert_int_equal(issuers, 0);
+	assert_int_equal(records, 0);
+	assert_int_equal(cert_get(f, FP_C, &rec), KMIPD_ENOT_FOUND);
+}
+
 /* ---- Batches ---- */
 
 /* Encodes @n commands and joins them into one batch entry in @f->entry. */
@@ -1124,6 +1265,7 @@ int main(void)
 		T(refused_commands_still_advance_the_index),
 		T(another_tenant_sees_nothing),
 		T(tenant_delete_shreds_and_allows_recreation),
+		T(certificates_are_added_and_deleted),
 		T(batch_round_trip),
 		T(batch_add_refuses_what_is_not_one_command),
 		T(damaged_batches_are_refused),
