@@ -47,6 +47,9 @@ static const char usage_top[] =
 	"  tenant list|create|show|delete\n"
 	"                           tenants (admin API)\n"
 	"  object list|show         a tenant's objects: metadata, never key material (admin API)\n"
+	"  client list|show|add|issue|sign-csr|download|delete\n"
+	"                           a tenant's client certificates (admin API)\n"
+	"  pki ca|server            export the cluster CA or the server chain as PEM (admin API)\n"
 	"  hash-password            print the credentials-file hash of a password (stdin)\n"
 	"  cluster status|add|remove\n"
 	"                           show the cluster's members and their state, add or remove one\n"
@@ -1300,6 +1303,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "cluster") == 0)
 		return cmd_cluster(data_dir, argc - 1, argv + 1);
 	if (strcmp(argv[1], "tenant") == 0 || strcmp(argv[1], "object") == 0 ||
+	    strcmp(argv[1], "client") == 0 || strcmp(argv[1], "pki") == 0 ||
 	    strcmp(argv[1], "issue-admin") == 0)
 		return ctl_admin_command(data_dir, argc - 1, argv + 1);
 	fprintf(stderr, "kmipctl: unknown command '%s'\n\n%s", argv[1], usage_top);

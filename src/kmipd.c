@@ -29,6 +29,7 @@
 #include "kmipd/service.h"
 #include "kmipd/store.h"
 #include "kmipd/tls.h"
+#include "kmipd/trust.h"
 
 #define KMIPD_VERSION "0.1.0"
 #define DEV_TENANT    "default"
@@ -54,7 +55,7 @@ static const char usage[] =
 	"\n"
 	"Settings: server.{listen,workers,data_dir,log_level,max_message,idle_timeout_ms,\n"
 	"handshake_timeout_ms,max_connections,credentials,pki_dir,hosts},\n"
-	"tls.{cert,key,client_ca,ciphers}, root_key.file, raft.{id,address,role},\n"
+	"tls.{cert,key,client_ca,ca_key,ciphers}, root_key.file, raft.{id,address,role},\n"
 	"cluster.{id,members,election_timeout_ms,heartbeat_ms,write_timeout_ms,\n"
 	"snapshot_threshold}, admin.{listen,public_metrics}, audit.file. The peer channel\n"
 	"listens on the port after raft.address's. raft.role is voter (default) or witness\n"
@@ -309,6 +310,9 @@ static int start_admin(struct daemon *d, const struct tls_config *tls, char *err
 		.cluster_id = c->cluster_id,
 		.version = KMIPD_VERSION,
 		.public_metrics = c->public_metrics,
+		.ca_cert = c->client_ca,
+		.ca_key = c->ca_key,
+		.server_cert = c->cert,
 	};
 	return admin_start(&d->admin, &admin_config, errmsg, errlen);
 }
@@ -359,6 +363,11 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 	d->tls = tls_server_context(&tls_config, errmsg, errlen);
 	if (d->tls == NULL)
 		return KMIPD_ECRYPTO;
+	/* KMIP clients may also be certificates added through the admin API. */
+	if (trust_install(d->tls, d->store) != 0) {
+		snprintf(errmsg, errlen, "installing the client certificate check failed");
+		return KMIPD_ECRYPTO;
+	}
 	/* The peer channel presents and verifies node certificates (the server certificate
 	 * carries the node URI) with the same cluster CA. */
 	d->peer_server_tls = tls_server_context(&tls_config, errmsg, errlen);

@@ -35,6 +35,11 @@ struct admin_config {
 	const char *cluster_id;
 	const char *version;
 	bool public_metrics; /* /metrics without a certificate */
+	/* The cluster CA (tls.client_ca), its key (tls.ca_key: without it, client
+	 * certificates cannot be issued here) and this node's certificate chain. */
+	const char *ca_cert;
+	const char *ca_key;
+	const char *server_cert;
 };
 
 /* Binds the listener (an address in use is reported here, in @errmsg) and starts the

@@ -28,6 +28,7 @@ struct config {
 	char cert[CONFIG_PATH_MAX];
 	char key[CONFIG_PATH_MAX];
 	char client_ca[CONFIG_PATH_MAX];
+	char ca_key[CONFIG_PATH_MAX]; /* the cluster CA's key, for issuing (may be absent) */
 	char ciphers[512];
 	/* [root_key] */
 	char root_key_file[CONFIG_PATH_MAX];

@@ -60,6 +60,18 @@ int pki_issue_client(const char *dir, const char *tenant, const char *client, co
 int pki_issue_admin(const char *dir, const char *name, const char *cert_path, const char *key_path,
 		    char *errmsg, size_t errlen);
 
+/* Loads the CA certificate @cert_path and its key @key_path, to issue in memory (the
+ * admin API). 0; KMIPD_ENOT_FOUND when there is no key file (this node cannot issue);
+ * else an error with a sentence in @errmsg. */
+int pki_ca_load(const char *cert_path, const char *key_path, X509 **ca, EVP_PKEY **ca_key,
+		char *errmsg, size_t errlen);
+
+/* Issues a client certificate for (@tenant, @client) signed by @ca: for @public_key (a
+ * CSR's) when it is not NULL, else for a new RSA key returned in *@key_out. */
+int pki_issue_client_cert(X509 *ca, EVP_PKEY *ca_key, const char *tenant, const char *client,
+			  EVP_PKEY *public_key, X509 **cert_out, EVP_PKEY **key_out, char *errmsg,
+			  size_t errlen);
+
 /* The administrator a CA-issued certificate names (urn:kmipd:admin:<name>). 0, or
  * KMIPD_ENOT_FOUND (none, or two different ones). (The chain is already verified.) */
 int pki_cert_admin(X509 *cert, char name[PKI_NAME_MAX + 1]);

@@ -52,6 +52,7 @@ struct session {
 	char tenant[OBJECT_TENANT_MAX + 1];
 	char client[OBJECT_TENANT_MAX + 1];
 	char fingerprint[65];		     /* SHA-256 of the client certificate, hex */
+	char trusted_by[65];		     /* the record that admitted it (trust.h) */
 	const struct credential *credential; /* what this client must send, or NULL */
 	/* Called after a pending item has finished, so the connection can carry on with
 	 * the exchange (run the next items, write the response). */

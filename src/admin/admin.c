@@ -11,6 +11,8 @@
 
 #include "internal.h"
 #include "kmipd/audit.h"
+#include "kmipd/command.h"
+#include "kmipd/crypto.h"
 #include "kmipd/error.h"
 #include "kmipd/log.h"
 #include "kmipd/replication.h"
@@ -39,6 +41,15 @@ static const struct route routes[] = {
 	{HTTP_DELETE, "/v1/tenants/*", ACCESS_ADMIN, handle_tenant_delete},
 	{HTTP_GET, "/v1/tenants/*/objects", ACCESS_ADMIN, handle_object_list},
 	{HTTP_GET, "/v1/tenants/*/objects/*", ACCESS_ADMIN, handle_object_show},
+	{HTTP_GET, "/v1/tenants/*/clients", ACCESS_ADMIN, handle_client_list},
+	{HTTP_POST, "/v1/tenants/*/clients", ACCESS_ADMIN, handle_client_add},
+	{HTTP_GET, "/v1/tenants/*/clients/*", ACCESS_ADMIN, handle_client_show},
+	{HTTP_POST, "/v1/tenants/*/clients/*/issue", ACCESS_ADMIN, handle_client_issue},
+	{HTTP_POST, "/v1/tenants/*/clients/*/sign", ACCESS_ADMIN, handle_client_sign},
+	{HTTP_GET, "/v1/tenants/*/certificates/*", ACCESS_ADMIN, handle_cert_show},
+	{HTTP_DELETE, "/v1/tenants/*/certificates/*", ACCESS_ADMIN, handle_cert_delete},
+	{HTTP_GET, "/v1/pki/ca", ACCESS_ADMIN, handle_pki_ca},
+	{HTTP_GET, "/v1/pki/server", ACCESS_ADMIN, handle_pki_server},
 };
 
 #define MAX_PARAMS 4
@@ -174,6 +185,86 @@ bool admin_catch_up(struct http_conn *c)
 		return false;
 	admin_wait(c);
 	return true;
+}
+
+/* ---- Changes ---- */
+
+struct change {
+	struct http_conn *c;
+	struct command cmd; /* as submitted; its pointers are not followed afterwards */
+	int status_ok;
+	admin_done_fn done;
+};
+
+/* Maps a refused change to an HTTP status. */
+static int status_of(int rv)
+{
+	switch (rv) {
+	case KMIPD_EEXISTS:
+		return 409;
+	case KMIPD_ENOT_FOUND:
+		return 404;
+	case KMIPD_EINVAL:
+	case KMIPD_EMALFORMED:
+		return 400;
+	case KMIPD_ENO_QUORUM:
+	case KMIPD_EAGAIN:
+	case KMIPD_ECANCELED:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+static void changed(void *arg, const struct command_result *result)
+{
+	struct change *ch = arg;
+	struct http_conn *c = ch->c;
+	int status = result->status != 0 ? status_of(result->status) : ch->status_ok;
+	const char *message = result->status == 0  ? NULL
+			      : result->message[0] ? result->message
+						   : kmipd_strerror(result->status);
+
+	if (c->stream == NULL || c->admin->stopping)
+		admin_audit(c, status, message); /* the client left; the change stands */
+	if (admin_resume(c)) {
+		if (result->status != 0)
+			http_error(c, status, "%s", message);
+		else
+			ch->done(c, &ch->cmd, result);
+	}
+	free(ch);
+}
+
+void admin_submit(struct http_conn *c, struct command *cmd, int status_ok, admin_done_fn done)
+{
+	struct change *ch = calloc(1, sizeof(*ch));
+	struct buf entry = BUF_INIT;
+	int rv;
+
+	if (ch == NULL) {
+		http_error(c, 500, "out of memory");
+		return;
+	}
+	ch->c = c;
+	ch->status_ok = status_ok;
+	ch->done = done;
+	rv = crypto_random(cmd->request_id, sizeof(cmd->request_id));
+	if (rv == 0)
+		rv = command_encode(cmd, &entry);
+	if (rv == 0) {
+		ch->cmd = *cmd;
+		rv = replication_submit(c->admin->config.replication, &entry, &c->admin->replies,
+					changed, ch);
+	}
+	buf_free(&entry);
+	if (rv != 0) {
+		free(ch);
+		http_error(c, rv == KMIPD_ECANCELED ? 503 : 500, "the change could not be made: %s",
+			   kmipd_strerror(rv));
+		return;
+	}
+	admin_wait(c);
 }
 
 /* ---- The thread ---- */

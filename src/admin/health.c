@@ -6,14 +6,29 @@
 #include "kmipd/metrics.h"
 #include "kmipd/store.h"
 
-/* GET /healthz: the process is alive and its admin loop turns. */
+/* GET /healthz: the process is alive and its admin loop turns. Certificates about to
+ * expire are warned of: the server's and the CA's in full (anyone sees them in a
+ * handshake), clients' only counted (GET /v1/cluster names them, to administrators). */
 void handle_healthz(struct http_conn *c, const char **params)
 {
+	json_t *all = admin_expiry_warnings(c->admin), *shown = json_array(), *w;
+	json_int_t clients = 0;
+	size_t i;
+
 	(void)params;
+	json_array_foreach(all, i, w)
+	{
+		if (strcmp(json_string_value(json_object_get(w, "kind")), "client") == 0)
+			clients++;
+		else
+			json_array_append(shown, w);
+	}
+	json_decref(all);
 	http_json(c, 200,
-		  json_pack("{s:s, s:I, s:s}", "status", "ok", "node",
+		  json_pack("{s:s, s:I, s:s, s:o, s:I}", "status", "ok", "node",
 			    (json_int_t)c->admin->config.node_id, "version",
-			    c->admin->config.version));
+			    c->admin->config.version, "certificate_warnings", shown,
+			    "client_certificates_expiring", clients));
 }
 
 /* Whether this node serves reads and writes, and why not. */
@@ -168,5 +183,6 @@ void handle_cluster(struct http_conn *c, const char **params)
 			 (json_int_t)s.leader_id, "members", members);
 	if (body != NULL && s.leader_address[0] != '\0')
 		json_object_set_new(body, "leader_address", json_string(s.leader_address));
+	json_object_set_new(body, "certificate_warnings", admin_expiry_warnings(c->admin));
 	http_json(c, 200, body);
 }

@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "internal.h"
@@ -113,6 +117,7 @@ static void reset_request(struct http_conn *c)
 	c->audit_op = NULL;
 	c->audit_tenant[0] = '\0';
 	c->caught_up = false;
+	c->pending = NULL;
 	buf_clear(&r->url);
 	buf_clear(&r->body);
 	arena_reset(&c->arena);
@@ -454,6 +459,64 @@ static void on_close(struct tls_stream *stream, const char *why)
 }
 
 static const struct tls_stream_callbacks callbacks = {on_open, on_data, on_close};
+
+/* ---- Values ---- */
+
+void admin_date_text(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	out[0] = '\0';
+	if (t != 0 && gmtime_r(&tt, &tm) != NULL)
+		strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+json_t *admin_date(int64_t t)
+{
+	char text[32];
+
+	admin_date_text(t, text);
+	return text[0] != '\0' ? json_string(text) : json_null();
+}
+
+/* Appends what @write puts into a memory BIO to @out. */
+static int pem_into(struct buf *out, X509 *cert, EVP_PKEY *key)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	int ok;
+
+	if (bio == NULL)
+		return KMIPD_ENOMEM;
+	ok = cert != NULL ? PEM_write_bio_X509(bio, cert)
+			  : PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
+	len = BIO_get_mem_data(bio, &data);
+	ok = ok == 1 && len > 0 && buf_append(out, data, (size_t)len) == 0;
+	if (len > 0)
+		OPENSSL_cleanse(data, (size_t)len); /* a private key, perhaps */
+	BIO_free(bio);
+	ERR_clear_error();
+	return ok ? 0 : KMIPD_ENOMEM;
+}
+
+int admin_pem_cert(X509 *cert, struct buf *out)
+{
+	return pem_into(out, cert, NULL);
+}
+
+int admin_pem(struct http_conn *c, X509 *cert, EVP_PKEY *key, const char **out)
+{
+	struct buf pem = BUF_INIT;
+	int rv = pem_into(&pem, cert, key);
+
+	*out = rv == 0 ? arena_strndup(&c->arena, (const char *)pem.data, pem.len) : NULL;
+	if (pem.data != NULL)
+		OPENSSL_cleanse(pem.data, pem.cap);
+	buf_free(&pem);
+	return *out != NULL ? 0 : KMIPD_ENOMEM;
+}
 
 void http_accept(struct admin *admin)
 {

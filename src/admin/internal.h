@@ -14,7 +14,11 @@
 #include "kmipd/arena.h"
 #include "kmipd/buf.h"
 #include "kmipd/mailbox.h"
+#include "kmipd/store.h"
 #include "kmipd/tls_stream.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #define ADMIN_BODY_MAX	(1u << 20) /* the largest request body */
 #define ADMIN_PATH_MAX	1024
@@ -77,6 +81,14 @@ struct http_conn {
 	char audit_tenant[65];
 	char error_message[512]; /* of the error being sent, for the audit trail */
 	bool caught_up;		 /* the request has waited for the cluster once */
+	void *pending;		 /* the handler's state while a change is applied (in @arena) */
+};
+
+/* What issuing a client certificate hands back (clients.c), in the request's arena. */
+struct admin_issued {
+	const char *cert_pem;
+	const char *ca_pem;
+	const char *key_pem; /* NULL when a CSR was signed */
 };
 
 /* Answers the request being handled. @body (@len bytes) is copied. */
@@ -94,6 +106,25 @@ json_t *http_body_object(struct http_conn *c);
 
 /* The value of query parameter @name (percent-decoded into the request's arena), or NULL. */
 const char *http_query(struct http_conn *c, const char *name);
+
+/* A date as ISO 8601 UTC text ("" for 0), and as JSON (null for 0). */
+void admin_date_text(int64_t t, char out[32]);
+json_t *admin_date(int64_t t);
+
+/* Appends @cert as PEM to @out. 0 or KMIPD_ENOMEM. */
+int admin_pem_cert(X509 *cert, struct buf *out);
+/* @cert or else @key as PEM text in the request's arena. 0 or KMIPD_ENOMEM. */
+int admin_pem(struct http_conn *c, X509 *cert, EVP_PKEY *key, const char **out);
+
+/* Tenant @name, live: false after answering 404 (or starting a catch-up that runs the
+ * request again) (tenants.c). */
+bool admin_find_tenant(struct http_conn *c, struct store_txn *txn, const char *name,
+		       struct store_tenant *t);
+
+/* Certificates that expire within 30 days or have: the server's, the cluster CA and
+ * every client's, as [{"kind": "server"|"ca"|"client", "certificate" (a file, or which
+ * client), "subject", "not_after", "days_left"}] (clients.c). */
+json_t *admin_expiry_warnings(struct admin *admin);
 
 /* Connections (http.c). */
 void http_accept(struct admin *admin);
@@ -120,6 +151,16 @@ bool admin_resume(struct http_conn *c);
  * (a single node, stopping): then "not found" is the answer. */
 bool admin_catch_up(struct http_conn *c);
 
+/* Answers a change once applied: @cmd is the command as submitted (its pointers are not
+ * valid any more), @result how it went (status 0: done). */
+typedef void (*admin_done_fn)(struct http_conn *c, const struct command *cmd,
+			      const struct command_result *result);
+
+/* Submits @cmd (a request id is added) to the raft loop for @c. Once it is applied here,
+ * a refusal is answered with its message and a fitting status, and success by @done
+ * (@status_ok is what the audit trail records if the client has gone). */
+void admin_submit(struct http_conn *c, struct command *cmd, int status_ok, admin_done_fn done);
+
 /* Route handlers. @params are the path's wildcard segments. */
 void handle_healthz(struct http_conn *c, const char **params);
 void handle_readyz(struct http_conn *c, const char **params);
@@ -131,5 +172,14 @@ void handle_tenant_delete(struct http_conn *c, const char **params);
 void handle_object_list(struct http_conn *c, const char **params);
 void handle_object_show(struct http_conn *c, const char **params);
 void handle_cluster(struct http_conn *c, const char **params);
+void handle_client_list(struct http_conn *c, const char **params);
+void handle_client_show(struct http_conn *c, const char **params);
+void handle_client_add(struct http_conn *c, const char **params);
+void handle_client_issue(struct http_conn *c, const char **params);
+void handle_client_sign(struct http_conn *c, const char **params);
+void handle_cert_show(struct http_conn *c, const char **params);
+void handle_cert_delete(struct http_conn *c, const char **params);
+void handle_pki_ca(struct http_conn *c, const char **params);
+void handle_pki_server(struct http_conn *c, const char **params);
 
 #endif

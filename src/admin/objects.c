@@ -18,18 +18,6 @@
 #define LIST_DEFAULT 100
 #define LIST_MAX     1000
 
-static json_t *date(int64_t t)
-{
-	char text[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
-		return json_null();
-	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_string(text);
-}
-
 static json_t *enum_name(uint32_t tag, uint32_t value)
 {
 	enum kmip_enum_family family = kmip_enum_family_of(tag);
@@ -75,7 +63,7 @@ static json_t *render(const struct ttlv_item *it, uint32_t tag)
 	case TTLV_BOOLEAN:
 		return json_boolean(it->v.boolean);
 	case TTLV_DATE_TIME:
-		return date(it->v.date_time);
+		return admin_date(it->v.date_time);
 	case TTLV_INTERVAL:
 		return json_integer(it->v.interval);
 	case TTLV_BYTE_STRING:
@@ -116,22 +104,22 @@ static json_t *object_json(const struct object *o, bool full, struct arena *aren
 {
 	const char *type = kmip_enum_name(KMIP_FAMILY_OBJECT_TYPE, o->object_type);
 	const char *state = kmip_enum_name(KMIP_FAMILY_STATE, o->state);
-	json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:o}", "uid", o->uid, "type",
-			      type != NULL ? type : "unknown", "state",
-			      state != NULL ? state : "unknown", "initial_date",
-			      date(o->initial_date), "last_change_date", date(o->last_change_date));
+	json_t *j = json_pack(
+		"{s:s, s:s, s:s, s:o, s:o}", "uid", o->uid, "type", type != NULL ? type : "unknown",
+		"state", state != NULL ? state : "unknown", "initial_date",
+		admin_date(o->initial_date), "last_change_date", admin_date(o->last_change_date));
 	json_t *attrs;
 
 	if (j == NULL)
 		return NULL;
 	if (o->activation_date != 0)
-		json_object_set_new(j, "activation_date", date(o->activation_date));
+		json_object_set_new(j, "activation_date", admin_date(o->activation_date));
 	if (o->deactivation_date != 0)
-		json_object_set_new(j, "deactivation_date", date(o->deactivation_date));
+		json_object_set_new(j, "deactivation_date", admin_date(o->deactivation_date));
 	if (o->destroy_date != 0)
-		json_object_set_new(j, "destroy_date", date(o->destroy_date));
+		json_object_set_new(j, "destroy_date", admin_date(o->destroy_date));
 	if (o->compromise_date != 0)
-		json_object_set_new(j, "compromise_date", date(o->compromise_date));
+		json_object_set_new(j, "compromise_date", admin_date(o->compromise_date));
 	if (o->revocation_code != 0) {
 		const char *reason = kmip_enum_name(KMIP_FAMILY_REVOCATION, o->revocation_code);
 

@@ -16,18 +16,6 @@
 #include "kmipd/pki.h"
 #include "kmipd/store.h"
 
-static json_t *date(int64_t t)
-{
-	char text[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL)
-		return json_null();
-	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_string(text);
-}
-
 static json_t *tenant_json(struct admin *admin, struct store_txn *txn, const struct store_tenant *t)
 {
 	struct crypto_key kek;
@@ -39,7 +27,7 @@ static json_t *tenant_json(struct admin *admin, struct store_txn *txn, const str
 	store_object_count(txn, t->name, &objects);
 	return json_pack("{s:s, s:s, s:s, s:o, s:I, s:{s:I, s:b}}", "name", t->name, "provider",
 			 t->provider, "root_key_id", t->root_key_id ? t->root_key_id : "",
-			 "created", date(t->created), "objects", (json_int_t)objects, "kek",
+			 "created", admin_date(t->created), "objects", (json_int_t)objects, "kek",
 			 "version", (json_int_t)1, "loaded", loaded);
 }
 
@@ -73,10 +61,8 @@ void handle_tenant_list(struct http_conn *c, const char **params)
 	http_json(c, 200, json_pack("{s:o}", "tenants", l.items));
 }
 
-/* Reads tenant @name. If it does not exist (or is deleted) returns false after answering
- * 404, or after starting a catch-up that runs the request again. */
-static bool find_tenant(struct http_conn *c, struct store_txn *txn, const char *name,
-			struct store_tenant *t)
+bool admin_find_tenant(struct http_conn *c, struct store_txn *txn, const char *name,
+		       struct store_tenant *t)
 {
 	if (!pki_name_valid(name)) {
 		http_error(c, 404, "no tenant %s", name);
@@ -118,7 +104,7 @@ void handle_tenant_show(struct http_conn *c, const char **params)
 		http_error(c, 503, "the key store cannot be read");
 		return;
 	}
-	if (!find_tenant(c, txn, params[0], &t)) {
+	if (!admin_find_tenant(c, txn, params[0], &t)) {
 		store_txn_abort(txn);
 		json_decref(sc.states);
 		return;
@@ -137,93 +123,28 @@ void handle_tenant_show(struct http_conn *c, const char **params)
 
 /* ---- Changes ---- */
 
-struct change {
-	struct http_conn *c;
-	char tenant[OBJECT_TENANT_MAX + 1];
-	int status_ok; /* HTTP status on success */
-};
-
-/* Maps a failed change to an HTTP status. */
-static int status_of(int rv)
+static void tenant_created(struct http_conn *c, const struct command *cmd,
+			   const struct command_result *result)
 {
-	switch (rv) {
-	case KMIPD_EEXISTS:
-		return 409;
-	case KMIPD_ENOT_FOUND:
-		return 404;
-	case KMIPD_ENO_QUORUM:
-	case KMIPD_EAGAIN:
-	case KMIPD_ECANCELED:
-		return 503;
-	default:
-		return 500;
+	struct store_txn *txn;
+	struct store_tenant t;
+	json_t *made = NULL;
+
+	(void)result;
+	if (store_txn_begin(c->admin->config.store, false, &txn) == 0) {
+		if (store_tenant_get(txn, cmd->tenant, &c->arena, &t) == 0)
+			made = tenant_json(c->admin, txn, &t);
+		store_txn_abort(txn);
 	}
+	http_json(c, 201, made != NULL ? made : json_pack("{s:s}", "name", cmd->tenant));
 }
 
-static void changed(void *arg, const struct command_result *result)
+static void tenant_deleted(struct http_conn *c, const struct command *cmd,
+			   const struct command_result *result)
 {
-	struct change *ch = arg;
-	struct http_conn *c = ch->c;
-	int status = result->status != 0 ? status_of(result->status) : ch->status_ok;
-	const char *message = result->status == 0  ? NULL
-			      : result->message[0] ? result->message
-						   : kmipd_strerror(result->status);
-
-	if (c->stream == NULL || c->admin->stopping)
-		admin_audit(c, status, message); /* the client left; the change stands */
-	if (!admin_resume(c)) {
-		free(ch);
-		return;
-	}
-	if (result->status != 0) {
-		http_error(c, status, "%s", message);
-	} else if (ch->status_ok == 201) {
-		struct store_txn *txn;
-		struct store_tenant t;
-		json_t *made = NULL;
-
-		if (store_txn_begin(c->admin->config.store, false, &txn) == 0) {
-			if (store_tenant_get(txn, ch->tenant, &c->arena, &t) == 0)
-				made = tenant_json(c->admin, txn, &t);
-			store_txn_abort(txn);
-		}
-		http_json(c, 201, made != NULL ? made : json_pack("{s:s}", "name", ch->tenant));
-	} else {
-		http_json(c, 200,
-			  json_pack("{s:s, s:b, s:I}", "name", ch->tenant, "deleted", 1,
-				    "objects_destroyed", (json_int_t)result->index));
-	}
-	free(ch);
-}
-
-/* Submits @cmd to the raft loop for @c; the answer comes in changed(). */
-static void submit(struct http_conn *c, struct command *cmd, int status_ok)
-{
-	struct change *ch = calloc(1, sizeof(*ch));
-	struct buf entry = BUF_INIT;
-	int rv;
-
-	if (ch == NULL) {
-		http_error(c, 500, "out of memory");
-		return;
-	}
-	ch->c = c;
-	snprintf(ch->tenant, sizeof(ch->tenant), "%s", cmd->tenant);
-	ch->status_ok = status_ok;
-	rv = crypto_random(cmd->request_id, sizeof(cmd->request_id));
-	if (rv == 0)
-		rv = command_encode(cmd, &entry);
-	if (rv == 0)
-		rv = replication_submit(c->admin->config.replication, &entry, &c->admin->replies,
-					changed, ch);
-	buf_free(&entry);
-	if (rv != 0) {
-		free(ch);
-		http_error(c, rv == KMIPD_ECANCELED ? 503 : 500, "the change could not be made: %s",
-			   kmipd_strerror(rv));
-		return;
-	}
-	admin_wait(c);
+	http_json(c, 200,
+		  json_pack("{s:s, s:b, s:I}", "name", cmd->tenant, "deleted", 1,
+			    "objects_destroyed", (json_int_t)result->index));
 }
 
 void handle_tenant_create(struct http_conn *c, const char **params)
@@ -298,7 +219,7 @@ void handle_tenant_create(struct http_conn *c, const char **params)
 	cmd.tenant_record.wrapped_kek = wrapped.data;
 	cmd.tenant_record.wrapped_kek_len = wrapped.len;
 	cmd.tenant_record.created = cmd.time;
-	submit(c, &cmd, 201);
+	admin_submit(c, &cmd, 201, tenant_created);
 	buf_free(&wrapped);
 }
 
@@ -328,7 +249,7 @@ void handle_tenant_delete(struct http_conn *c, const char **params)
 		http_error(c, 503, "the key store cannot be read");
 		return;
 	}
-	found = find_tenant(c, txn, params[0], &t);
+	found = admin_find_tenant(c, txn, params[0], &t);
 	store_txn_abort(txn);
 	if (!found)
 		return;
@@ -336,5 +257,5 @@ void handle_tenant_delete(struct http_conn *c, const char **params)
 	cmd.type = COMMAND_TENANT_DELETE;
 	cmd.time = (int64_t)time(NULL);
 	snprintf(cmd.tenant, sizeof(cmd.tenant), "%s", t.name);
-	submit(c, &cmd, 200);
+	admin_submit(c, &cmd, 200, tenant_deleted);
 }

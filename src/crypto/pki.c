@@ -772,6 +772,57 @@ int pki_issue_admin(const char *dir, const char *name, const char *cert_path, co
 	return issue_leaf(dir, &is, cert_path, key_path, errmsg, errlen);
 }
 
+int pki_ca_load(const char *cert_path, const char *key_path, X509 **ca, EVP_PKEY **ca_key,
+		char *errmsg, size_t errlen)
+{
+	int rv = path_exists(key_path);
+
+	*ca = NULL;
+	*ca_key = NULL;
+	if (rv == -ENOENT) {
+		errmsgf(errmsg, errlen, "there is no CA key %s on this node", key_path);
+		return KMIPD_ENOT_FOUND;
+	}
+	rv = load_cert(cert_path, ca, errmsg, errlen);
+	if (rv == 0)
+		rv = load_key(key_path, ca_key, errmsg, errlen);
+	if (rv == 0 && X509_check_private_key(*ca, *ca_key) != 1) {
+		errmsgf(errmsg, errlen, "%s is not the key of %s", key_path, cert_path);
+		ERR_clear_error();
+		rv = KMIPD_EINVAL;
+	}
+	if (rv != 0) {
+		X509_free(*ca);
+		EVP_PKEY_free(*ca_key);
+		*ca = NULL;
+		*ca_key = NULL;
+	}
+	return rv;
+}
+
+int pki_issue_client_cert(X509 *ca, EVP_PKEY *ca_key, const char *tenant, const char *client,
+			  EVP_PKEY *public_key, X509 **cert_out, EVP_PKEY **key_out, char *errmsg,
+			  size_t errlen)
+{
+	struct issue is = {KIND_CLIENT, NULL, tenant, client, ca, ca_key};
+	int rv = check_names(tenant, client, errmsg, errlen);
+
+	*cert_out = NULL;
+	if (key_out != NULL)
+		*key_out = NULL;
+	if (rv != 0)
+		return rv;
+	if (public_key == NULL)
+		return make_pair(&is, client, key_out, cert_out, errmsg, errlen);
+	*cert_out = make_cert(&is, public_key);
+	if (*cert_out == NULL) {
+		errmsgf(errmsg, errlen, "cannot sign a certificate for client %s: %s", client,
+			ssl_reason());
+		return KMIPD_ECRYPTO;
+	}
+	return 0;
+}
+
 /* Copies a name of @len bytes into @out if it is valid. */
 static bool take_name(const char *p, size_t len, char out[PKI_NAME_MAX + 1])
 {

@@ -12,11 +12,10 @@
 #include <ini.h>
 #include <jansson.h>
 
+#include "internal.h"
 #include "kmipd/buf.h"
 #include "kmipd/ctl.h"
 #include "kmipd/pki.h"
-
-#define PATH 4096
 
 static const char usage_common[] =
 	"Talking to a node (every command below):\n"
@@ -63,23 +62,7 @@ static const char usage_issue_admin[] =
 	"administrator NAME, signed by the CA in DIR/pki, for the admin API (kmipctl --cert\n"
 	"and --key). Names are 1-64 characters of A-Z a-z 0-9 . _ -\n";
 
-struct ctl {
-	char endpoint[512];
-	char ca[PATH], cert[PATH], key[PATH];
-	long timeout_s;
-	bool json;
-	/* What is left of the command line once the options are taken out. */
-	const char *args[8];
-	int nargs;
-	/* Options of particular commands. */
-	const char *provider, *state, *type, *attribute, *limit;
-	bool all, destroy_confirmed;
-};
-
-static int usage_error(const char *usage, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int usage_error(const char *usage, const char *fmt, ...)
+int ctl_usage_error(const char *usage, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -125,7 +108,7 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 }
 
 /* Parses the options of every admin command and of @usage's command. */
-static int parse(struct ctl *c, const char *data_dir, const char *usage, int argc, char **argv)
+int ctl_parse(struct ctl *c, const char *data_dir, const char *usage, int argc, char **argv)
 {
 	const char *config = getenv("KMIPCTL_CONFIG");
 	char pki[PATH];
@@ -171,11 +154,11 @@ static int parse(struct ctl *c, const char *data_dir, const char *usage, int arg
 			takes_value = false;
 		} else if (strncmp(arg, "--", 2) != 0) {
 			if (c->nargs == (int)(sizeof(c->args) / sizeof(c->args[0])))
-				return usage_error(usage, "too many arguments");
+				return ctl_usage_error(usage, "too many arguments");
 			c->args[c->nargs++] = arg;
 			takes_value = false;
 		} else if (value == NULL) {
-			return usage_error(usage, "%s needs a value", arg);
+			return ctl_usage_error(usage, "%s needs a value", arg);
 		} else if (strcmp(arg, "--endpoint") == 0) {
 			snprintf(c->endpoint, sizeof(c->endpoint), "%s", value);
 		} else if (strcmp(arg, "--pki-dir") == 0) {
@@ -193,8 +176,8 @@ static int parse(struct ctl *c, const char *data_dir, const char *usage, int arg
 
 			c->timeout_s = strtol(value, &end, 10);
 			if (*end != '\0' || c->timeout_s < 1 || c->timeout_s > 3600)
-				return usage_error(usage, "--timeout: '%s' is not 1-3600 seconds",
-						   value);
+				return ctl_usage_error(
+					usage, "--timeout: '%s' is not 1-3600 seconds", value);
 		} else if (strcmp(arg, "--provider") == 0) {
 			c->provider = value;
 		} else if (strcmp(arg, "--state") == 0) {
@@ -205,8 +188,12 @@ static int parse(struct ctl *c, const char *data_dir, const char *usage, int arg
 			c->attribute = value;
 		} else if (strcmp(arg, "--limit") == 0) {
 			c->limit = value;
+		} else if (strcmp(arg, "--out") == 0) {
+			c->out = value;
+		} else if (strcmp(arg, "--kind") == 0) {
+			c->kind = value;
 		} else {
-			return usage_error(usage, "unknown option '%s'", arg);
+			return ctl_usage_error(usage, "unknown option '%s'", arg);
 		}
 		if (takes_value)
 			i++;
@@ -222,7 +209,7 @@ static size_t collect(char *data, size_t size, size_t n, void *arg)
 }
 
 /* Appends @s percent-encoded (for a path segment or a query value). */
-static void encode(struct buf *out, const char *s)
+void ctl_encode(struct buf *out, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
@@ -312,7 +299,7 @@ static int refused(long status, json_t *answer)
 
 /* Sends the request and prints the answer as JSON when --json; returns the exit status,
  * and the answer in *out for a table when the request succeeded (caller frees). */
-static int call(struct ctl *c, const char *method, const char *path, json_t *body, json_t **out)
+int ctl_call(struct ctl *c, const char *method, const char *path, json_t *body, json_t **out)
 {
 	long status = 0;
 	json_t *answer;
@@ -340,19 +327,19 @@ static int call(struct ctl *c, const char *method, const char *path, json_t *bod
 
 /* "/v1/tenants/TENANT" + @rest + (@uid if not NULL), encoded; NUL-terminated unless
  * @open (query parameters follow). */
-static void tenant_path(struct buf *path, const char *tenant, const char *rest, const char *uid,
-			bool open)
+void ctl_tenant_path(struct buf *path, const char *tenant, const char *rest, const char *uid,
+		     bool open)
 {
 	buf_printf(path, "/v1/tenants/");
-	encode(path, tenant);
+	ctl_encode(path, tenant);
 	buf_printf(path, "%s", rest);
 	if (uid != NULL)
-		encode(path, uid);
+		ctl_encode(path, uid);
 	if (!open)
 		buf_append(path, "", 1);
 }
 
-static const char *str(json_t *o, const char *key)
+const char *ctl_str(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 
@@ -363,8 +350,8 @@ static const char *str(json_t *o, const char *key)
 
 static void print_tenant_row(json_t *t)
 {
-	printf("%-24s %-10s %10lld  %s\n", str(t, "name"), str(t, "provider"),
-	       (long long)json_integer_value(json_object_get(t, "objects")), str(t, "created"));
+	printf("%-24s %-10s %10lld  %s\n", ctl_str(t, "name"), ctl_str(t, "provider"),
+	       (long long)json_integer_value(json_object_get(t, "objects")), ctl_str(t, "created"));
 }
 
 static int tenant_command(const char *data_dir, int argc, char **argv)
@@ -373,15 +360,15 @@ static int tenant_command(const char *data_dir, int argc, char **argv)
 	struct buf path = BUF_INIT;
 	json_t *answer = NULL;
 	const char *sub;
-	int rv = parse(&c, data_dir, usage_tenant, argc, argv);
+	int rv = ctl_parse(&c, data_dir, usage_tenant, argc, argv);
 
 	if (rv != 0)
 		return rv;
 	if (c.nargs == 0)
-		return usage_error(usage_tenant, "tenant: which subcommand?");
+		return ctl_usage_error(usage_tenant, "tenant: which subcommand?");
 	sub = c.args[0];
 	if (strcmp(sub, "list") == 0 && c.nargs == 1) {
-		rv = call(&c, "GET", "/v1/tenants", NULL, &answer);
+		rv = ctl_call(&c, "GET", "/v1/tenants", NULL, &answer);
 		if (rv == 0 && !c.json) {
 			size_t i;
 			json_t *t;
@@ -395,24 +382,24 @@ static int tenant_command(const char *data_dir, int argc, char **argv)
 		json_t *body = json_pack("{s:s, s:s}", "name", c.args[1], "provider",
 					 c.provider != NULL ? c.provider : "local");
 
-		rv = call(&c, "POST", "/v1/tenants", body, &answer);
+		rv = ctl_call(&c, "POST", "/v1/tenants", body, &answer);
 		json_decref(body);
 		if (rv == 0 && !c.json)
-			printf("tenant %s created (provider %s)\n", str(answer, "name"),
-			       str(answer, "provider"));
+			printf("tenant %s created (provider %s)\n", ctl_str(answer, "name"),
+			       ctl_str(answer, "provider"));
 	} else if (strcmp(sub, "show") == 0 && c.nargs == 2) {
-		tenant_path(&path, c.args[1], "", NULL, false);
-		rv = call(&c, "GET", (char *)path.data, NULL, &answer);
+		ctl_tenant_path(&path, c.args[1], "", NULL, false);
+		rv = ctl_call(&c, "GET", (char *)path.data, NULL, &answer);
 		if (rv == 0 && !c.json) {
 			json_t *kek = json_object_get(answer, "kek");
 			const char *state;
 			json_t *n;
 
-			printf("tenant           %s\n", str(answer, "name"));
-			printf("provider         %s %s\n", str(answer, "provider"),
-			       str(answer, "root_key_id"));
-			printf("provider health  %s\n", str(answer, "provider_health"));
-			printf("created          %s\n", str(answer, "created"));
+			printf("tenant           %s\n", ctl_str(answer, "name"));
+			printf("provider         %s %s\n", ctl_str(answer, "provider"),
+			       ctl_str(answer, "root_key_id"));
+			printf("provider health  %s\n", ctl_str(answer, "provider_health"));
+			printf("created          %s\n", ctl_str(answer, "created"));
 			printf("KEK              version %lld, %s on this node\n",
 			       (long long)json_integer_value(json_object_get(kek, "version")),
 			       json_is_true(json_object_get(kek, "loaded")) ? "loaded"
@@ -426,20 +413,21 @@ static int tenant_command(const char *data_dir, int argc, char **argv)
 		json_t *body;
 
 		if (!c.destroy_confirmed)
-			return usage_error(usage_tenant,
-					   "deleting tenant %s destroys all of its keys on every "
-					   "node, for good: add --destroy-all-keys to confirm",
-					   c.args[1]);
+			return ctl_usage_error(
+				usage_tenant,
+				"deleting tenant %s destroys all of its keys on every "
+				"node, for good: add --destroy-all-keys to confirm",
+				c.args[1]);
 		body = json_pack("{s:s}", "confirm", c.args[1]);
-		tenant_path(&path, c.args[1], "", NULL, false);
-		rv = call(&c, "DELETE", (char *)path.data, body, &answer);
+		ctl_tenant_path(&path, c.args[1], "", NULL, false);
+		rv = ctl_call(&c, "DELETE", (char *)path.data, body, &answer);
 		json_decref(body);
 		if (rv == 0 && !c.json)
 			printf("tenant %s deleted: %lld object(s) destroyed\n", c.args[1],
 			       (long long)json_integer_value(
 				       json_object_get(answer, "objects_destroyed")));
 	} else {
-		return usage_error(usage_tenant, "tenant %s: wrong arguments", sub);
+		return ctl_usage_error(usage_tenant, "tenant %s: wrong arguments", sub);
 	}
 	json_decref(answer);
 	buf_free(&path);
@@ -453,8 +441,8 @@ static void print_object_row(json_t *o)
 	json_t *custom = json_object_get(o, "custom");
 	const char *name = json_string_value(json_object_get(custom, "x-Name"));
 
-	printf("%-36s  %-14s %-12s %-20s %s\n", str(o, "uid"), str(o, "type"), str(o, "state"),
-	       str(o, "initial_date"), name != NULL ? name : "");
+	printf("%-36s  %-14s %-12s %-20s %s\n", ctl_str(o, "uid"), ctl_str(o, "type"),
+	       ctl_str(o, "state"), ctl_str(o, "initial_date"), name != NULL ? name : "");
 }
 
 static void query_param(struct buf *path, bool *first, const char *name, const char *value)
@@ -462,7 +450,7 @@ static void query_param(struct buf *path, bool *first, const char *name, const c
 	if (value == NULL)
 		return;
 	buf_printf(path, "%c%s=", *first ? '?' : '&', name);
-	encode(path, value);
+	ctl_encode(path, value);
 	*first = false;
 }
 
@@ -471,12 +459,12 @@ static int object_command(const char *data_dir, int argc, char **argv)
 	struct ctl c;
 	json_t *answer = NULL;
 	const char *sub;
-	int rv = parse(&c, data_dir, usage_object, argc, argv);
+	int rv = ctl_parse(&c, data_dir, usage_object, argc, argv);
 
 	if (rv != 0)
 		return rv;
 	if (c.nargs == 0)
-		return usage_error(usage_object, "object: which subcommand?");
+		return ctl_usage_error(usage_object, "object: which subcommand?");
 	sub = c.args[0];
 	if (strcmp(sub, "list") == 0 && c.nargs == 2) {
 		const char *after = NULL;
@@ -489,14 +477,14 @@ static int object_command(const char *data_dir, int argc, char **argv)
 			size_t i;
 			json_t *o;
 
-			tenant_path(&path, c.args[1], "/objects", NULL, true);
+			ctl_tenant_path(&path, c.args[1], "/objects", NULL, true);
 			query_param(&path, &first, "state", c.state);
 			query_param(&path, &first, "type", c.type);
 			query_param(&path, &first, "attribute", c.attribute);
 			query_param(&path, &first, "limit", c.limit);
 			query_param(&path, &first, "after", after);
 			buf_append(&path, "", 1);
-			rv = call(&c, "GET", (char *)path.data, NULL, &answer);
+			rv = ctl_call(&c, "GET", (char *)path.data, NULL, &answer);
 			buf_free(&path);
 			if (rv != 0)
 				break;
@@ -508,7 +496,7 @@ static int object_command(const char *data_dir, int argc, char **argv)
 			if (!c.json)
 				json_array_foreach(json_object_get(answer, "objects"), i, o)
 					print_object_row(o);
-			snprintf(next, sizeof(next), "%s", str(answer, "next"));
+			snprintf(next, sizeof(next), "%s", ctl_str(answer, "next"));
 			after = next[0] != '\0' ? next : NULL;
 			if (after != NULL && !c.all && !c.json)
 				printf("(more: kmipctl object list %s --all)\n", c.args[1]);
@@ -518,8 +506,8 @@ static int object_command(const char *data_dir, int argc, char **argv)
 	} else if (strcmp(sub, "show") == 0 && c.nargs == 3) {
 		struct buf path = BUF_INIT;
 
-		tenant_path(&path, c.args[1], "/objects/", c.args[2], false);
-		rv = call(&c, "GET", (char *)path.data, NULL, &answer);
+		ctl_tenant_path(&path, c.args[1], "/objects/", c.args[2], false);
+		rv = ctl_call(&c, "GET", (char *)path.data, NULL, &answer);
 		buf_free(&path);
 		if (rv == 0 && !c.json) {
 			static const char *const dates[] = {
@@ -528,19 +516,19 @@ static int object_command(const char *data_dir, int argc, char **argv)
 			size_t i;
 			json_t *a;
 
-			printf("uid              %s\n", str(answer, "uid"));
-			printf("type             %s\n", str(answer, "type"));
-			printf("state            %s\n", str(answer, "state"));
+			printf("uid              %s\n", ctl_str(answer, "uid"));
+			printf("type             %s\n", ctl_str(answer, "type"));
+			printf("state            %s\n", ctl_str(answer, "state"));
 			for (i = 0; i < sizeof(dates) / sizeof(dates[0]); i++)
 				if (json_is_string(json_object_get(answer, dates[i])))
-					printf("%-16s %s\n", dates[i], str(answer, dates[i]));
+					printf("%-16s %s\n", dates[i], ctl_str(answer, dates[i]));
 			printf("attributes\n");
 			json_array_foreach(json_object_get(answer, "attributes"), i, a)
 			{
 				char *value = json_dumps(json_object_get(a, "value"),
 							 JSON_ENCODE_ANY | JSON_COMPACT);
 
-				printf("  %s", str(a, "name"));
+				printf("  %s", ctl_str(a, "name"));
 				if (json_integer_value(json_object_get(a, "index")) > 0)
 					printf(" [%lld]", (long long)json_integer_value(
 								  json_object_get(a, "index")));
@@ -549,7 +537,7 @@ static int object_command(const char *data_dir, int argc, char **argv)
 			}
 		}
 	} else {
-		return usage_error(usage_object, "object %s: wrong arguments", sub);
+		return ctl_usage_error(usage_object, "object %s: wrong arguments", sub);
 	}
 	json_decref(answer);
 	return rv;
@@ -570,16 +558,17 @@ static int issue_admin(const char *data_dir, int argc, char **argv)
 		}
 		if (i + 1 >= argc ||
 		    (strcmp(argv[i], "--name") != 0 && strcmp(argv[i], "--out") != 0))
-			return usage_error(usage_issue_admin, "issue-admin: unexpected '%s'",
-					   argv[i]);
+			return ctl_usage_error(usage_issue_admin, "issue-admin: unexpected '%s'",
+					       argv[i]);
 		if (strcmp(argv[i], "--name") == 0)
 			name = argv[++i];
 		else
 			out = argv[++i];
 	}
 	if (data_dir == NULL || name == NULL || out == NULL)
-		return usage_error(usage_issue_admin,
-				   "issue-admin: --data-dir, --name and --out are all required");
+		return ctl_usage_error(
+			usage_issue_admin,
+			"issue-admin: --data-dir, --name and --out are all required");
 	if (mkdir(out, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "kmipctl issue-admin: creating %s: %s\n", out, strerror(errno));
 		return CTL_EXIT_FAILED;
@@ -603,8 +592,14 @@ int ctl_admin_command(const char *data_dir, int argc, char **argv)
 	if (strcmp(argv[0], "issue-admin") == 0)
 		return issue_admin(data_dir, argc, argv);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rv = strcmp(argv[0], "tenant") == 0 ? tenant_command(data_dir, argc, argv)
-					    : object_command(data_dir, argc, argv);
+	if (strcmp(argv[0], "tenant") == 0)
+		rv = tenant_command(data_dir, argc, argv);
+	else if (strcmp(argv[0], "client") == 0)
+		rv = ctl_client_command(data_dir, argc, argv);
+	else if (strcmp(argv[0], "pki") == 0)
+		rv = ctl_pki_command(data_dir, argc, argv);
+	else
+		rv = object_command(data_dir, argc, argv);
 	curl_global_cleanup();
 	return rv;
 }

@@ -29,6 +29,7 @@
 #include "kmipd/metrics.h"
 #include "kmipd/pki.h"
 #include "kmipd/tls.h"
+#include "kmipd/trust.h"
 #include "net_internal.h"
 
 enum conn_state {
@@ -417,37 +418,31 @@ static bool tenant_deleted(struct store *store, const char *tenant)
 	return deleted;
 }
 
-/* The handshake is done: who is this? */
+/* The handshake is done: who is this? Decided from the certificate and the store's
+ * records each time, a resumed session included (trust_identify). */
 static void authenticate(struct conn *c)
 {
 	struct net_config *config = config_of(c);
-	X509 *cert = SSL_get1_peer_certificate(c->ssl);
+	struct trust_identity id;
 	struct crypto_key kek;
+	char why[200];
 	int rv;
 
-	if (cert == NULL || SSL_get_verify_result(c->ssl) != X509_V_OK) {
-		X509_free(cert);
-		conn_close(c, "client certificate not verified");
-		return;
-	}
-	rv = pki_cert_identity(cert, c->session.tenant, c->session.client);
+	rv = trust_identify(c->ssl, config->service->store, &id, why, sizeof(why));
 	if (rv != 0) {
-		char subject[256];
-
-		X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
-		log_warn("connection %s: certificate '%s' names no kmipd tenant and client; "
-			 "refusing it",
-			 c->peer, subject);
-		X509_free(cert);
+		log_warn("connection %s: refusing the client: %s", c->peer,
+			 rv == KMIPD_EPERMISSION ? why : kmipd_strerror(rv));
 		conn_close(c, NULL);
 		return;
 	}
-	pki_cert_fingerprint(cert, c->session.fingerprint);
-	X509_free(cert);
+	snprintf(c->session.tenant, sizeof(c->session.tenant), "%s", id.tenant);
+	snprintf(c->session.client, sizeof(c->session.client), "%s", id.client);
+	memcpy(c->session.fingerprint, id.fingerprint, sizeof(c->session.fingerprint));
+	memcpy(c->session.trusted_by, id.trusted_by, sizeof(c->session.trusted_by));
 	c->session.credential = credentials_find(config->service->credentials, c->session.tenant,
 						 c->session.client);
-	log_debug("connection %s: client %s of tenant %s (%s)", c->peer, c->session.client,
-		  c->session.tenant, SSL_get_version(c->ssl));
+	log_debug("connection %s: client %s of tenant %s (%s, %s)", c->peer, c->session.client,
+		  c->session.tenant, trust_path_name(id.path), SSL_get_version(c->ssl));
 
 	if (tenant_deleted(config->service->store, c->session.tenant)) {
 		log_warn("connection %s: client %s of tenant %s refused: the tenant was deleted",
@@ -460,6 +455,14 @@ static void authenticate(struct conn *c)
 		c->state = CONN_READING;
 		arm_timer(c, idle_ms(c));
 		read_plaintext(c);
+		return;
+	}
+	if (id.path != TRUST_CLUSTER_CA) {
+		/* Added through the admin API to a tenant that exists: its KEK is gone only
+		 * if the tenant is going. */
+		log_warn("connection %s: client %s of tenant %s refused: the tenant has no key",
+			 c->peer, c->session.client, c->session.tenant);
+		conn_close(c, NULL);
 		return;
 	}
 	c->state = CONN_WAIT_TENANT;
@@ -643,7 +646,7 @@ unsigned conn_revoke(struct worker *worker, const char *tenant, const char *fing
 		next = c->next;
 		if (c->state == CONN_CLOSING || c->state == CONN_HANDSHAKE ||
 		    strcmp(c->session.tenant, tenant) != 0 ||
-		    (fingerprint != NULL && strcmp(c->session.fingerprint, fingerprint) != 0))
+		    (fingerprint != NULL && strcmp(c->session.trusted_by, fingerprint) != 0))
 			continue;
 		/* Mid-request or not: its answer may never come; the client's access is gone. */
 		conn_close(c, "access revoked");

@@ -136,6 +136,7 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	TEXT("tls.cert", cert);
 	TEXT("tls.key", key);
 	TEXT("tls.client_ca", client_ca);
+	TEXT("tls.ca_key", ca_key);
 	TEXT("tls.ciphers", ciphers);
 	TEXT("root_key.file", root_key_file);
 	NUMBER("raft.id", node_id, ULLONG_MAX)
@@ -235,6 +236,7 @@ int config_finish(struct config *config, char *errmsg, size_t errlen)
 	    default_path(config->cert, config->pki_dir, "server.pem") != 0 ||
 	    default_path(config->key, config->pki_dir, "server-key.pem") != 0 ||
 	    default_path(config->client_ca, config->pki_dir, "ca.pem") != 0 ||
+	    default_path(config->ca_key, config->pki_dir, "ca-key.pem") != 0 ||
 	    default_path(config->root_key_file, dir, "root.key") != 0) {
 		snprintf(errmsg, errlen, "data directory path is too long");
 		return KMIPD_ERANGE;

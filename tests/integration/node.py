@@ -147,6 +147,24 @@ class Node:
         return client
 
 
+def kmipctl(build, node, *args, timeout=60):
+    """kmipctl against @node's admin API with the dev administrator's certificate."""
+    return subprocess.run([str(pathlib.Path(build) / "kmipctl"), *args, "--endpoint",
+                           node.admin_url, "--pki-dir", str(node.pki)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def wait_closed(sock, timeout=5):
+    """True if the server closes @sock within @timeout."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except (ssl.SSLError, ConnectionError):
+        return True
+    except socket.timeout:
+        return False
+
+
 def exchange(sock, request: bytes) -> bytes:
     """Sends one TTLV message and reads one back."""
     sock.sendall(request)

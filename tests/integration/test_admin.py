@@ -10,7 +10,7 @@ import time
 import pytest
 from kmip import enums
 
-from node import Cluster
+from node import Cluster, kmipctl, wait_closed
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +21,6 @@ def cluster(build, tmp_path_factory):
     yield c
     for rc in c.stop():
         assert rc == 0
-
-
-def kmipctl(build, node, *args):
-    return subprocess.run([str(build / "kmipctl"), *args, "--endpoint", node.admin_url,
-                           "--pki-dir", str(node.pki)], capture_output=True, text=True,
-                          timeout=30)
 
 
 def issue_client(build, cluster, tenant, name, out):
@@ -166,17 +160,6 @@ def test_objects_are_listed_and_filtered_without_material(build, cluster, tmp_pa
     assert table.returncode == 0 and uids[1] in table.stdout and "vm-07" in table.stdout
     missing = kmipctl(build, node, "object", "show", "objects", "00000000-0000-4000-8000-000000000000")
     assert missing.returncode == 4
-
-
-def wait_closed(sock, timeout=5):
-    """True if the server closes @sock within @timeout."""
-    sock.settimeout(timeout)
-    try:
-        return sock.recv(1) == b""
-    except (ssl.SSLError, ConnectionError):
-        return True
-    except socket.timeout:
-        return False
 
 
 def test_deleting_a_tenant_destroys_its_keys_and_cuts_its_clients_off_everywhere(
