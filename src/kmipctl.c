@@ -51,8 +51,10 @@ static const char usage_top[] =
 	"                           a tenant's client certificates (admin API)\n"
 	"  pki ca|server            export the cluster CA or the server chain as PEM (admin API)\n"
 	"  hash-password            print the credentials-file hash of a password (stdin)\n"
-	"  cluster status|add|remove\n"
-	"                           show the cluster's members and their state, add or remove one\n"
+	"  cluster status|add|remove|transfer|drain|undrain\n"
+	"                           the cluster's members and their lag, membership, leadership,\n"
+	"                           draining a node before an upgrade (admin API; status, add\n"
+	"                           and remove also over the peer channel with --node)\n"
 	"\n"
 	"Run 'kmipctl <command> --help' for more.\n";
 
@@ -302,6 +304,9 @@ static int cmd_hash_password(void)
 }
 
 static const char usage_cluster[] =
+	"(This is the peer-channel form, with --node; without it kmipctl cluster goes through\n"
+	"the admin API: kmipctl cluster --help.)\n"
+	"\n"
 	"usage: kmipctl cluster status --node HOST:PORT [options]\n"
 	"       kmipctl cluster add ID@HOST:PORT --node HOST:PORT [options]\n"
 	"       kmipctl cluster remove ID --node HOST:PORT [options]\n"
@@ -1300,8 +1305,13 @@ int main(int argc, char **argv)
 		return cmd_hash_password();
 	if (strcmp(argv[1], "issue-client") == 0)
 		return cmd_issue_client(data_dir, argc - 1, argv + 1);
-	if (strcmp(argv[1], "cluster") == 0)
-		return cmd_cluster(data_dir, argc - 1, argv + 1);
+	if (strcmp(argv[1], "cluster") == 0) {
+		/* With --node, over the peer channel; else through the admin API. */
+		for (int i = 2; i < argc; i++)
+			if (strcmp(argv[i], "--node") == 0)
+				return cmd_cluster(data_dir, argc - 1, argv + 1);
+		return ctl_admin_command(data_dir, argc - 1, argv + 1);
+	}
 	if (strcmp(argv[1], "tenant") == 0 || strcmp(argv[1], "object") == 0 ||
 	    strcmp(argv[1], "client") == 0 || strcmp(argv[1], "pki") == 0 ||
 	    strcmp(argv[1], "issue-admin") == 0)

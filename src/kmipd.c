@@ -254,6 +254,18 @@ static void cut_off(void *arg, const char *tenant, const char *fingerprint)
 		net_revoke(net, tenant, fingerprint);
 }
 
+/* The admin API's drain hook: the KMIP front end on this node. */
+static void drain_node(void *arg, bool on)
+{
+	struct daemon *d = arg;
+	struct net *net = atomic_load(&d->net);
+
+	if (net != NULL)
+		net_drain(net, on);
+	log_info("this node is %s", on ? "drained: it accepts no KMIP connections"
+				       : "undrained: it accepts KMIP connections again");
+}
+
 /* Splits admin.listen ("HOST:PORT", "[V6]:PORT") into @host and @port. */
 static int admin_address(const char *listen, char *host, size_t cap, unsigned *port)
 {
@@ -313,6 +325,8 @@ static int start_admin(struct daemon *d, const struct tls_config *tls, char *err
 		.ca_cert = c->client_ca,
 		.ca_key = c->ca_key,
 		.server_cert = c->cert,
+		.drain = drain_node,
+		.drain_arg = d,
 	};
 	return admin_start(&d->admin, &admin_config, errmsg, errlen);
 }

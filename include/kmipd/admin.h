@@ -40,6 +40,9 @@ struct admin_config {
 	const char *ca_cert;
 	const char *ca_key;
 	const char *server_cert;
+	/* Drains this node's KMIP front end (@on) or undoes it (net_drain). */
+	void (*drain)(void *arg, bool on);
+	void *drain_arg;
 };
 
 /* Binds the listener (an address in use is reported here, in @errmsg) and starts the

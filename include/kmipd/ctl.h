@@ -11,7 +11,7 @@
 #define CTL_EXIT_NOT_FOUND   4 /* no such tenant or object */
 #define CTL_EXIT_UNREACHABLE 5 /* no connection to the node, or TLS failed */
 
-/* Runs `kmipctl tenant|object|client|pki ...` or `kmipctl issue-admin ...`: @argv[0]
+/* Runs `kmipctl tenant|object|client|pki|cluster ...` or `kmipctl issue-admin ...`: @argv[0]
  * is the command. @data_dir is kmipctl's --data-dir (NULL if not given). Returns the exit
  * status. */
 int ctl_admin_command(const char *data_dir, int argc, char **argv);

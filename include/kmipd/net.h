@@ -50,6 +50,11 @@ void net_peer_name(const uv_tcp_t *tcp, char *out, size_t cap);
  * Any thread. */
 void net_revoke(struct net *net, const char *tenant, const char *fingerprint);
 
+/* Drains the node (@on) or undoes it: a drained node accepts no KMIP connections (its
+ * port refuses them, so a client tries its next endpoint at once), and its open
+ * connections close, each after answering the request it is working on. Any thread. */
+void net_drain(struct net *net, bool on);
+
 /* Stops accepting, lets every connection finish the request it is working on, closes
  * them, joins the workers and frees everything. */
 void net_stop(struct net *net);

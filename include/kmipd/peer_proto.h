@@ -16,6 +16,7 @@
  *   STATUS_REQ  (empty)                      -> STATUS  JSON (see docs/ARCHITECTURE.md)
  *   ADD         node id (8)  address         -> ADMIN   JSON {"ok", "message", "leader"}
  *   REMOVE      node id (8)                  -> ADMIN
+ *   TRANSFER    node id (8, 0: any voter)    -> ADMIN   (to the leader: hand leadership over)
  *   JOIN        node id (8)  address         (a node with an empty log asks to be added;
  *                                             ADMIN answers)
  * plus FORWARD, SYNC and RESULT between followers and the leader (peer.c). */
@@ -40,6 +41,7 @@ enum peer_frame {
 	PEER_REMOVE = 8,
 	PEER_ADMIN = 9,
 	PEER_JOIN = 10,
+	PEER_TRANSFER = 11,
 };
 
 #define PEER_FRAME_MAX	    (256u << 20) /* a snapshot-sized frame at most */

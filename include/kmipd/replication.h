@@ -108,6 +108,27 @@ int replication_submit(struct replication *repl, const struct buf *entry, struct
 int replication_catch_up(struct replication *repl, struct mailbox *reply,
 			 replication_complete_fn complete, void *arg);
 
+/* Cluster administration for the admin API, run on the raft loop. */
+enum replication_admin_op {
+	REPLICATION_STATUS,   /* every member's own view of its state */
+	REPLICATION_ADD,      /* add node @id at Raft address @address, as a voter */
+	REPLICATION_REMOVE,   /* remove node @id */
+	REPLICATION_TRANSFER, /* hand leadership to node @id (0: the best placed voter) */
+};
+
+/* The outcome, a JSON text the callee owns until it returns: for STATUS
+ * {"members": [each member's status (as `kmipctl cluster status --json` shows it), or
+ * {"id", "address", "error"} for one that did not answer]}; for the changes, the
+ * leader's answer {"ok", "message", "leader_id", "leader_address"}. */
+typedef void (*replication_admin_fn)(void *arg, const char *json);
+
+/* Runs @op; changes go to the leader (over the peer channel unless this node leads).
+ * @done(@arg, json) runs on @reply's loop within about @timeout_ms (0: 5 s). 0, or
+ * KMIPD_ENOMEM / KMIPD_ECANCELED (stopping): then @done does not run. */
+int replication_admin(struct replication *repl, enum replication_admin_op op, uint64_t id,
+		      const char *address, unsigned timeout_ms, struct mailbox *reply,
+		      replication_admin_fn done, void *arg);
+
 /* Called by a mailbox handler for an item posted by the raft loop: finishes the
  * proposal's batch item (service_complete) and frees the proposal. */
 void replication_deliver(struct mailbox_item *item);

@@ -40,6 +40,12 @@ struct readiness {
 static void assess(struct admin *admin, const struct replication_status *s, struct readiness *r)
 {
 	memset(r, 0, sizeof(*r));
+	if (atomic_load(&admin->drained)) {
+		snprintf(r->why, sizeof(r->why),
+			 "this node is drained: it accepts no KMIP connections until an "
+			 "administrator undrains it (kmipctl cluster undrain)");
+		return;
+	}
 	if (s->witness) {
 		snprintf(r->why, sizeof(r->why), "this node is a witness: it serves no KMIP");
 		return;
@@ -50,7 +56,6 @@ static void assess(struct admin *admin, const struct replication_status *s, stru
 			 "hold the cluster's keys yet");
 		return;
 	}
-	(void)admin;
 	r->reads = true;
 	if (s->leader_id == 0) {
 		snprintf(r->why, sizeof(r->why),
@@ -161,28 +166,4 @@ void handle_metrics(struct http_conn *c, const char **params)
 	}
 	http_send(c, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
 	buf_free(&out);
-}
-
-/* GET /v1/cluster: this node's view of the cluster. */
-void handle_cluster(struct http_conn *c, const char **params)
-{
-	struct replication_status s;
-	json_t *members = json_array(), *body;
-
-	(void)params;
-	replication_status(c->admin->config.replication, &s);
-	for (unsigned i = 0; i < s.members && i < sizeof(s.member) / sizeof(s.member[0]); i++)
-		json_array_append_new(
-			members, json_pack("{s:I, s:s, s:s, s:b}", "id", (json_int_t)s.member[i].id,
-					   "address", s.member[i].address, "role", s.member[i].role,
-					   "leader", s.member[i].id == s.leader_id));
-	body = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:o}", "cluster",
-			 c->admin->config.cluster_id, "node", (json_int_t)s.id, "state", s.state,
-			 "term", (json_int_t)s.term, "commit_index", (json_int_t)s.commit_index,
-			 "applied_index", (json_int_t)s.applied_index, "leader",
-			 (json_int_t)s.leader_id, "members", members);
-	if (body != NULL && s.leader_address[0] != '\0')
-		json_object_set_new(body, "leader_address", json_string(s.leader_address));
-	json_object_set_new(body, "certificate_warnings", admin_expiry_warnings(c->admin));
-	http_json(c, 200, body);
 }

@@ -3,6 +3,7 @@
 #define KMIPD_SRC_ADMIN_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,6 +44,7 @@ struct admin {
 	struct http_conn *conns;
 	unsigned conn_count;
 	bool stopping;
+	atomic_bool drained; /* read by /readyz */
 };
 
 /* One HTTP request, as parsed. */
@@ -172,6 +174,11 @@ void handle_tenant_delete(struct http_conn *c, const char **params);
 void handle_object_list(struct http_conn *c, const char **params);
 void handle_object_show(struct http_conn *c, const char **params);
 void handle_cluster(struct http_conn *c, const char **params);
+void handle_member_add(struct http_conn *c, const char **params);
+void handle_member_remove(struct http_conn *c, const char **params);
+void handle_transfer(struct http_conn *c, const char **params);
+void handle_drain(struct http_conn *c, const char **params);
+void handle_undrain(struct http_conn *c, const char **params);
 void handle_client_list(struct http_conn *c, const char **params);
 void handle_client_show(struct http_conn *c, const char **params);
 void handle_client_add(struct http_conn *c, const char **params);

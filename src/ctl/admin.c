@@ -598,6 +598,8 @@ int ctl_admin_command(const char *data_dir, int argc, char **argv)
 		rv = ctl_client_command(data_dir, argc, argv);
 	else if (strcmp(argv[0], "pki") == 0)
 		rv = ctl_pki_command(data_dir, argc, argv);
+	else if (strcmp(argv[0], "cluster") == 0)
+		rv = ctl_cluster_command(data_dir, argc, argv);
 	else
 		rv = object_command(data_dir, argc, argv);
 	curl_global_cleanup();

@@ -52,4 +52,7 @@ const char *ctl_str(json_t *o, const char *key);
 int ctl_client_command(const char *data_dir, int argc, char **argv);
 int ctl_pki_command(const char *data_dir, int argc, char **argv);
 
+/* `kmipctl cluster ...` without --node (cluster.c). */
+int ctl_cluster_command(const char *data_dir, int argc, char **argv);
+
 #endif

@@ -243,8 +243,8 @@ static void respond(struct conn *c)
 		conn_close(c, "writing the response failed");
 		return;
 	}
-	if (c->worker->stopping) {
-		conn_close(c, "node shutting down");
+	if (c->worker->stopping || c->worker->draining) {
+		conn_close(c, c->worker->stopping ? "node shutting down" : "node drained");
 		return;
 	}
 	c->state = CONN_READING;
@@ -660,7 +660,8 @@ void conn_drain(struct worker *worker)
 	struct conn *c = worker->conns;
 
 	if (c == NULL) {
-		mailbox_close(&worker->replies, NULL);
+		if (worker->stopping)
+			mailbox_close(&worker->replies, NULL);
 		return;
 	}
 	while (c != NULL) {
@@ -668,7 +669,7 @@ void conn_drain(struct worker *worker)
 
 		/* Requests being processed finish and are answered; respond() then closes. */
 		if (c->state != CONN_PROCESSING && c->state != CONN_CLOSING)
-			conn_close(c, "node shutting down");
+			conn_close(c, worker->stopping ? "node shutting down" : "node drained");
 		c = next;
 	}
 }

@@ -24,6 +24,10 @@ struct worker {
 	struct mailbox control; /* net_revoke(): connections to cut off */
 	uv_async_t stop;
 	bool stopping;
+	bool draining;	/* net_drain(): no new connections; the open ones close */
+	bool listening; /* @listener is open */
+	bool closing_listener;
+	bool reopen;	    /* undrained while the listener was closing: open it again */
 	struct conn *conns; /* every open connection, for shutdown */
 	uint64_t accepted;  /* connections accepted so far (their serial numbers) */
 	uv_check_t flush;   /* writes this thread's audit events at the end of each turn */
@@ -43,7 +47,7 @@ struct net {
 void conn_accept(struct worker *worker);
 
 /* Starts closing every connection of @worker that is not in the middle of a request;
- * the others close once their response is written. */
+ * the others close once their response is written (the worker is stopping or draining). */
 void conn_drain(struct worker *worker);
 
 /* Closes at once every connection of @worker authenticated as a client of @tenant (with

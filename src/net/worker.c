@@ -83,18 +83,92 @@ static void on_reply(struct mailbox *mailbox, struct mailbox_item *item)
 	replication_deliver(item);
 }
 
-struct revoke_item {
+/* What the control mailbox carries to each worker. */
+struct control_item {
 	struct mailbox_item item;
+	enum { CONTROL_REVOKE, CONTROL_DRAIN, CONTROL_UNDRAIN } kind;
 	char tenant[OBJECT_TENANT_MAX + 1];
 	char fingerprint[65]; /* "": every client of the tenant */
 };
 
+static int listen_again(struct worker *worker);
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+	struct worker *worker = handle->data;
+
+	worker->closing_listener = false;
+	if (worker->reopen && !worker->stopping)
+		listen_again(worker);
+	worker->reopen = false;
+}
+
+/* Opens the listener again after a drain: a new socket on the same port. */
+static int listen_again(struct worker *worker)
+{
+	struct net *net = worker->net;
+	char errmsg[256];
+	int fd, rv;
+
+	rv = bind_socket(net->config.host, net->port, true, &fd, &net->port, errmsg,
+			 sizeof(errmsg));
+	if (rv != 0) {
+		log_error("worker %u: cannot listen again after the drain: %s", worker->index,
+			  errmsg);
+		return rv;
+	}
+	rv = uv_tcp_init(&worker->loop, &worker->listener);
+	if (rv == 0)
+		rv = uv_tcp_open(&worker->listener, fd);
+	if (rv == 0) {
+		worker->listener.data = worker;
+		rv = uv_listen((uv_stream_t *)&worker->listener, 1024, on_connection);
+	}
+	if (rv != 0) {
+		log_error("worker %u: cannot listen again after the drain: %s", worker->index,
+			  uv_strerror(rv));
+		if (!uv_is_closing((uv_handle_t *)&worker->listener))
+			uv_close((uv_handle_t *)&worker->listener, NULL);
+		return KMIPD_EIO;
+	}
+	worker->listening = true;
+	return 0;
+}
+
+static void drain(struct worker *worker, bool on)
+{
+	if (on) {
+		worker->draining = true;
+		worker->reopen = false;
+		if (worker->listening) {
+			worker->listening = false;
+			worker->closing_listener = true;
+			uv_close((uv_handle_t *)&worker->listener, on_listener_closed);
+		}
+		conn_drain(worker);
+		return;
+	}
+	worker->draining = false;
+	if (worker->listening)
+		return;
+	if (worker->closing_listener)
+		worker->reopen = true; /* on_listener_closed opens it */
+	else
+		listen_again(worker);
+}
+
 static void on_control(struct mailbox *mailbox, struct mailbox_item *item)
 {
 	struct worker *worker = mailbox->data;
-	struct revoke_item *r = (struct revoke_item *)item;
-	unsigned n = conn_revoke(worker, r->tenant, r->fingerprint[0] ? r->fingerprint : NULL);
+	struct control_item *r = (struct control_item *)item;
+	unsigned n;
 
+	if (r->kind != CONTROL_REVOKE) {
+		drain(worker, r->kind == CONTROL_DRAIN);
+		free(r);
+		return;
+	}
+	n = conn_revoke(worker, r->tenant, r->fingerprint[0] ? r->fingerprint : NULL);
 	if (n > 0)
 		log_info("tenant %s: %u connection(s) cut off on worker %u (%s)", r->tenant, n,
 			 worker->index,
@@ -102,15 +176,31 @@ static void on_control(struct mailbox *mailbox, struct mailbox_item *item)
 	free(r);
 }
 
+void net_drain(struct net *net, bool on)
+{
+	for (unsigned i = 0; i < net->worker_count; i++) {
+		struct control_item *r = calloc(1, sizeof(*r));
+
+		if (r == NULL) {
+			log_error("out of memory %sdraining the node", on ? "" : "un");
+			return;
+		}
+		r->kind = on ? CONTROL_DRAIN : CONTROL_UNDRAIN;
+		if (mailbox_post(&net->workers[i].control, &r->item) != 0)
+			free(r); /* stopping */
+	}
+}
+
 void net_revoke(struct net *net, const char *tenant, const char *fingerprint)
 {
 	for (unsigned i = 0; i < net->worker_count; i++) {
-		struct revoke_item *r = calloc(1, sizeof(*r));
+		struct control_item *r = calloc(1, sizeof(*r));
 
 		if (r == NULL) {
 			log_error("tenant %s: out of memory cutting off its connections", tenant);
 			return;
 		}
+		r->kind = CONTROL_REVOKE;
 		snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);
 		snprintf(r->fingerprint, sizeof(r->fingerprint), "%s",
 			 fingerprint != NULL ? fingerprint : "");
@@ -126,7 +216,8 @@ static void on_stop(uv_async_t *async)
 	worker->stopping = true;
 	mailbox_close(&worker->control, NULL);
 	uv_close((uv_handle_t *)&worker->flush, NULL); /* the thread's end flushes the rest */
-	uv_close((uv_handle_t *)&worker->listener, NULL);
+	if (!uv_is_closing((uv_handle_t *)&worker->listener))
+		uv_close((uv_handle_t *)&worker->listener, NULL);
 	uv_close((uv_handle_t *)&worker->stop, NULL);
 	conn_drain(worker);
 }
@@ -160,6 +251,7 @@ static int worker_init(struct worker *worker, char *errmsg, size_t errlen)
 	if (rv == 0) {
 		worker->listener.data = worker;
 		rv = uv_listen((uv_stream_t *)&worker->listener, 1024, on_connection);
+		worker->listening = rv == 0;
 	}
 	if (rv == 0)
 		rv = mailbox_init(&worker->replies, &worker->loop, on_reply, worker);

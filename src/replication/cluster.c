@@ -40,11 +40,12 @@ struct change {
 	struct replication *repl;
 	struct raft_change req;
 	struct raft_transfer transfer; /* removing the leader: hand leadership over first */
-	uint8_t type;		       /* PEER_ADD, PEER_REMOVE or PEER_JOIN */
+	uint8_t type;		       /* PEER_ADD, PEER_REMOVE, PEER_JOIN or PEER_TRANSFER */
 	int step;		       /* 0: remove a stale entry, 1: add, 2: promote */
 	raft_id id;
 	char address[PEER_ADDRESS_MAX + 1];
-	struct peer *origin; /* who hears the outcome; NULL once it has gone */
+	struct peer *origin;	 /* who hears the outcome; NULL once it has gone */
+	struct admin_task *task; /* or this node's admin API */
 	uint64_t deadline_ms;
 	bool abandoned; /* libraft still holds req: free when its callback comes */
 };
@@ -126,10 +127,12 @@ int cluster_status(struct replication *repl, struct buf *out)
 	return rv;
 }
 
-/* Answers an ADD, REMOVE or JOIN: @ok, a sentence, and who leads (so a tool can go there). */
-static void admin_answer(struct peer *peer, struct replication *repl, bool ok, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void admin_answer(struct peer *peer, struct replication *repl, bool ok, const char *fmt, ...)
+/* Answers an ADD, REMOVE, JOIN or TRANSFER: @ok, a sentence, and who leads (so a tool
+ * can go there), to @peer or @task (either may be NULL). */
+static void admin_answer(struct peer *peer, struct admin_task *task, struct replication *repl,
+			 bool ok, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void admin_answer(struct peer *peer, struct admin_task *task, struct replication *repl,
+			 bool ok, const char *fmt, ...)
 {
 	char message[256];
 	const char *leader_address;
@@ -138,7 +141,7 @@ static void admin_answer(struct peer *peer, struct replication *repl, bool ok, c
 	char *text;
 	va_list ap;
 
-	if (peer == NULL)
+	if (peer == NULL && task == NULL)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
@@ -148,8 +151,10 @@ static void admin_answer(struct peer *peer, struct replication *repl, bool ok, c
 			   (json_int_t)leader_id, "leader_address",
 			   leader_address != NULL ? leader_address : "");
 	text = answer != NULL ? json_dumps(answer, JSON_COMPACT) : NULL;
-	if (text != NULL)
+	if (text != NULL && peer != NULL)
 		peer_send(peer, PEER_ADMIN, text, strlen(text));
+	if (task != NULL)
+		cluster_admin_finish(task, text);
 	free(text);
 	json_decref(answer);
 }
@@ -169,7 +174,7 @@ static void change_done(struct change *c, bool ok, const char *fmt, ...)
 		log_info("cluster: %s", message);
 	else
 		log_warn("cluster: %s", message);
-	admin_answer(c->origin, repl, ok, "%s", message);
+	admin_answer(c->origin, c->task, repl, ok, "%s", message);
 	if (repl->change == c)
 		repl->change = NULL;
 	free(c);
@@ -247,26 +252,55 @@ static void change_step(struct change *c)
 			    (unsigned long long)c->id, raft_strerror(rv));
 }
 
+/* Leadership was to move: to remove the leader (PEER_REMOVE of this node: the next leader
+ * removes it), or because an administrator asked (PEER_TRANSFER). */
 static void on_handed_over(struct raft_transfer *req)
 {
 	struct change *c = req->data;
+	raft_id self = c->repl->config.id, leader;
 	const char *address;
-	raft_id leader;
 
 	if (c->abandoned) {
 		free(c);
 		return;
 	}
 	raft_leader(&c->repl->raft, &leader, &address);
-	if (leader != 0 && leader != c->id)
+	if (leader == 0 || leader == self ||
+	    (c->type == PEER_TRANSFER && c->id != 0 && leader != c->id))
 		change_done(c, false,
-			    "node %llu handed leadership to node %llu, which can remove it",
-			    (unsigned long long)c->id, (unsigned long long)leader);
+			    "node %llu could not hand leadership over (the other voters may be "
+			    "behind or unreachable); try again",
+			    (unsigned long long)self);
+	else if (c->type == PEER_TRANSFER)
+		change_done(c, true, "node %llu handed leadership to node %llu",
+			    (unsigned long long)self, (unsigned long long)leader);
 	else
 		change_done(c, false,
-			    "node %llu leads and could not hand leadership over; try "
-			    "again",
+			    "node %llu handed leadership to node %llu, which can remove it",
+			    (unsigned long long)self, (unsigned long long)leader);
+}
+
+/* Hands leadership to voter @c->id (0: the most up to date one). */
+static void transfer_leadership(struct change *c)
+{
+	struct replication *repl = c->repl;
+	const struct raft_server *s = find_server(repl, c->id);
+
+	if (c->id == repl->config.id) {
+		change_done(c, true, "node %llu already leads", (unsigned long long)c->id);
+		return;
+	}
+	if (c->id != 0 && (s == NULL || s->role != RAFT_VOTER)) {
+		change_done(c, false, "node %llu is not a voting member",
 			    (unsigned long long)c->id);
+		return;
+	}
+	log_info("cluster: handing leadership to %s%llu", c->id != 0 ? "node " : "any voter ",
+		 (unsigned long long)c->id);
+	c->transfer.data = c;
+	if (raft_transfer(&repl->raft, &c->transfer, c->id, on_handed_over) != 0)
+		change_done(c, false, "node %llu cannot hand leadership over now; try again",
+			    (unsigned long long)repl->config.id);
 }
 
 static bool valid_address(const char *address)
@@ -277,8 +311,8 @@ static bool valid_address(const char *address)
 	       atoi(colon + 1) < 65535 && strspn(colon + 1, "0123456789") == strlen(colon + 1);
 }
 
-void cluster_change(struct replication *repl, struct peer *origin, uint8_t type, raft_id id,
-		    const char *address, size_t address_len)
+void cluster_change(struct replication *repl, struct peer *origin, struct admin_task *task,
+		    uint8_t type, raft_id id, const char *address, size_t address_len)
 {
 	const struct raft_server *s;
 	struct change *c;
@@ -287,38 +321,51 @@ void cluster_change(struct replication *repl, struct peer *origin, uint8_t type,
 	if (address != NULL)
 		snprintf(addr, sizeof(addr), "%.*s", (int)address_len, address);
 	if (raft_state(&repl->raft) != RAFT_LEADER) {
-		admin_answer(origin, repl, false, "node %llu is not the leader",
+		admin_answer(origin, task, repl, false, "node %llu is not the leader",
 			     (unsigned long long)repl->config.id);
 		return;
 	}
 	if (repl->change != NULL) {
-		admin_answer(origin, repl, false,
+		admin_answer(origin, task, repl, false,
 			     "another membership change is in progress; try again shortly");
 		return;
 	}
+	if (type == PEER_TRANSFER) {
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			admin_answer(origin, task, repl, false, "out of memory");
+			return;
+		}
+		*c = (struct change){
+			.repl = repl, .type = type, .id = id, .origin = origin, .task = task};
+		c->deadline_ms = uv_now(&repl->loop) + CHANGE_LIMIT_MS;
+		repl->change = c;
+		transfer_leadership(c);
+		return;
+	}
 	if (id == 0 || (type != PEER_REMOVE && !valid_address(addr))) {
-		admin_answer(origin, repl, false, "a member needs an id > 0 and a HOST:PORT");
+		admin_answer(origin, task, repl, false, "a member needs an id > 0 and a HOST:PORT");
 		return;
 	}
 	s = find_server(repl, id);
 	if (id == repl->config.id && type != PEER_REMOVE) {
-		admin_answer(origin, repl, false, "node %llu is this node, the leader",
+		admin_answer(origin, task, repl, false, "node %llu is this node, the leader",
 			     (unsigned long long)id);
 		return;
 	}
 	if (type == PEER_REMOVE && s == NULL) {
-		admin_answer(origin, repl, false, "node %llu is not a member",
+		admin_answer(origin, task, repl, false, "node %llu is not a member",
 			     (unsigned long long)id);
 		return;
 	}
 	if (type == PEER_ADD && s != NULL && s->role == RAFT_VOTER) {
-		admin_answer(origin, repl, false, "node %llu is already a member (at %s)",
+		admin_answer(origin, task, repl, false, "node %llu is already a member (at %s)",
 			     (unsigned long long)id, s->address);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		admin_answer(origin, repl, false, "out of memory");
+		admin_answer(origin, task, repl, false, "out of memory");
 		return;
 	}
 	c->repl = repl;
@@ -326,6 +373,7 @@ void cluster_change(struct replication *repl, struct peer *origin, uint8_t type,
 	c->id = id;
 	snprintf(c->address, sizeof(c->address), "%s", addr);
 	c->origin = origin;
+	c->task = task;
 	c->deadline_ms = uv_now(&repl->loop) + CHANGE_LIMIT_MS;
 	repl->change = c;
 	if (id == repl->config.id) {
@@ -450,7 +498,7 @@ static void form(struct replication *repl, uint64_t now)
 		}
 		if (!probe->inflight && now - probe->asked_ms >= PROBE_EVERY_MS &&
 		    peer_request(repl, f->servers[i].id, f->servers[i].address, PEER_STATUS_REQ,
-				 none, 0, on_probe, probe) == 0) {
+				 none, 0, 0, on_probe, probe) == 0) {
 			probe->inflight = true;
 			probe->asked_ms = now;
 		}
@@ -519,7 +567,7 @@ static void join(struct replication *repl, uint64_t now)
 	memcpy(body + 8, repl->address, address_len);
 	repl->join_asked_ms = now;
 	if (peer_request(repl, repl->join_to, repl->join_address, PEER_JOIN, body, 8 + address_len,
-			 on_join_answer, NULL) == 0)
+			 0, on_join_answer, NULL) == 0)
 		repl->join_inflight = true;
 	repl->join_to = 0; /* the answer (or raft) says where to go next */
 }
@@ -559,7 +607,7 @@ void cluster_tick(struct replication *repl)
 		struct change *c = repl->change;
 
 		/* libraft still holds the request; its callback frees it. */
-		admin_answer(c->origin, repl, false,
+		admin_answer(c->origin, c->task, repl, false,
 			     "the membership change of node %llu did not complete in time",
 			     (unsigned long long)c->id);
 		c->abandoned = true;
@@ -591,4 +639,177 @@ int cluster_start(struct replication *repl)
 	log_info("cluster: this node has no Raft log yet; asking the other members whether a "
 		 "cluster is running");
 	return 0;
+}
+
+/* ---- Administration (replication_admin) ---- */
+
+void cluster_admin_finish(struct admin_task *task, const char *json)
+{
+	struct reply *reply = task->reply;
+
+	json_decref(task->members);
+	task->members = NULL;
+	task->json =
+		strdup(json != NULL ? json : "{\"ok\": false, \"message\": \"out of memory\"}");
+	if (mailbox_post(task->reply_to, &reply->item) != 0) {
+		/* The caller has gone: nobody hears the outcome. */
+		free(task->json);
+		free(reply);
+		free(task);
+	}
+}
+
+/* A failed change that never reached the leader. */
+static void admin_refuse(struct admin_task *task, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void admin_refuse(struct admin_task *task, const char *fmt, ...)
+{
+	char message[256];
+	json_t *answer;
+	char *text;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	answer = json_pack("{s:b, s:s}", "ok", 0, "message", message);
+	text = answer != NULL ? json_dumps(answer, JSON_COMPACT) : NULL;
+	cluster_admin_finish(task, text);
+	free(text);
+	json_decref(answer);
+}
+
+/* STATUS: one member's answer, into its slot. */
+struct member_ask {
+	struct admin_task *task;
+	size_t slot;
+};
+
+static void status_done(struct admin_task *task)
+{
+	json_t *out;
+	char *text;
+
+	if (--task->pending > 0)
+		return;
+	out = json_pack("{s:O}", "members", task->members);
+	text = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
+	cluster_admin_finish(task, text);
+	free(text);
+	json_decref(out);
+}
+
+static void on_member_status(struct replication *repl, void *arg, int status, uint8_t type,
+			     const uint8_t *body, size_t len)
+{
+	struct member_ask *ask = arg;
+	json_t *slot = json_array_get(ask->task->members, ask->slot);
+	json_t *answer = NULL;
+
+	(void)repl;
+	if (status == 0 && type == PEER_STATUS)
+		answer = json_loadb((const char *)body, len, 0, NULL);
+	if (answer != NULL)
+		json_array_set_new(ask->task->members, ask->slot, answer);
+	else
+		json_object_set_new(
+			slot, "error",
+			json_stringn((const char *)body, status != 0 && body != NULL ? len : 0));
+	status_done(ask->task);
+	free(ask);
+}
+
+/* Asks every member for its status (this node answers for itself at once). */
+static void ask_members(struct admin_task *task)
+{
+	struct replication *repl = task->repl;
+	const struct raft_configuration *conf = &repl->raft.configuration;
+
+	task->members = json_array();
+	task->pending = 1; /* until every question is out */
+	for (unsigned i = 0; i < conf->n && task->members != NULL; i++) {
+		const struct raft_server *s = &conf->servers[i];
+		struct member_ask *ask;
+		struct buf own = BUF_INIT;
+
+		if (s->id == repl->config.id && cluster_status(repl, &own) == 0) {
+			json_array_append_new(task->members,
+					      json_loadb((const char *)own.data, own.len, 0, NULL));
+			buf_free(&own);
+			continue;
+		}
+		buf_free(&own);
+		json_array_append_new(
+			task->members,
+			json_pack("{s:I, s:s}", "id", (json_int_t)s->id, "address", s->address));
+		ask = calloc(1, sizeof(*ask));
+		if (ask == NULL)
+			continue;
+		*ask = (struct member_ask){task, json_array_size(task->members) - 1};
+		task->pending++;
+		if (peer_request(repl, s->id, s->address, PEER_STATUS_REQ, NULL, 0,
+				 task->timeout_ms, on_member_status, ask) != 0) {
+			task->pending--;
+			free(ask);
+		}
+	}
+	status_done(task);
+}
+
+static void on_leader_answer(struct replication *repl, void *arg, int status, uint8_t type,
+			     const uint8_t *body, size_t len)
+{
+	struct admin_task *task = arg;
+	char *text;
+
+	(void)repl;
+	if (status != 0 || type != PEER_ADMIN) {
+		admin_refuse(task, "the leader did not answer: %.*s", (int)(body != NULL ? len : 0),
+			     body != NULL ? (const char *)body : "");
+		return;
+	}
+	text = strndup((const char *)body, len);
+	cluster_admin_finish(task, text);
+	free(text);
+}
+
+void cluster_admin_run(struct admin_task *task)
+{
+	static const uint8_t frame_of[] = {
+		[REPLICATION_ADD] = PEER_ADD,
+		[REPLICATION_REMOVE] = PEER_REMOVE,
+		[REPLICATION_TRANSFER] = PEER_TRANSFER,
+	};
+	struct replication *repl = task->repl;
+	uint8_t body[8 + PEER_ADDRESS_MAX];
+	size_t address_len = strlen(task->address);
+	const char *leader_address;
+	raft_id leader;
+
+	if (repl->stopping || repl->phase != PHASE_RUNNING || !repl->raft_started) {
+		admin_refuse(task, "node %llu is %s", (unsigned long long)repl->config.id,
+			     repl->stopping ? "shutting down" : "not running in a cluster yet");
+		return;
+	}
+	if (task->op == REPLICATION_STATUS) {
+		ask_members(task);
+		return;
+	}
+	raft_leader(&repl->raft, &leader, &leader_address);
+	if (leader == 0) {
+		admin_refuse(task, "no leader is known (no quorum): membership cannot change now");
+		return;
+	}
+	if (leader == repl->config.id) {
+		cluster_change(repl, NULL, task, frame_of[task->op], task->id, task->address,
+			       address_len);
+		return;
+	}
+	peer_put_u64(body, task->id);
+	memcpy(body + 8, task->address, address_len);
+	if (peer_request(repl, leader, leader_address, frame_of[task->op], body,
+			 8 + (task->op == REPLICATION_ADD ? address_len : 0), task->timeout_ms,
+			 on_leader_answer, task) != 0)
+		admin_refuse(task, "the leader, node %llu at %s, cannot be asked",
+			     (unsigned long long)leader, leader_address);
 }

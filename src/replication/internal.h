@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <raft.h>
 #include <raft/uv.h>
 #include <uv.h>
@@ -102,6 +103,7 @@ struct replication {
 	struct raft_fsm fsm;
 	struct raft raft;
 	struct mailbox inbox;
+	struct mailbox control; /* admin tasks (replication_admin) */
 	uv_async_t stop;
 	uv_timer_t tick;
 	uv_check_t commit_check;
@@ -208,17 +210,40 @@ int peer_forward(struct replication *repl, struct proposal *p, raft_id leader_id
 void peer_send_result(struct proposal *p, const struct command_result *result);
 
 /* One request to the node at Raft address @address (expected to be node @node_id; 0: any):
- * its answer frame, or a failure (status != 0, @body the reason), goes to @cb once. */
+ * its answer frame, or a failure (status != 0, @body the reason), goes to @cb once, within
+ * @timeout_ms (0: 5 s). */
 typedef void (*peer_answer_fn)(struct replication *repl, void *arg, int status, uint8_t type,
 			       const uint8_t *body, size_t len);
 int peer_request(struct replication *repl, raft_id node_id, const char *address,
-		 enum peer_frame type, const void *body, size_t len, peer_answer_fn cb, void *arg);
+		 enum peer_frame type, const void *body, size_t len, unsigned timeout_ms,
+		 peer_answer_fn cb, void *arg);
 /* Closes one-shot requests that have waited too long (their callbacks hear it). */
 void peer_expire_requests(struct replication *repl);
 /* Sends one frame on @peer (answers to admin requests). */
 void peer_send(struct peer *peer, enum peer_frame type, const void *body, size_t len);
 
+/* An administrator's request to the raft loop (replication_admin). */
+struct admin_task {
+	struct mailbox_item item; /* first: posted to repl->control */
+	struct replication *repl;
+	enum replication_admin_op op;
+	raft_id id;
+	char address[PEER_ADDRESS_MAX + 1];
+	unsigned timeout_ms;
+	struct reply *reply; /* posted back to reply_to, carrying this task */
+	struct mailbox *reply_to;
+	replication_admin_fn done;
+	void *arg;
+	json_t *members;  /* STATUS: one slot per member */
+	unsigned pending; /* STATUS: answers still to come */
+	char *json;	  /* the outcome */
+};
+
 /* Membership and formation (cluster.c). */
+/* Runs @task; it is answered (task_finish) now or later. */
+void cluster_admin_run(struct admin_task *task);
+/* Answers @task with @json (copied) on its caller's loop. */
+void cluster_admin_finish(struct admin_task *task, const char *json);
 /* Starts Raft now (a node with a log, or a single node) or begins forming. */
 int cluster_start(struct replication *repl);
 /* Sets when this node takes its first snapshot, once Raft has started (raft_loop.c). */
@@ -226,8 +251,10 @@ void snapshots_start(struct replication *repl);
 /* Every tick: forming, joining, witness hand-over, expired requests and changes. */
 void cluster_tick(struct replication *repl);
 int cluster_status(struct replication *repl, struct buf *json);
-void cluster_change(struct replication *repl, struct peer *origin, uint8_t type, raft_id id,
-		    const char *address, size_t address_len);
+/* A membership change or leadership transfer asked for by @origin (a tool on the peer
+ * channel) or @task (this node's admin API); NULL when neither waits. */
+void cluster_change(struct replication *repl, struct peer *origin, struct admin_task *task,
+		    uint8_t type, raft_id id, const char *address, size_t address_len);
 void cluster_peer_closed(struct replication *repl, struct peer *peer);
 
 /* The node an outbound peer connection goes to (0 for none). */

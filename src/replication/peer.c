@@ -270,13 +270,14 @@ static bool handle_frame(struct peer *peer, uint8_t type, const uint8_t *body, s
 		if (len <= 8 || len > 8 + PEER_ADDRESS_MAX ||
 		    (type == PEER_JOIN && (!node || peer_get_u64(body) != peer->id)))
 			return false;
-		cluster_change(peer->repl, peer, type, peer_get_u64(body), (const char *)body + 8,
-			       len - 8);
+		cluster_change(peer->repl, peer, NULL, type, peer_get_u64(body),
+			       (const char *)body + 8, len - 8);
 		return true;
 	case PEER_REMOVE:
+	case PEER_TRANSFER:
 		if (len != 8)
 			return false;
-		cluster_change(peer->repl, peer, type, peer_get_u64(body), NULL, 0);
+		cluster_change(peer->repl, peer, NULL, type, peer_get_u64(body), NULL, 0);
 		return true;
 	default:
 		return false;
@@ -542,7 +543,8 @@ void peer_send_result(struct proposal *p, const struct command_result *result)
 }
 
 int peer_request(struct replication *repl, raft_id node_id, const char *address,
-		 enum peer_frame type, const void *body, size_t len, peer_answer_fn cb, void *arg)
+		 enum peer_frame type, const void *body, size_t len, unsigned timeout_ms,
+		 peer_answer_fn cb, void *arg)
 {
 	struct sockaddr_storage addr;
 	struct peer *peer;
@@ -558,7 +560,8 @@ int peer_request(struct replication *repl, raft_id node_id, const char *address,
 	peer->oneshot = true;
 	peer->on_answer = cb;
 	peer->answer_arg = arg;
-	peer->deadline_ms = uv_now(&repl->loop) + REQUEST_TIMEOUT_MS;
+	peer->deadline_ms =
+		uv_now(&repl->loop) + (timeout_ms > 0 ? timeout_ms : REQUEST_TIMEOUT_MS);
 	if (tls_stream_connect(&repl->loop, (struct sockaddr *)&addr, repl->config.peer_client_tls,
 			       &callbacks, peer, &peer->stream) != 0) {
 		if (peer->stream == NULL) {

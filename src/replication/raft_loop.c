@@ -800,6 +800,12 @@ static void on_proposal(struct mailbox *inbox, struct mailbox_item *item)
 	proposal_route(p);
 }
 
+static void on_admin_task(struct mailbox *control, struct mailbox_item *item)
+{
+	(void)control;
+	cluster_admin_run((struct admin_task *)item);
+}
+
 /* Logs changes of leadership as this node sees them. */
 static void note_leader(struct replication *repl)
 {
@@ -1048,6 +1054,45 @@ int replication_catch_up(struct replication *repl, struct mailbox *reply,
 	return post(repl, p);
 }
 
+/* On the caller's loop: the task's outcome goes to its callback. */
+static void admin_task_done(void *arg, const struct command_result *result)
+{
+	struct admin_task *task = arg;
+
+	(void)result;
+	task->done(task->arg, task->json != NULL ? task->json : "{\"ok\": false}");
+	free(task->json);
+	free(task);
+}
+
+int replication_admin(struct replication *repl, enum replication_admin_op op, uint64_t id,
+		      const char *address, unsigned timeout_ms, struct mailbox *reply,
+		      replication_admin_fn done, void *arg)
+{
+	struct admin_task *task = calloc(1, sizeof(*task));
+
+	if (task == NULL || (task->reply = calloc(1, sizeof(*task->reply))) == NULL) {
+		free(task);
+		return KMIPD_ENOMEM;
+	}
+	task->repl = repl;
+	task->op = op;
+	task->id = id;
+	snprintf(task->address, sizeof(task->address), "%s", address != NULL ? address : "");
+	task->timeout_ms = timeout_ms;
+	task->reply_to = reply;
+	task->reply->complete = admin_task_done;
+	task->reply->arg = task;
+	task->done = done;
+	task->arg = arg;
+	if (mailbox_post(&repl->control, &task->item) != 0) {
+		free(task->reply);
+		free(task);
+		return KMIPD_ECANCELED;
+	}
+	return 0;
+}
+
 void replication_deliver(struct mailbox_item *item)
 {
 	struct reply *reply = (struct reply *)item;
@@ -1178,6 +1223,7 @@ static void on_stop(uv_async_t *async)
 
 	repl->stopping = true;
 	mailbox_close(&repl->inbox, NULL);
+	mailbox_close(&repl->control, NULL);
 	uv_close((uv_handle_t *)&repl->stop, NULL);
 	uv_close((uv_handle_t *)&repl->tick, NULL);
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
@@ -1331,6 +1377,8 @@ static void *loop_main(void *arg)
 	int rv;
 
 	rv = mailbox_init(&repl->inbox, &repl->loop, on_proposal, repl);
+	if (rv == 0)
+		rv = mailbox_init(&repl->control, &repl->loop, on_admin_task, repl);
 	if (rv == 0)
 		rv = uv_async_init(&repl->loop, &repl->stop, on_stop);
 	if (rv == 0)

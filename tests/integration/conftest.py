@@ -27,6 +27,17 @@ def node(build, tmp_path):
         assert n.stop() == 0, n.stderr()
 
 
+@pytest.fixture
+def cluster(build, tmp_path):
+    """A running 3-node cluster, each node stopped (and checked to stop cleanly) after the
+    test. Modules that share one cluster between tests define their own."""
+    from node import Cluster
+    c = Cluster(build, tmp_path / "cluster").start()
+    yield c
+    for rc in c.stop():
+        assert rc == 0
+
+
 @pytest.fixture(scope="module")
 def shared_node(build, tmp_path_factory):
     """One dev node for a whole test module (tests that do not restart it)."""

@@ -11,14 +11,6 @@ from kmip.pie import exceptions
 from node import Cluster
 
 
-@pytest.fixture
-def cluster(build, tmp_path):
-    c = Cluster(build, tmp_path / "cluster").start()
-    yield c
-    for rc in c.stop():
-        assert rc == 0
-
-
 def client(node):
     c = node.pykmip()
     c.open()
