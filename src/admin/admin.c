@@ -28,6 +28,9 @@ struct route {
 	const char *pattern; /* "*" matches one path segment */
 	enum access access;
 	void (*handler)(struct http_conn *c, const char **params);
+	/* Reads the store after this node has caught up with the leader, so that what any
+	 * node has acknowledged (a key created through another endpoint) is there. */
+	bool fresh;
 };
 
 static const struct route routes[] = {
@@ -40,18 +43,18 @@ static const struct route routes[] = {
 	{HTTP_POST, "/v1/cluster/transfer", ACCESS_ADMIN, handle_transfer},
 	{HTTP_POST, "/v1/cluster/drain", ACCESS_ADMIN, handle_drain},
 	{HTTP_POST, "/v1/cluster/undrain", ACCESS_ADMIN, handle_undrain},
-	{HTTP_GET, "/v1/tenants", ACCESS_ADMIN, handle_tenant_list},
+	{HTTP_GET, "/v1/tenants", ACCESS_ADMIN, handle_tenant_list, true},
 	{HTTP_POST, "/v1/tenants", ACCESS_ADMIN, handle_tenant_create},
-	{HTTP_GET, "/v1/tenants/*", ACCESS_ADMIN, handle_tenant_show},
+	{HTTP_GET, "/v1/tenants/*", ACCESS_ADMIN, handle_tenant_show, true},
 	{HTTP_DELETE, "/v1/tenants/*", ACCESS_ADMIN, handle_tenant_delete},
-	{HTTP_GET, "/v1/tenants/*/objects", ACCESS_ADMIN, handle_object_list},
-	{HTTP_GET, "/v1/tenants/*/objects/*", ACCESS_ADMIN, handle_object_show},
-	{HTTP_GET, "/v1/tenants/*/clients", ACCESS_ADMIN, handle_client_list},
+	{HTTP_GET, "/v1/tenants/*/objects", ACCESS_ADMIN, handle_object_list, true},
+	{HTTP_GET, "/v1/tenants/*/objects/*", ACCESS_ADMIN, handle_object_show, true},
+	{HTTP_GET, "/v1/tenants/*/clients", ACCESS_ADMIN, handle_client_list, true},
 	{HTTP_POST, "/v1/tenants/*/clients", ACCESS_ADMIN, handle_client_add},
-	{HTTP_GET, "/v1/tenants/*/clients/*", ACCESS_ADMIN, handle_client_show},
+	{HTTP_GET, "/v1/tenants/*/clients/*", ACCESS_ADMIN, handle_client_show, true},
 	{HTTP_POST, "/v1/tenants/*/clients/*/issue", ACCESS_ADMIN, handle_client_issue},
 	{HTTP_POST, "/v1/tenants/*/clients/*/sign", ACCESS_ADMIN, handle_client_sign},
-	{HTTP_GET, "/v1/tenants/*/certificates/*", ACCESS_ADMIN, handle_cert_show},
+	{HTTP_GET, "/v1/tenants/*/certificates/*", ACCESS_ADMIN, handle_cert_show, true},
 	{HTTP_DELETE, "/v1/tenants/*/certificates/*", ACCESS_ADMIN, handle_cert_delete},
 	{HTTP_GET, "/v1/pki/ca", ACCESS_ADMIN, handle_pki_ca},
 	{HTTP_GET, "/v1/pki/server", ACCESS_ADMIN, handle_pki_server},
@@ -153,6 +156,8 @@ void admin_dispatch(struct http_conn *c)
 				return;
 			}
 		}
+		if (r->fresh && admin_catch_up(c))
+			return; /* dispatched again once caught up */
 		r->handler(c, params);
 		return;
 	}
@@ -170,11 +175,11 @@ static void caught_up(void *arg, const struct command_result *result)
 	if (!admin_resume(c))
 		return;
 	if (result->status != 0) {
-		http_error(
-			c, 503,
-			"this node could not confirm with the cluster's leader whether it exists "
-			"(%s); try again or ask another node",
-			result->message[0] ? result->message : "no leader");
+		http_error(c, 503,
+			   "this node could not catch up with the cluster's leader (%s), so it "
+			   "cannot tell whether what it holds is current; try again or ask another "
+			   "node",
+			   result->message[0] ? result->message : "no leader");
 		return;
 	}
 	admin_dispatch(c); /* again, on a store that has everything the leader had */
