@@ -31,7 +31,7 @@ static const char usage_cluster[] =
 	"            upgrade. /readyz says 503 while it is drained.\n"
 	"  undrain   this node takes KMIP connections again.\n"
 	"(kmipctl cluster status|add|remove --node HOST:PORT asks over the peer channel with\n"
-	"a node certificate instead: kmipctl cluster --node HOST:PORT --help.)\n"
+	"a node certificate instead: kmipctl cluster status --node HOST:PORT --help.)\n"
 	"\n";
 
 static void print_member(json_t *m)
