@@ -193,7 +193,7 @@ static int ensure_dev_tenant(struct daemon *d)
 	cmd.type = COMMAND_TENANT_CREATE;
 	cmd.time = service_now();
 	snprintf(cmd.tenant, sizeof(cmd.tenant), DEV_TENANT);
-	rv = crypto_random(cmd.request_id, sizeof(cmd.request_id));
+	rv = crypto_request_id(cmd.request_id);
 	if (rv == 0)
 		rv = keyring_make(d->keyring, DEV_TENANT, &wrapped);
 	if (rv == 0) {

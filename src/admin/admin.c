@@ -259,7 +259,7 @@ void admin_submit(struct http_conn *c, struct command *cmd, int status_ok, admin
 	ch->c = c;
 	ch->status_ok = status_ok;
 	ch->done = done;
-	rv = crypto_random(cmd->request_id, sizeof(cmd->request_id));
+	rv = crypto_request_id(cmd->request_id);
 	if (rv == 0)
 		rv = command_encode(cmd, &entry);
 	if (rv == 0) {

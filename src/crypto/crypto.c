@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -120,6 +121,18 @@ int crypto_random(void *buf, size_t len)
 	return 0;
 }
 
+/* Milliseconds since the epoch, big-endian in @out[0..5]. */
+static void put_ms48(uint8_t out[6])
+{
+	struct timespec ts;
+	uint64_t ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	for (int i = 5; i >= 0; i--, ms >>= 8)
+		out[i] = (uint8_t)ms;
+}
+
 int crypto_uuid(char out[37])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -128,8 +141,9 @@ int crypto_uuid(char out[37])
 
 	if (crypto_random(b, sizeof(b)) != 0)
 		return KMIPD_ECRYPTO;
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	put_ms48(b);
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
 	for (i = 0; i < sizeof(b); i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)
 			out[o++] = '-';
@@ -137,6 +151,14 @@ int crypto_uuid(char out[37])
 		out[o++] = hex[b[i] & 0x0f];
 	}
 	out[o] = '\0';
+	return 0;
+}
+
+int crypto_request_id(uint8_t out[16])
+{
+	if (crypto_random(out, 16) != 0)
+		return KMIPD_ECRYPTO;
+	put_ms48(out);
 	return 0;
 }
 

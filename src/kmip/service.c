@@ -16,7 +16,7 @@ int service_propose(struct kmip_op_ctx *ctx, const struct command *cmd, service_
 
 	/* The request id lets the replication path submit the command again when its
 	 * outcome is lost with a leader, without applying it twice. */
-	rv = crypto_random(identified.request_id, sizeof(identified.request_id));
+	rv = crypto_request_id(identified.request_id);
 	if (rv == 0)
 		rv = command_encode(&identified, &entry);
 	if (rv == 0)

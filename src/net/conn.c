@@ -375,7 +375,7 @@ static int create_tenant(struct conn *c)
 	cmd.type = COMMAND_TENANT_CREATE;
 	cmd.time = service_now();
 	snprintf(cmd.tenant, sizeof(cmd.tenant), "%s", c->session.tenant);
-	rv = crypto_random(cmd.request_id, sizeof(cmd.request_id));
+	rv = crypto_request_id(cmd.request_id);
 	if (rv == 0)
 		rv = keyring_make(config->service->keyring, c->session.tenant, &wrapped);
 	if (rv == 0) {

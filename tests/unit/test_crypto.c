@@ -225,7 +225,7 @@ static int compare_uuids(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-static void uuids_are_v4_and_unique(void **state)
+static void uuids_are_v7_unique_and_time_ordered(void **state)
 {
 	enum { N = 1000 };
 	char(*ids)[37] = calloc(N, sizeof(*ids));
@@ -244,8 +244,11 @@ static void uuids_are_v4_and_unique(void **state)
 			else
 				assert_true((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
 		}
-		assert_int_equal(ids[i][14], '4');
+		assert_int_equal(ids[i][14], '7');
 		assert_non_null(strchr("89ab", ids[i][19]));
+		/* The first 48 bits are the time: never earlier than the previous one's. */
+		if (i > 0)
+			assert_true(strncmp(ids[i - 1], ids[i], 13) <= 0);
 	}
 	qsort(ids, N, sizeof(*ids), compare_uuids);
 	for (i = 1; i < N; i++)
@@ -412,7 +415,7 @@ int main(void)
 		T(unknown_version_is_malformed),
 		T(short_blob_is_malformed),
 		T(object_aad_layout),
-		T(uuids_are_v4_and_unique),
+		T(uuids_are_v7_unique_and_time_ordered),
 		T(root_key_is_created_then_loaded),
 		T(root_key_of_wrong_size_is_refused),
 		T(root_key_open_to_others_is_refused),
