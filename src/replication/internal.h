@@ -121,11 +121,12 @@ struct replication {
 	 * that libraft then asks of its I/O waits for the image, made in the threadpool. */
 	struct raft_buffer *snapshot_bufs;  /* the placeholder, until libraft is done with it */
 	struct store_image *snapshot_image; /* made, then written by libraft */
-	uv_work_t snapshot_work;
-	bool snapshot_copying; /* snapshot_work is running */
-	bool close_after_copy; /* shut_down() waits for snapshot_work */
-	int snapshot_rv;       /* how snapshot_work ended */
-	uint64_t snapshot_ns;  /* how long the copy took */
+	pthread_t snapshot_thread;	    /* makes the copy (snapshot_copy) */
+	uv_async_t snapshot_done;	    /* ... and wakes the loop when it is made */
+	bool snapshot_copying;		    /* snapshot_thread is running */
+	bool close_after_copy;		    /* shut_down() waits for the copy */
+	int snapshot_rv;		    /* how the copy ended */
+	uint64_t snapshot_ns;		    /* how long the copy took */
 	int (*uv_snapshot_put)(struct raft_io *io, unsigned trailing,
 			       struct raft_io_snapshot_put *req,
 			       const struct raft_snapshot *snapshot,
