@@ -188,7 +188,10 @@ cmd_run() {
 		"$(node_exit "$i")"
 }
 
-# Starts node I in the background; returns once it has a pid.
+# Starts node I in the background; returns once it has a pid that runs kmipd (or has
+# ended). The supervisor records the pid of its child at fork, before the child has become
+# kmipd (through `ip netns exec` for namespaces): in that window node_pid cannot recognise
+# it, and a caller would take the node for one that had already exited.
 launch_node() {
 	local i=$1 log offset deadline
 	log=$(node_log "$i")
@@ -203,6 +206,10 @@ launch_node() {
 	until [[ -f $DIR/node$i/pid ]]; do
 		((SECONDS < deadline)) || die "node $i: its supervisor did not start (see $log)"
 		sleep 0.05
+	done
+	until node_running "$i" || [[ -f $DIR/node$i/exit ]]; do
+		((SECONDS < deadline)) || die "node $i: kmipd did not start (see $log)"
+		sleep 0.02
 	done
 }
 
