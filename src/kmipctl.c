@@ -1115,23 +1115,6 @@ static int cluster_change(const struct cluster_options *o, uint64_t id, const ch
 	return ok ? 0 : EXIT_FAILURE;
 }
 
-/* Parses a node id: a positive decimal number. */
-static int parse_node_id(const char *text, size_t len, uint64_t *id)
-{
-	char digits[24], *end;
-
-	if (len == 0 || len >= sizeof(digits))
-		return KMIPD_EINVAL;
-	memcpy(digits, text, len);
-	digits[len] = '\0';
-	/* strtoull accepts a sign and leading spaces; a node id has neither. */
-	if (!isdigit((unsigned char)digits[0]))
-		return KMIPD_EINVAL;
-	errno = 0;
-	*id = strtoull(digits, &end, 10);
-	return errno == 0 && *end == '\0' && *id != 0 ? 0 : KMIPD_EINVAL;
-}
-
 static bool address_valid(const char *address)
 {
 	char host[PEER_ADDRESS_MAX + 1];
@@ -1227,13 +1210,13 @@ static int cmd_cluster(const char *data_dir, int argc, char **argv)
 	if (strcmp(command, "add") == 0) {
 		const char *at = target != NULL ? strchr(target, '@') : NULL;
 
-		if (at == NULL || parse_node_id(target, (size_t)(at - target), &id) != 0 ||
+		if (at == NULL || ctl_parse_node_id(target, (size_t)(at - target), &id) != 0 ||
 		    !address_valid(at + 1))
 			return cluster_usage_error("add needs ID@HOST:PORT (a node id and its "
 						   "Raft address), not '%s'",
 						   target != NULL ? target : "nothing");
 	} else if (strcmp(command, "remove") == 0) {
-		if (target == NULL || parse_node_id(target, strlen(target), &id) != 0)
+		if (target == NULL || ctl_parse_node_id(target, strlen(target), &id) != 0)
 			return cluster_usage_error("remove needs a node id, not '%s'",
 						   target != NULL ? target : "nothing");
 	}

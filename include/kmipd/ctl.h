@@ -3,6 +3,9 @@
 #ifndef KMIPD_CTL_H
 #define KMIPD_CTL_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 /* Exit statuses scripts can rely on. */
 #define CTL_EXIT_OK	     0
 #define CTL_EXIT_FAILED	     1 /* the node refused or failed the request; the message says why */
@@ -15,5 +18,9 @@
  * is the command. @data_dir is kmipctl's --data-dir (NULL if not given). Returns the exit
  * status. */
 int ctl_admin_command(const char *data_dir, int argc, char **argv);
+
+/* Parses a node id: a positive decimal number of @len bytes, no sign or spaces. 0 or
+ * KMIPD_EINVAL. */
+int ctl_parse_node_id(const char *text, size_t len, uint64_t *id);
 
 #endif

@@ -1,7 +1,6 @@
 /* Which client a KMIP client certificate is (see include/kmipd/trust.h). */
 #include "kmipd/trust.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +12,7 @@
 
 #include "kmipd/arena.h"
 #include "kmipd/error.h"
+#include "kmipd/fsutil.h"
 
 const char *trust_path_name(enum trust_path path)
 {
@@ -79,20 +79,6 @@ static bool in_date(X509 *cert)
 {
 	return X509_cmp_current_time(X509_get0_notBefore(cert)) < 0 &&
 	       X509_cmp_current_time(X509_get0_notAfter(cert)) > 0;
-}
-
-static void because(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void because(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
 }
 
 /* Verifies @leaf (with the peer's @chain, may be NULL) against @anchors, which may be a
@@ -164,7 +150,7 @@ static int lookup(struct store *store, X509 *leaf, STACK_OF(X509) * chain,
 	arena_init(&arena, 4096, 0);
 	rc = store_cert_get(txn, id->fingerprint, &arena, &rec);
 	if (rc == 0 && rec.deleted != 0) {
-		because(why, whylen, "certificate %s was deleted", id->fingerprint);
+		errmsgf(why, whylen, "certificate %s was deleted", id->fingerprint);
 		rc = KMIPD_EPERMISSION;
 	} else if (rc == 0 && rec.kind != STORE_CERT_CA) {
 		id->path = rec.kind == STORE_CERT_PINNED ? TRUST_PINNED : TRUST_ISSUED;
@@ -172,7 +158,7 @@ static int lookup(struct store *store, X509 *leaf, STACK_OF(X509) * chain,
 		snprintf(id->client, sizeof(id->client), "%s", rec.client);
 		memcpy(id->trusted_by, id->fingerprint, sizeof(id->trusted_by));
 		if (!in_date(leaf)) {
-			because(why, whylen, "certificate %s is expired or not yet valid",
+			errmsgf(why, whylen, "certificate %s is expired or not yet valid",
 				id->fingerprint);
 			rc = KMIPD_EPERMISSION;
 		}
@@ -239,7 +225,7 @@ int trust_identify(SSL *ssl, struct store *store, struct trust_identity *id, cha
 
 	memset(id, 0, sizeof(*id));
 	if (leaf == NULL) {
-		because(why, whylen, "%s", "no client certificate");
+		errmsgf(why, whylen, "no client certificate");
 		return KMIPD_EPERMISSION;
 	}
 	rc = lookup(store, leaf, chain, id, why, whylen);
@@ -248,14 +234,14 @@ int trust_identify(SSL *ssl, struct store *store, struct trust_identity *id, cha
 
 	/* No record: the cluster CA's word, with the names in its URI. */
 	if (!chains_to(SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)), leaf, chain, false)) {
-		because(why, whylen,
+		errmsgf(why, whylen,
 			"certificate %s is not issued by the cluster CA nor added "
 			"for a client",
 			id->fingerprint);
 		return KMIPD_EPERMISSION;
 	}
 	if (pki_cert_identity(leaf, id->tenant, id->client) != 0) {
-		because(why, whylen, "certificate %s names no kmipd tenant and client",
+		errmsgf(why, whylen, "certificate %s names no kmipd tenant and client",
 			id->fingerprint);
 		return KMIPD_EPERMISSION;
 	}

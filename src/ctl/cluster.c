@@ -1,12 +1,16 @@
 /* kmipctl cluster ... through the admin API (src/admin/cluster.c). With --node, kmipctl
  * talks to the peer channel instead (src/kmipctl.c), as it must before any admin API is
  * reachable. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "kmipd/ctl.h"
+#include "kmipd/error.h"
 
 static const char usage_cluster[] =
 	"usage: kmipctl cluster status\n"
@@ -76,19 +80,28 @@ static int status(struct ctl *c)
 	return degraded ? CTL_EXIT_DEGRADED : 0;
 }
 
-/* A node id (1..2^63), or 0. */
-static uint64_t node_id(const char *text, size_t len)
+int ctl_parse_node_id(const char *text, size_t len, uint64_t *id)
 {
-	char digits[24];
-	char *end;
-	unsigned long long v;
+	char digits[24], *end;
 
 	if (len == 0 || len >= sizeof(digits))
-		return 0;
+		return KMIPD_EINVAL;
 	memcpy(digits, text, len);
 	digits[len] = '\0';
-	v = strtoull(digits, &end, 10);
-	return *end == '\0' && v <= INT64_MAX ? v : 0;
+	/* strtoull accepts a sign and leading spaces; a node id has neither. */
+	if (!isdigit((unsigned char)digits[0]))
+		return KMIPD_EINVAL;
+	errno = 0;
+	*id = strtoull(digits, &end, 10);
+	return errno == 0 && *end == '\0' && *id != 0 ? 0 : KMIPD_EINVAL;
+}
+
+/* A node id (1..2^63) from @text, or 0. */
+static uint64_t node_id(const char *text, size_t len)
+{
+	uint64_t id;
+
+	return ctl_parse_node_id(text, len, &id) == 0 && id <= INT64_MAX ? id : 0;
 }
 
 /* A change: prints the leader's sentence. */

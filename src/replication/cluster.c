@@ -659,26 +659,6 @@ void cluster_admin_finish(struct admin_task *task, const char *json)
 	}
 }
 
-/* A failed change that never reached the leader. */
-static void admin_refuse(struct admin_task *task, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void admin_refuse(struct admin_task *task, const char *fmt, ...)
-{
-	char message[256];
-	json_t *answer;
-	char *text;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
-	answer = json_pack("{s:b, s:s}", "ok", 0, "message", message);
-	text = answer != NULL ? json_dumps(answer, JSON_COMPACT) : NULL;
-	cluster_admin_finish(task, text);
-	free(text);
-	json_decref(answer);
-}
-
 /* STATUS: one member's answer, into its slot. */
 struct member_ask {
 	struct admin_task *task;
@@ -762,10 +742,9 @@ static void on_leader_answer(struct replication *repl, void *arg, int status, ui
 	struct admin_task *task = arg;
 	char *text;
 
-	(void)repl;
 	if (status != 0 || type != PEER_ADMIN) {
-		admin_refuse(task, "the leader did not answer: %.*s", (int)(body != NULL ? len : 0),
-			     body != NULL ? (const char *)body : "");
+		admin_answer(NULL, task, repl, false, "the leader did not answer: %.*s",
+			     (int)(body != NULL ? len : 0), body != NULL ? (const char *)body : "");
 		return;
 	}
 	text = strndup((const char *)body, len);
@@ -787,7 +766,8 @@ void cluster_admin_run(struct admin_task *task)
 	raft_id leader;
 
 	if (repl->stopping || repl->phase != PHASE_RUNNING || !repl->raft_started) {
-		admin_refuse(task, "node %llu is %s", (unsigned long long)repl->config.id,
+		admin_answer(NULL, task, repl, false, "node %llu is %s",
+			     (unsigned long long)repl->config.id,
 			     repl->stopping ? "shutting down" : "not running in a cluster yet");
 		return;
 	}
@@ -797,7 +777,8 @@ void cluster_admin_run(struct admin_task *task)
 	}
 	raft_leader(&repl->raft, &leader, &leader_address);
 	if (leader == 0) {
-		admin_refuse(task, "no leader is known (no quorum): membership cannot change now");
+		admin_answer(NULL, task, repl, false,
+			     "no leader is known (no quorum): membership cannot change now");
 		return;
 	}
 	if (leader == repl->config.id) {
@@ -810,6 +791,7 @@ void cluster_admin_run(struct admin_task *task)
 	if (peer_request(repl, leader, leader_address, frame_of[task->op], body,
 			 8 + (task->op == REPLICATION_ADD ? address_len : 0), task->timeout_ms,
 			 on_leader_answer, task) != 0)
-		admin_refuse(task, "the leader, node %llu at %s, cannot be asked",
+		admin_answer(NULL, task, repl, false,
+			     "the leader, node %llu at %s, cannot be asked",
 			     (unsigned long long)leader, leader_address);
 }
