@@ -9,6 +9,22 @@
 
 #define CONFIG_PATH_MAX 1024
 
+/* [keyprotect] and [hpcs]: one instance of each root-key service (provider.h). A tenant
+ * names the provider and its root key when it is created. */
+struct provider_config {
+	char type[16];			    /* "keyprotect" or "hpcs"; set by config_defaults */
+	char url[512];			    /* the key API's base URL; "" = not configured */
+	char instance_id[128];		    /* the bluemix-instance header */
+	char iam_url[512];		    /* the IAM token endpoint */
+	char api_key_file[CONFIG_PATH_MAX]; /* a file holding the API key, mode 0600 */
+	char api_key_env[128];		    /* or an environment variable holding it */
+	char ca_file[CONFIG_PATH_MAX];	    /* PEM bundle to verify the services; "" = system */
+	unsigned timeout_ms;		    /* one HTTP request */
+	unsigned retries;		    /* after the first attempt */
+	unsigned backoff_ms;		    /* before the first retry, then doubling */
+	unsigned backoff_max_ms;
+};
+
 struct config {
 	/* [server] */
 	char listen_host[64];
@@ -32,6 +48,10 @@ struct config {
 	char ciphers[512];
 	/* [root_key] */
 	char root_key_file[CONFIG_PATH_MAX];
+	/* How often each node asks the provider again for every cloud tenant's KEK: a root
+	 * key disabled or deleted stops being served within this, and comes back as soon. */
+	unsigned check_interval_ms;
+	struct provider_config keyprotect, hpcs;
 	/* [raft] */
 	unsigned long long node_id;
 	char raft_address[128];

@@ -28,7 +28,8 @@
 	X(CANCELED, "operation canceled")                           \
 	X(NO_QUORUM, "the cluster has no quorum")                   \
 	X(NO_SPACE, "storage is full")                              \
-	X(CORRUPT, "stored data is corrupt")
+	X(CORRUPT, "stored data is corrupt")                        \
+	X(UNAVAILABLE, "the root key provider cannot be reached")
 
 enum {
 	KMIPD_OK = 0,

@@ -11,6 +11,16 @@
 #include "kmipd/config.h"
 #include "kmipd/error.h"
 
+static void provider_defaults(struct provider_config *p, const char *type)
+{
+	snprintf(p->type, sizeof(p->type), "%s", type);
+	snprintf(p->iam_url, sizeof(p->iam_url), "https://iam.cloud.ibm.com/identity/token");
+	p->timeout_ms = 10000;
+	p->retries = 4;
+	p->backoff_ms = 1000;
+	p->backoff_max_ms = 30000;
+}
+
 void config_defaults(struct config *config)
 {
 	memset(config, 0, sizeof(*config));
@@ -28,6 +38,9 @@ void config_defaults(struct config *config)
 	config->heartbeat_ms = 25;
 	config->write_timeout_ms = 5000;
 	config->snapshot_threshold = 8192;
+	config->check_interval_ms = 300000;
+	provider_defaults(&config->keyprotect, "keyprotect");
+	provider_defaults(&config->hpcs, "hpcs");
 }
 
 static int parse_unsigned(const char *value, unsigned long long max, unsigned long long *out)
@@ -111,6 +124,59 @@ static bool valid_cluster_id(const char *id)
 	return true;
 }
 
+/* One [keyprotect] or [hpcs] setting: @key is @name without its section. */
+static int provider_set(struct provider_config *p, const char *name, const char *key,
+			const char *value, char *errmsg, size_t errlen)
+{
+	struct {
+		const char *key;
+		char *text;
+		size_t size;
+		unsigned *number;
+		unsigned long long max;
+	} fields[] = {
+		{"url", p->url, sizeof(p->url), NULL, 0},
+		{"instance_id", p->instance_id, sizeof(p->instance_id), NULL, 0},
+		{"iam_url", p->iam_url, sizeof(p->iam_url), NULL, 0},
+		{"api_key_file", p->api_key_file, sizeof(p->api_key_file), NULL, 0},
+		{"api_key_env", p->api_key_env, sizeof(p->api_key_env), NULL, 0},
+		{"ca_file", p->ca_file, sizeof(p->ca_file), NULL, 0},
+		{"timeout_ms", NULL, 0, &p->timeout_ms, 600000},
+		{"retries", NULL, 0, &p->retries, 20},
+		{"backoff_ms", NULL, 0, &p->backoff_ms, 600000},
+		{"backoff_max_ms", NULL, 0, &p->backoff_max_ms, 3600000},
+	};
+	unsigned long long number;
+
+	if (strcmp(key, "api_key") == 0) {
+		snprintf(errmsg, errlen,
+			 "%s: an API key is never taken from the configuration or the command "
+			 "line; name a file (api_key_file) or an environment variable "
+			 "(api_key_env) holding it",
+			 name);
+		return KMIPD_EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (strcmp(key, fields[i].key) != 0)
+			continue;
+		if (fields[i].text != NULL) {
+			if (set_text(fields[i].text, fields[i].size, value) == 0)
+				return 0;
+			snprintf(errmsg, errlen, "%s: value is too long", name);
+			return KMIPD_ERANGE;
+		}
+		if (parse_unsigned(value, fields[i].max, &number) != 0) {
+			snprintf(errmsg, errlen, "%s: '%s' is not a number from 0 to %llu", name,
+				 value, fields[i].max);
+			return KMIPD_EINVAL;
+		}
+		*fields[i].number = (unsigned)number;
+		return 0;
+	}
+	snprintf(errmsg, errlen, "unknown setting '%s'", name);
+	return KMIPD_ENOT_FOUND;
+}
+
 int config_set(struct config *config, const char *name, const char *value, char *errmsg,
 	       size_t errlen)
 {
@@ -139,6 +205,11 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	TEXT("tls.ca_key", ca_key);
 	TEXT("tls.ciphers", ciphers);
 	TEXT("root_key.file", root_key_file);
+	NUMBER("root_key.check_interval_ms", check_interval_ms, 86400000)
+	if (strncmp(name, "keyprotect.", 11) == 0)
+		return provider_set(&config->keyprotect, name, name + 11, value, errmsg, errlen);
+	if (strncmp(name, "hpcs.", 5) == 0)
+		return provider_set(&config->hpcs, name, name + 5, value, errmsg, errlen);
 	NUMBER("raft.id", node_id, ULLONG_MAX)
 	TEXT("raft.address", raft_address);
 	if (strcmp(name, "raft.role") == 0) {
