@@ -327,6 +327,8 @@ static int start_admin(struct daemon *d, const struct tls_config *tls, char *err
 		.server_cert = c->cert,
 		.drain = drain_node,
 		.drain_arg = d,
+		.keyprotect = &c->keyprotect,
+		.hpcs = &c->hpcs,
 	};
 	return admin_start(&d->admin, &admin_config, errmsg, errlen);
 }
@@ -409,6 +411,9 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		.witness = c->witness,
 		.revoke = cut_off,
 		.revoke_arg = d,
+		.keyprotect = &c->keyprotect,
+		.hpcs = &c->hpcs,
+		.check_interval_ms = c->check_interval_ms,
 	};
 	rv = replication_start(&d->replication, &repl_config, errmsg, errlen);
 	if (rv != 0)

@@ -16,6 +16,7 @@
 
 #include <openssl/ssl.h>
 
+#include "kmipd/config.h"
 #include "kmipd/keyring.h"
 #include "kmipd/replication.h"
 #include "kmipd/store.h"
@@ -43,6 +44,8 @@ struct admin_config {
 	/* Drains this node's KMIP front end (@on) or undoes it (net_drain). */
 	void (*drain)(void *arg, bool on);
 	void *drain_arg;
+	/* The root-key providers' settings, for wrapping a new cloud tenant's KEK. */
+	const struct provider_config *keyprotect, *hpcs;
 };
 
 /* Binds the listener (an address in use is reported here, in @errmsg) and starts the

@@ -34,6 +34,9 @@ enum command_type {
 	COMMAND_TENANT_DELETE, /* destroys every object of @tenant and its KEK on every node */
 	COMMAND_CERT_ADD,      /* trusts @cert for a client of @tenant */
 	COMMAND_CERT_DELETE,   /* stops trusting @cert.fingerprint; its connections are cut */
+	/* @tenant's KEK wrapped anew by its provider (tenant_record.wrapped_kek) replaces
+	 * @old_kek, if that is still the stored form */
+	COMMAND_TENANT_REWRAP,
 };
 
 struct command {
@@ -46,8 +49,10 @@ struct command {
 	char tenant[OBJECT_TENANT_MAX + 1];
 	char uid[OBJECT_UID_LEN + 1];
 
-	/* COMMAND_TENANT_CREATE */
+	/* COMMAND_TENANT_CREATE; COMMAND_TENANT_REWRAP uses wrapped_kek only */
 	struct store_tenant tenant_record;
+	const uint8_t *old_kek; /* COMMAND_TENANT_REWRAP */
+	size_t old_kek_len;
 
 	/* COMMAND_OBJECT_CREATE: the whole new object, material sealed. */
 	struct object object;

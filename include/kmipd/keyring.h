@@ -1,11 +1,14 @@
 /* The node's tenant KEKs, unwrapped in locked memory, shared by all threads.
  *
  * The raft loop loads a tenant's KEK when the tenant is created or at start-up (unwrapping
- * it with the root key); workers copy a KEK out for the duration of one operation. A tenant
- * whose KEK cannot be unwrapped stays absent and its requests fail with a clear reason. */
+ * it with the local root key, or through a cloud provider: tenant_keys.h); workers copy a
+ * KEK out for the duration of one operation. Each tenant also has a state that says why
+ * its KEK is missing when it is, so that its requests fail with a reason a person can act
+ * on, and whether its provider answered the last time it was asked. */
 #ifndef KMIPD_KEYRING_H
 #define KMIPD_KEYRING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,8 +35,42 @@ int keyring_make(struct keyring *ring, const char *tenant, struct buf *wrapped);
  * it had none. */
 int keyring_drop(struct keyring *ring, const char *tenant);
 
-/* Copies @tenant's KEK into @out. 0 or KMIPD_ENOT_FOUND. The caller wipes @out after use
- * (crypto_key_free or OPENSSL_cleanse). */
+/* Keeps a copy of @kek, unwrapped by a provider, as @tenant's: the tenant is served. */
+int keyring_put(struct keyring *ring, const char *tenant, const struct crypto_key *kek);
+
+enum keyring_state {
+	KEYRING_READY,	 /* the KEK is here */
+	KEYRING_PENDING, /* not unwrapped yet: the provider has not answered (or is not set up) */
+	KEYRING_REVOKED, /* the provider refused the root key: the KEK was wiped */
+};
+
+/* Sets @tenant's state to PENDING or REVOKED with @reason (a sentence for clients and
+ * logs). REVOKED wipes the KEK. PENDING keeps a KEK already here: the provider is only
+ * unreachable then, which keyring_note records. 0 or KMIPD_ENOMEM. */
+int keyring_mark(struct keyring *ring, const char *tenant, enum keyring_state state,
+		 const char *reason);
+
+/* Records whether @tenant's provider answered the last check (@reason says why not). */
+void keyring_note(struct keyring *ring, const char *tenant, bool provider_ok, const char *reason);
+
+/* Copies @tenant's KEK into @out. 0, KMIPD_ENOT_FOUND (no such tenant here),
+ * KMIPD_EPERMISSION (REVOKED) or KMIPD_EUNAVAILABLE (PENDING). The caller wipes @out after
+ * use (crypto_key_free or OPENSSL_cleanse). */
 int keyring_get(struct keyring *ring, const char *tenant, struct crypto_key *out);
+
+/* What keyring_get() would return, copying nothing; for a non-zero code, the reason
+ * goes into @why. */
+int keyring_check(struct keyring *ring, const char *tenant, char *why, size_t len);
+
+/* One tenant's state, for health output. */
+struct keyring_view {
+	enum keyring_state state;
+	bool provider_ok; /* the provider answered the last check (always, for local) */
+	char reason[320]; /* why it is not READY, or why the provider did not answer */
+	int64_t since;	  /* when the state or provider_ok last changed (Unix seconds) */
+};
+
+/* 0 or KMIPD_ENOT_FOUND. */
+int keyring_view(struct keyring *ring, const char *tenant, struct keyring_view *out);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include <openssl/ssl.h>
 
+#include "kmipd/config.h"
 #include "kmipd/keyring.h"
 #include "kmipd/mailbox.h"
 #include "kmipd/service.h"
@@ -51,6 +52,10 @@ struct replication_config {
 	 * @fingerprint of @tenant was. NULL: nothing to cut off. */
 	void (*revoke)(void *arg, const char *tenant, const char *fingerprint);
 	void *revoke_arg;
+	/* Root-key providers ("" url: not set up) and how often each cloud tenant's KEK is
+	 * checked with its provider (tenant_keys.h; 0 = 5 minutes). */
+	const struct provider_config *keyprotect, *hpcs;
+	unsigned check_interval_ms;
 };
 
 /* Starts the raft loop thread and waits until Raft has started (and, with one voter, has

@@ -15,6 +15,7 @@
 #include "kmipd/crypto.h"
 #include "kmipd/error.h"
 #include "kmipd/log.h"
+#include "kmipd/provider.h"
 #include "kmipd/replication.h"
 
 enum access {
@@ -323,6 +324,8 @@ static void on_stop(uv_async_t *async)
 	struct admin *admin = async->data;
 
 	on_close(&admin->close);
+	provider_close(admin->keyprotect);
+	provider_close(admin->hpcs);
 	uv_close((uv_handle_t *)&admin->stop, NULL);
 	uv_close((uv_handle_t *)&admin->close, NULL);
 	uv_close((uv_handle_t *)&admin->flush, NULL);

@@ -6,12 +6,57 @@
 #include "kmipd/metrics.h"
 #include "kmipd/store.h"
 
+struct root_key_scan {
+	struct admin *admin;
+	json_t *list; /* NULL: count only */
+	json_int_t refused, pending, unreachable;
+};
+
+static int scan_tenant(const struct store_tenant *t, void *arg)
+{
+	struct root_key_scan *scan = arg;
+	struct keyring_view view;
+	const char *state;
+
+	if (t->deleted != 0 || keyring_view(scan->admin->config.keyring, t->name, &view) != 0)
+		return 0;
+	if (view.state == KEYRING_READY && view.provider_ok)
+		return 0;
+	state = view.state == KEYRING_REVOKED	? "refused"
+		: view.state == KEYRING_PENDING ? "pending"
+						: "serving from cache";
+	scan->refused += view.state == KEYRING_REVOKED;
+	scan->pending += view.state == KEYRING_PENDING;
+	scan->unreachable += view.state == KEYRING_READY;
+	if (scan->list != NULL)
+		json_array_append_new(scan->list,
+				      json_pack("{s:s, s:s, s:s, s:s, s:o}", "tenant", t->name,
+						"provider", t->provider, "state", state, "reason",
+						view.reason, "since", admin_date(view.since)));
+	return 0;
+}
+
+/* Tenants whose KEK is refused, not unwrapped yet, or served from cache because their
+ * provider does not answer, into @scan. */
+static void scan_root_keys(struct http_conn *c, struct root_key_scan *scan)
+{
+	struct store_txn *txn;
+
+	if (store_txn_begin(c->admin->config.store, false, &txn) != 0)
+		return;
+	store_tenant_foreach(txn, &c->arena, scan_tenant, scan);
+	store_txn_abort(txn);
+}
+
 /* GET /healthz: the process is alive and its admin loop turns. Certificates about to
  * expire are warned of: the server's and the CA's in full (anyone sees them in a
- * handshake), clients' only counted (GET /v1/cluster names them, to administrators). */
+ * handshake), clients' only counted (GET /v1/cluster names them, to administrators).
+ * Tenants whose root key is refused or whose provider does not answer are counted, and
+ * named to a caller with an administrator's certificate. */
 void handle_healthz(struct http_conn *c, const char **params)
 {
-	json_t *all = admin_expiry_warnings(c->admin), *shown = json_array(), *w;
+	json_t *all = admin_expiry_warnings(c->admin), *shown = json_array(), *w, *body;
+	struct root_key_scan scan = {c->admin, NULL, 0, 0, 0};
 	json_int_t clients = 0;
 	size_t i;
 
@@ -24,11 +69,18 @@ void handle_healthz(struct http_conn *c, const char **params)
 			json_array_append(shown, w);
 	}
 	json_decref(all);
-	http_json(c, 200,
-		  json_pack("{s:s, s:I, s:s, s:o, s:I}", "status", "ok", "node",
-			    (json_int_t)c->admin->config.node_id, "version",
-			    c->admin->config.version, "certificate_warnings", shown,
-			    "client_certificates_expiring", clients));
+	if (c->admin_name[0] != '\0')
+		scan.list = json_array();
+	scan_root_keys(c, &scan);
+	body = json_pack("{s:s, s:I, s:s, s:o, s:I, s:{s:I, s:I, s:I}}", "status",
+			 scan.refused + scan.pending + scan.unreachable ? "degraded" : "ok", "node",
+			 (json_int_t)c->admin->config.node_id, "version", c->admin->config.version,
+			 "certificate_warnings", shown, "client_certificates_expiring", clients,
+			 "root_key_problems", "refused", scan.refused, "pending", scan.pending,
+			 "provider_unreachable", scan.unreachable);
+	if (scan.list != NULL)
+		json_object_set_new(body, "root_keys", scan.list);
+	http_json(c, 200, body);
 }
 
 /* Whether this node serves reads and writes, and why not. */

@@ -45,6 +45,8 @@ struct admin {
 	unsigned conn_count;
 	bool stopping;
 	atomic_bool drained; /* read by /readyz */
+	/* Made on first use, for wrapping new cloud tenants' KEKs (tenants.c). */
+	struct provider *keyprotect, *hpcs;
 };
 
 /* One HTTP request, as parsed. */
@@ -127,6 +129,10 @@ bool admin_find_tenant(struct http_conn *c, struct store_txn *txn, const char *n
  * every client's, as [{"kind": "server"|"ca"|"client", "certificate" (a file, or which
  * client), "subject", "not_after", "days_left"}] (clients.c). */
 json_t *admin_expiry_warnings(struct admin *admin);
+
+/* The provider of type @type on this thread, made on first use; NULL after answering
+ * why there is none (tenants.c). */
+struct provider *admin_provider(struct http_conn *c, const char *type);
 
 /* Connections (http.c). */
 void http_accept(struct admin *admin);

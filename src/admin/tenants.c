@@ -14,21 +14,45 @@
 #include "kmipd/error.h"
 #include "kmipd/kmip_spec.h"
 #include "kmipd/pki.h"
+#include "kmipd/provider.h"
 #include "kmipd/store.h"
+#include "kmipd/tenant_keys.h"
+
+static const char *state_text(enum keyring_state state)
+{
+	return state == KEYRING_READY ? "ready" : state == KEYRING_PENDING ? "pending" : "refused";
+}
+
+/* The tenant's KEK on this node: {"version", "loaded", "state", and when something is
+ * wrong "reason" and "since"}; for a cloud tenant also "provider_reachable". */
+static json_t *kek_json(struct admin *admin, const struct store_tenant *t)
+{
+	struct keyring_view view;
+	json_t *kek;
+
+	if (keyring_view(admin->config.keyring, t->name, &view) != 0)
+		return json_pack("{s:I, s:b, s:s, s:s}", "version", (json_int_t)1, "loaded", 0,
+				 "state", "pending", "reason", "not loaded on this node yet");
+	kek = json_pack("{s:I, s:b, s:s}", "version", (json_int_t)1, "loaded",
+			view.state == KEYRING_READY, "state", state_text(view.state));
+	if (strcmp(t->provider, "local") != 0)
+		json_object_set_new(kek, "provider_reachable", json_boolean(view.provider_ok));
+	if (view.reason[0] != '\0') {
+		json_object_set_new(kek, "reason", json_string(view.reason));
+		json_object_set_new(kek, "since", admin_date(view.since));
+	}
+	return kek;
+}
 
 static json_t *tenant_json(struct admin *admin, struct store_txn *txn, const struct store_tenant *t)
 {
-	struct crypto_key kek;
 	uint64_t objects = 0;
-	bool loaded = keyring_get(admin->config.keyring, t->name, &kek) == 0;
 
-	if (loaded)
-		OPENSSL_cleanse(&kek, sizeof(kek));
 	store_object_count(txn, t->name, &objects);
-	return json_pack("{s:s, s:s, s:s, s:o, s:I, s:{s:I, s:b}}", "name", t->name, "provider",
-			 t->provider, "root_key_id", t->root_key_id ? t->root_key_id : "",
-			 "created", admin_date(t->created), "objects", (json_int_t)objects, "kek",
-			 "version", (json_int_t)1, "loaded", loaded);
+	return json_pack("{s:s, s:s, s:s, s:o, s:I, s:o}", "name", t->name, "provider", t->provider,
+			 "root_key_id", t->root_key_id ? t->root_key_id : "", "created",
+			 admin_date(t->created), "objects", (json_int_t)objects, "kek",
+			 kek_json(admin, t));
 }
 
 struct list {
@@ -115,13 +139,49 @@ void handle_tenant_show(struct http_conn *c, const char **params)
 	arena_free(&objects);
 	store_txn_abort(txn);
 	json_object_set_new(body, "states", sc.states);
-	json_object_set_new(
-		body, "provider_health",
-		json_string(strcmp(t.provider, "local") == 0 ? "ok (local root key)" : "unknown"));
 	http_json(c, 200, body);
 }
 
 /* ---- Changes ---- */
+
+static void tenant_deleted(struct http_conn *c, const struct command *cmd,
+			   const struct command_result *result)
+{
+	http_json(c, 200,
+		  json_pack("{s:s, s:b, s:I}", "name", cmd->tenant, "deleted", 1,
+			    "objects_destroyed", (json_int_t)result->index));
+}
+
+struct provider *admin_provider(struct http_conn *c, const char *type)
+{
+	struct admin *admin = c->admin;
+	bool hpcs = strcmp(type, "hpcs") == 0;
+	struct provider **slot = hpcs ? &admin->hpcs : &admin->keyprotect;
+	const struct provider_config *pc = hpcs ? admin->config.hpcs : admin->config.keyprotect;
+	char errmsg[300];
+
+	if (*slot != NULL)
+		return *slot;
+	if (pc == NULL || pc->url[0] == '\0') {
+		http_error(c, 409,
+			   "this node is not set up for %s: set [%s] url, instance_id and "
+			   "api_key_file or api_key_env on every node",
+			   type, type);
+		return NULL;
+	}
+	if (provider_new(&admin->loop, pc, slot, errmsg, sizeof(errmsg)) != 0) {
+		http_error(c, 500, "%s", errmsg);
+		return NULL;
+	}
+	return *slot;
+}
+
+/* A tenant whose root key is in a cloud provider, while its new KEK is being wrapped. */
+struct cloud_create {
+	struct http_conn *c;
+	struct command cmd;
+	char root_key_id[256];
+};
 
 static void tenant_created(struct http_conn *c, const struct command *cmd,
 			   const struct command_result *result)
@@ -139,12 +199,67 @@ static void tenant_created(struct http_conn *c, const struct command *cmd,
 	http_json(c, 201, made != NULL ? made : json_pack("{s:s}", "name", cmd->tenant));
 }
 
-static void tenant_deleted(struct http_conn *c, const struct command *cmd,
-			   const struct command_result *result)
+static void on_wrapped(void *arg, const struct provider_result *r)
 {
-	http_json(c, 200,
-		  json_pack("{s:s, s:b, s:I}", "name", cmd->tenant, "deleted", 1,
-			    "objects_destroyed", (json_int_t)result->index));
+	struct cloud_create *cc = arg;
+	struct http_conn *c = cc->c;
+	struct store_tenant *t = &cc->cmd.tenant_record;
+
+	if (!admin_resume(c)) {
+		free(cc);
+		return;
+	}
+	if (r->verdict != PROVIDER_OK) {
+		http_error(c,
+			   r->verdict == PROVIDER_UNAVAILABLE ? 503
+			   : r->verdict == PROVIDER_REVOKED   ? 409
+							      : 400,
+			   "the tenant's key-encryption key could not be wrapped with root key %s: "
+			   "%s (correlation-id %s)",
+			   cc->root_key_id, r->reason, r->correlation_id);
+		free(cc);
+		return;
+	}
+	t->root_key_id = cc->root_key_id;
+	t->wrapped_kek = (const uint8_t *)r->ciphertext;
+	t->wrapped_kek_len = strlen(r->ciphertext);
+	admin_submit(c, &cc->cmd, 201, tenant_created);
+	free(cc);
+}
+
+/* Generates the tenant's KEK and has @provider wrap it; the tenant is created when the
+ * wrapped form comes back. The plaintext KEK is wiped once sent: each node gets it from
+ * the provider, as it will at every start. */
+static void create_cloud_tenant(struct http_conn *c, struct provider *provider,
+				const struct command *cmd, const char *root)
+{
+	struct cloud_create *cc = calloc(1, sizeof(*cc));
+	struct crypto_key *kek = crypto_key_new();
+	char bufs[2][80];
+	const char *aad[TENANT_KEYS_AAD];
+	int rv = cc == NULL || kek == NULL ? KMIPD_ENOMEM : 0;
+
+	if (rv == 0)
+		rv = crypto_random(kek->bytes, CRYPTO_KEY_LEN);
+	if (rv == 0) {
+		cc->c = c;
+		cc->cmd = *cmd;
+		snprintf(cc->root_key_id, sizeof(cc->root_key_id), "%s", root);
+		tenant_keys_aad(cmd->tenant, 1, bufs, aad);
+		rv = provider_wrap(provider, root, aad, TENANT_KEYS_AAD, kek, on_wrapped, cc);
+	}
+	crypto_key_free(kek);
+	if (rv != 0) {
+		free(cc);
+		http_error(c, rv == KMIPD_EINVAL ? 400 : 500,
+			   rv == KMIPD_EINVAL
+				   ? "root_key_id '%s' is not a key id or alias (A-Z a-z "
+				     "0-9 . _ -, at most 240)"
+				   : "the tenant's key could not be made: %s",
+			   rv == KMIPD_EINVAL ? root : kmipd_strerror(rv));
+		return;
+	}
+	admin_wait(c);
 }
 
 void handle_tenant_create(struct http_conn *c, const char **params)
@@ -155,6 +270,7 @@ void handle_tenant_create(struct http_conn *c, const char **params)
 	struct command cmd;
 	struct store_txn *txn;
 	struct store_tenant existing;
+	struct provider *cloud = NULL;
 	bool exists = false;
 	json_error_t err;
 	int rv;
@@ -165,7 +281,9 @@ void handle_tenant_create(struct http_conn *c, const char **params)
 		return;
 	if (json_unpack_ex(body, &err, JSON_STRICT, "{s:s, s?:s, s?:s}", "name", &name, "provider",
 			   &provider, "root_key_id", &root) != 0) {
-		http_error(c, 400, "the body must be {\"name\": ..., \"provider\": \"local\"}: %s",
+		http_error(c, 400,
+			   "the body must be {\"name\": ..., \"provider\": \"local\" | "
+			   "\"keyprotect\" | \"hpcs\", \"root_key_id\": ...}: %s",
 			   err.text);
 		json_decref(body);
 		return;
@@ -176,15 +294,15 @@ void handle_tenant_create(struct http_conn *c, const char **params)
 		json_decref(body);
 		return;
 	}
-	if (strcmp(provider, "local") != 0) {
+	if (!tenant_keys_provider_known(provider)) {
 		http_error(c, 400,
-			   "provider '%s' is not available: this version wraps tenant keys with "
-			   "the local root key only ('local')",
+			   "provider '%s' is not one of local (the node's root key file), "
+			   "keyprotect (IBM Key Protect) or hpcs (Hyper Protect Crypto Services)",
 			   provider);
 		json_decref(body);
 		return;
 	}
-	if (root[0] != '\0') {
+	if (strcmp(provider, "local") == 0 && root[0] != '\0') {
 		http_error(c, 400,
 			   "root_key_id '%s': the local provider has one root key (the node's "
 			   "root key file) and takes no id",
@@ -192,12 +310,27 @@ void handle_tenant_create(struct http_conn *c, const char **params)
 		json_decref(body);
 		return;
 	}
+	if (strcmp(provider, "local") != 0 && root[0] == '\0') {
+		http_error(c, 400,
+			   "a %s tenant names its root key: give root_key_id (the key's id or "
+			   "alias in the %s instance)",
+			   provider, provider);
+		json_decref(body);
+		return;
+	}
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = COMMAND_TENANT_CREATE;
 	cmd.time = (int64_t)time(NULL);
 	snprintf(cmd.tenant, sizeof(cmd.tenant), "%s", name);
+	snprintf(cmd.tenant_record.name, sizeof(cmd.tenant_record.name), "%s", cmd.tenant);
+	snprintf(cmd.tenant_record.provider, sizeof(cmd.tenant_record.provider), "%s", provider);
+	cmd.tenant_record.root_key_id = "";
+	cmd.tenant_record.created = cmd.time;
 	admin_audit_as(c, "create tenant", cmd.tenant);
-	json_decref(body);
+	if (strcmp(provider, "local") != 0 && (cloud = admin_provider(c, provider)) == NULL) {
+		json_decref(body);
+		return;
+	}
 	if (store_txn_begin(c->admin->config.store, false, &txn) == 0) {
 		exists = store_tenant_get(txn, cmd.tenant, &c->arena, &existing) == 0 &&
 			 existing.deleted == 0;
@@ -205,20 +338,23 @@ void handle_tenant_create(struct http_conn *c, const char **params)
 	}
 	if (exists) {
 		http_error(c, 409, "tenant %s already exists", cmd.tenant);
+		json_decref(body);
 		return;
 	}
+	if (cloud != NULL) {
+		create_cloud_tenant(c, cloud, &cmd, root);
+		json_decref(body);
+		return;
+	}
+	json_decref(body);
 	rv = keyring_make(c->admin->config.keyring, cmd.tenant, &wrapped);
 	if (rv != 0) {
 		http_error(c, 500, "making the tenant's key-encryption key failed: %s",
 			   kmipd_strerror(rv));
 		return;
 	}
-	snprintf(cmd.tenant_record.name, sizeof(cmd.tenant_record.name), "%s", cmd.tenant);
-	snprintf(cmd.tenant_record.provider, sizeof(cmd.tenant_record.provider), "local");
-	cmd.tenant_record.root_key_id = "";
 	cmd.tenant_record.wrapped_kek = wrapped.data;
 	cmd.tenant_record.wrapped_kek_len = wrapped.len;
-	cmd.tenant_record.created = cmd.time;
 	admin_submit(c, &cmd, 201, tenant_created);
 	buf_free(&wrapped);
 }

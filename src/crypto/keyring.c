@@ -2,8 +2,10 @@
  * per KMIP instance), so a linear search is the clearest structure; the lock is held only
  * while copying 32 bytes. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -13,7 +15,8 @@
 
 struct keyring_entry {
 	char tenant[OBJECT_TENANT_MAX + 1];
-	struct crypto_key *kek;
+	struct crypto_key *kek; /* NULL unless READY */
+	struct keyring_view view;
 };
 
 struct keyring {
@@ -76,39 +79,116 @@ static int grow(struct keyring *ring)
 	return 0;
 }
 
+/* The entry for @tenant, made (PENDING, no KEK) if there is none. Called with the write
+ * lock held; NULL when out of memory. */
+static struct keyring_entry *entry_for(struct keyring *ring, const char *tenant)
+{
+	struct keyring_entry *entry = find(ring, tenant);
+
+	if (entry != NULL || grow(ring) != 0)
+		return entry;
+	entry = &ring->entries[ring->count++];
+	memset(entry, 0, sizeof(*entry));
+	strcpy(entry->tenant, tenant);
+	entry->view.state = KEYRING_PENDING;
+	entry->view.provider_ok = true;
+	entry->view.since = (int64_t)time(NULL);
+	return entry;
+}
+
+/* Makes @kek (owned from now on) @tenant's KEK. */
+static int install(struct keyring *ring, const char *tenant, struct crypto_key *kek)
+{
+	struct keyring_entry *entry;
+	int rv = KMIPD_ENOMEM;
+
+	pthread_rwlock_wrlock(&ring->lock);
+	entry = entry_for(ring, tenant);
+	if (entry != NULL) {
+		crypto_key_free(entry->kek);
+		entry->kek = kek;
+		kek = NULL;
+		if (entry->view.state != KEYRING_READY || !entry->view.provider_ok)
+			entry->view.since = (int64_t)time(NULL);
+		entry->view.state = KEYRING_READY;
+		entry->view.provider_ok = true;
+		entry->view.reason[0] = '\0';
+		rv = 0;
+	}
+	pthread_rwlock_unlock(&ring->lock);
+	crypto_key_free(kek);
+	return rv;
+}
+
 int keyring_load(struct keyring *ring, const char *tenant, const uint8_t *wrapped, size_t len)
 {
-	struct crypto_key *kek = crypto_key_new();
-	struct keyring_entry *entry;
+	struct crypto_key *kek;
 	int rv;
 
+	if (strlen(tenant) > OBJECT_TENANT_MAX)
+		return KMIPD_EINVAL;
+	kek = crypto_key_new();
 	if (kek == NULL)
 		return KMIPD_ENOMEM;
-	if (strlen(tenant) > OBJECT_TENANT_MAX) {
-		crypto_key_free(kek);
-		return KMIPD_EINVAL;
-	}
 	rv = crypto_kek_unwrap(ring->root, tenant, wrapped, len, kek);
 	if (rv != 0) {
 		crypto_key_free(kek);
 		return rv;
 	}
+	return install(ring, tenant, kek);
+}
+
+int keyring_put(struct keyring *ring, const char *tenant, const struct crypto_key *kek)
+{
+	struct crypto_key *copy;
+
+	if (strlen(tenant) > OBJECT_TENANT_MAX)
+		return KMIPD_EINVAL;
+	copy = crypto_key_new();
+	if (copy == NULL)
+		return KMIPD_ENOMEM;
+	memcpy(copy->bytes, kek->bytes, CRYPTO_KEY_LEN);
+	return install(ring, tenant, copy);
+}
+
+int keyring_mark(struct keyring *ring, const char *tenant, enum keyring_state state,
+		 const char *reason)
+{
+	struct keyring_entry *entry;
+
+	if (strlen(tenant) > OBJECT_TENANT_MAX || state == KEYRING_READY)
+		return KMIPD_EINVAL;
+	pthread_rwlock_wrlock(&ring->lock);
+	entry = entry_for(ring, tenant);
+	if (entry != NULL) {
+		if (state == KEYRING_REVOKED || entry->kek == NULL) {
+			crypto_key_free(entry->kek); /* wiped */
+			entry->kek = NULL;
+			if (entry->view.state != state)
+				entry->view.since = (int64_t)time(NULL);
+			entry->view.state = state;
+			snprintf(entry->view.reason, sizeof(entry->view.reason), "%s", reason);
+		}
+	}
+	pthread_rwlock_unlock(&ring->lock);
+	return entry != NULL ? 0 : KMIPD_ENOMEM;
+}
+
+void keyring_note(struct keyring *ring, const char *tenant, bool provider_ok, const char *reason)
+{
+	struct keyring_entry *entry;
 
 	pthread_rwlock_wrlock(&ring->lock);
 	entry = find(ring, tenant);
-	if (entry == NULL && (rv = grow(ring)) == 0) {
-		entry = &ring->entries[ring->count++];
-		strcpy(entry->tenant, tenant);
-		entry->kek = NULL;
-	}
 	if (entry != NULL) {
-		crypto_key_free(entry->kek);
-		entry->kek = kek;
-		kek = NULL;
+		if (entry->view.provider_ok != provider_ok)
+			entry->view.since = (int64_t)time(NULL);
+		entry->view.provider_ok = provider_ok;
+		if (entry->view.state == KEYRING_READY)
+			snprintf(entry->view.reason, sizeof(entry->view.reason), "%s",
+				 provider_ok ? "" : reason);
 	}
 	pthread_rwlock_unlock(&ring->lock);
-	crypto_key_free(kek);
-	return rv;
 }
 
 int keyring_make(struct keyring *ring, const char *tenant, struct buf *wrapped)
@@ -141,17 +221,53 @@ int keyring_drop(struct keyring *ring, const char *tenant)
 	return rv;
 }
 
+/* The code keyring_get() returns for @entry. */
+static int entry_code(const struct keyring_entry *entry)
+{
+	if (entry == NULL)
+		return KMIPD_ENOT_FOUND;
+	if (entry->kek != NULL)
+		return 0;
+	return entry->view.state == KEYRING_REVOKED ? KMIPD_EPERMISSION : KMIPD_EUNAVAILABLE;
+}
+
 int keyring_get(struct keyring *ring, const char *tenant, struct crypto_key *out)
 {
 	struct keyring_entry *entry;
-	int rv = KMIPD_ENOT_FOUND;
+	int rv;
 
 	pthread_rwlock_rdlock(&ring->lock);
 	entry = find(ring, tenant);
-	if (entry != NULL) {
+	rv = entry_code(entry);
+	if (rv == 0)
 		memcpy(out->bytes, entry->kek->bytes, CRYPTO_KEY_LEN);
-		rv = 0;
-	}
 	pthread_rwlock_unlock(&ring->lock);
 	return rv;
+}
+
+int keyring_check(struct keyring *ring, const char *tenant, char *why, size_t len)
+{
+	struct keyring_entry *entry;
+	int rv;
+
+	pthread_rwlock_rdlock(&ring->lock);
+	entry = find(ring, tenant);
+	rv = entry_code(entry);
+	if (rv != 0 && len > 0)
+		snprintf(why, len, "%s",
+			 entry != NULL ? entry->view.reason : "the tenant has no key on this node");
+	pthread_rwlock_unlock(&ring->lock);
+	return rv;
+}
+
+int keyring_view(struct keyring *ring, const char *tenant, struct keyring_view *out)
+{
+	struct keyring_entry *entry;
+
+	pthread_rwlock_rdlock(&ring->lock);
+	entry = find(ring, tenant);
+	if (entry != NULL)
+		*out = entry->view;
+	pthread_rwlock_unlock(&ring->lock);
+	return entry != NULL ? 0 : KMIPD_ENOT_FOUND;
 }

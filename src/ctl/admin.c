@@ -34,7 +34,7 @@ static const char usage_common[] =
 
 static const char usage_tenant[] =
 	"usage: kmipctl tenant list\n"
-	"       kmipctl tenant create NAME [--provider local]\n"
+	"       kmipctl tenant create NAME [--provider local|keyprotect|hpcs --root-key ID]\n"
 	"       kmipctl tenant show NAME\n"
 	"       kmipctl tenant delete NAME --destroy-all-keys\n"
 	"\n"
@@ -180,6 +180,8 @@ int ctl_parse(struct ctl *c, const char *data_dir, const char *usage, int argc, 
 					usage, "--timeout: '%s' is not 1-3600 seconds", value);
 		} else if (strcmp(arg, "--provider") == 0) {
 			c->provider = value;
+		} else if (strcmp(arg, "--root-key") == 0) {
+			c->root_key = value;
 		} else if (strcmp(arg, "--state") == 0) {
 			c->state = value;
 		} else if (strcmp(arg, "--type") == 0) {
@@ -382,6 +384,9 @@ static int tenant_command(const char *data_dir, int argc, char **argv)
 		json_t *body = json_pack("{s:s, s:s}", "name", c.args[1], "provider",
 					 c.provider != NULL ? c.provider : "local");
 
+		if (c.root_key != NULL)
+			json_object_set_new(body, "root_key_id", json_string(c.root_key));
+
 		rv = ctl_call(&c, "POST", "/v1/tenants", body, &answer);
 		json_decref(body);
 		if (rv == 0 && !c.json)
@@ -398,12 +403,16 @@ static int tenant_command(const char *data_dir, int argc, char **argv)
 			printf("tenant           %s\n", ctl_str(answer, "name"));
 			printf("provider         %s %s\n", ctl_str(answer, "provider"),
 			       ctl_str(answer, "root_key_id"));
-			printf("provider health  %s\n", ctl_str(answer, "provider_health"));
 			printf("created          %s\n", ctl_str(answer, "created"));
 			printf("KEK              version %lld, %s on this node\n",
 			       (long long)json_integer_value(json_object_get(kek, "version")),
-			       json_is_true(json_object_get(kek, "loaded")) ? "loaded"
-									    : "NOT loaded");
+			       ctl_str(kek, "state"));
+			if (json_is_false(json_object_get(kek, "provider_reachable")))
+				printf("                 %s does not answer\n",
+				       ctl_str(answer, "provider"));
+			if (json_object_get(kek, "reason") != NULL)
+				printf("                 since %s: %s\n", ctl_str(kek, "since"),
+				       ctl_str(kek, "reason"));
 			printf("objects          %lld\n",
 			       (long long)json_integer_value(json_object_get(answer, "objects")));
 			json_object_foreach(json_object_get(answer, "states"), state, n)

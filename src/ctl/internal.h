@@ -20,7 +20,7 @@ struct ctl {
 	const char *args[8];
 	int nargs;
 	/* Options of particular commands. */
-	const char *provider, *state, *type, *attribute, *limit;
+	const char *provider, *root_key, *state, *type, *attribute, *limit;
 	const char *out;  /* --out: where to write files */
 	const char *kind; /* --kind: pinned or ca */
 	bool all, destroy_confirmed;

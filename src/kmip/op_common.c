@@ -127,12 +127,27 @@ int op_uid(struct kmip_op_ctx *ctx, const char **uid)
 struct session *op_session(struct kmip_op_ctx *ctx)
 {
 	struct session *session = service_session(ctx);
+	char why[400];
+	int rv;
 
 	if (session == NULL || session->service == NULL || session->service->store == NULL) {
 		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
 			     "%s: this connection has no key store (the server is not set up "
 			     "for object operations)",
 			     op_name(ctx));
+		return NULL;
+	}
+	/* A tenant whose root key its provider refuses, or has not unwrapped yet, is not
+	 * served at all: nothing of it is read or changed until its KEK is back. */
+	rv = session->service->keyring == NULL
+		     ? 0
+		     : keyring_check(session->service->keyring, session->tenant, why, sizeof(why));
+	if (rv == KMIPD_EPERMISSION) {
+		kmip_op_fail(ctx, KMIP_REASON_PERMISSION_DENIED, "%s: %s", op_name(ctx), why);
+		return NULL;
+	}
+	if (rv == KMIPD_EUNAVAILABLE) {
+		kmip_op_fail(ctx, KMIP_REASON_CRYPTOGRAPHIC_FAILURE, "%s: %s", op_name(ctx), why);
 		return NULL;
 	}
 	return session;

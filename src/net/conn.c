@@ -424,7 +424,6 @@ static void authenticate(struct conn *c)
 {
 	struct net_config *config = config_of(c);
 	struct trust_identity id;
-	struct crypto_key kek;
 	char why[200];
 	int rv;
 
@@ -450,8 +449,10 @@ static void authenticate(struct conn *c)
 		conn_close(c, NULL);
 		return;
 	}
-	if (keyring_get(config->service->keyring, c->session.tenant, &kek) == 0) {
-		OPENSSL_cleanse(&kek, sizeof(kek));
+	/* A tenant whose KEK is refused or not unwrapped yet is let in: its requests are
+	 * answered with the reason, which tells the client more than a closed connection. */
+	rv = keyring_check(config->service->keyring, c->session.tenant, NULL, 0);
+	if (rv == 0 || rv == KMIPD_EPERMISSION || rv == KMIPD_EUNAVAILABLE) {
 		c->state = CONN_READING;
 		arm_timer(c, idle_ms(c));
 		read_plaintext(c);

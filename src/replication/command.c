@@ -44,7 +44,8 @@
 	X(CLIENT, "cl")		 /* str */                                       \
 	X(CERT_KIND, "ck")	 /* uint: enum store_cert_kind */                \
 	X(CERT_DER, "cx")	 /* bin: the certificate */                      \
-	X(SUBJECT_HASH, "sh")	 /* bin (32): a CA certificate's subject */
+	X(SUBJECT_HASH, "sh")	 /* bin (32): a CA certificate's subject */      \
+	X(OLD_KEK, "ok")	 /* bin: TENANT_REWRAP's wrapped KEK replaced */
 
 enum key {
 #define KEY_ENUM_(name, text) KEY_##name,
@@ -83,11 +84,12 @@ static const struct {
 				      BIT(CERT_KIND) | BIT(CERT_DER),
 			      BIT(SUBJECT_HASH)},
 	[COMMAND_CERT_DELETE] = {COMMON | BIT(TENANT) | BIT(FINGERPRINT), 0},
+	[COMMAND_TENANT_REWRAP] = {COMMON | BIT(TENANT) | BIT(WRAPPED_KEK) | BIT(OLD_KEK), 0},
 };
 
 static bool type_known(uint64_t type)
 {
-	return type >= COMMAND_TENANT_CREATE && type <= COMMAND_CERT_DELETE;
+	return type >= COMMAND_TENANT_CREATE && type <= COMMAND_TENANT_REWRAP;
 }
 
 /* ---- Encoding ---------------------------------------------------------------------- */
@@ -232,6 +234,11 @@ static int pack_command(msgpack_packer *pk, const struct command *cmd, const str
 		break;
 	case COMMAND_CERT_DELETE:
 		if (pack_str(pk, KEY_FINGERPRINT, cmd->cert.fingerprint) != 0)
+			return -1;
+		break;
+	case COMMAND_TENANT_REWRAP:
+		if (pack_bin(pk, KEY_WRAPPED_KEK, t->wrapped_kek, t->wrapped_kek_len) != 0 ||
+		    pack_bin(pk, KEY_OLD_KEK, cmd->old_kek, cmd->old_kek_len) != 0)
 			return -1;
 		break;
 	case COMMAND_ACTIVATE:
@@ -586,6 +593,8 @@ static int read_field(struct reader *r, enum key key, struct arena *arena, struc
 			return KMIPD_EMALFORMED;
 		memcpy(cmd->cert.subject_hash, p, len);
 		return 0;
+	case KEY_OLD_KEK:
+		return read_arena_bin(r, arena, &cmd->old_kek, &cmd->old_kek_len);
 	case KEY_COUNT_:
 		break;
 	}
@@ -655,6 +664,11 @@ int command_decode(const uint8_t *data, size_t len, struct arena *arena, struct 
 		break;
 	case COMMAND_TENANT_DELETE:
 		if (cmd->tenant[0] == '\0')
+			return KMIPD_EMALFORMED;
+		break;
+	case COMMAND_TENANT_REWRAP:
+		if (cmd->tenant[0] == '\0' || cmd->tenant_record.wrapped_kek_len == 0 ||
+		    cmd->old_kek_len == 0)
 			return KMIPD_EMALFORMED;
 		break;
 	case COMMAND_CERT_ADD:
@@ -805,6 +819,8 @@ static int apply_tenant_create(struct store_txn *txn, const struct command *cmd,
 	return store_tenant_put(txn, &cmd->tenant_record);
 }
 
+/* The root key was rotated and the provider wrapped the KEK anew: keep the new form, if
+ * the stored one is still the one it replaces (every node may offer the same change). */
 /* Reads tenant @name into @t: 0 if it is live, 1 after refusing (no such tenant, or
  * deleted), or a store error. */
 static int live_tenant(struct store_txn *txn, const char *name, struct arena *arena,
@@ -817,6 +833,25 @@ static int live_tenant(struct store_txn *txn, const char *name, struct arena *ar
 		return 1;
 	}
 	return rc;
+}
+
+static int apply_tenant_rewrap(struct store_txn *txn, const struct command *cmd,
+			       struct arena *arena, struct command_result *result)
+{
+	struct store_tenant t;
+	int rc = live_tenant(txn, cmd->tenant, arena, &t, result);
+
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	if (t.wrapped_kek_len != cmd->old_kek_len ||
+	    memcmp(t.wrapped_kek, cmd->old_kek, cmd->old_kek_len) != 0) {
+		refuse(result, KMIPD_ESTATE, "tenant %s's key-encryption key was rewrapped already",
+		       cmd->tenant);
+		return 0;
+	}
+	t.wrapped_kek = cmd->tenant_record.wrapped_kek;
+	t.wrapped_kek_len = cmd->tenant_record.wrapped_kek_len;
+	return store_tenant_put(txn, &t);
 }
 
 /* Crypto-shredding: the objects go, and the tenant's record stays as a deleted one without
@@ -1030,6 +1065,7 @@ static int change_object(const struct command *cmd, struct object *obj, struct a
 	case COMMAND_TENANT_CREATE:
 	case COMMAND_OBJECT_CREATE:
 	case COMMAND_TENANT_DELETE:
+	case COMMAND_TENANT_REWRAP:
 	case COMMAND_CERT_ADD:
 	case COMMAND_CERT_DELETE:
 		assert(!"not a change of an existing object");
@@ -1128,6 +1164,9 @@ static int apply_one(struct store_txn *txn, const struct command *cmd, uint64_t 
 		break;
 	case COMMAND_TENANT_DELETE:
 		rc = apply_tenant_delete(txn, cmd, arena, result);
+		break;
+	case COMMAND_TENANT_REWRAP:
+		rc = apply_tenant_rewrap(txn, cmd, arena, result);
 		break;
 	case COMMAND_CERT_ADD:
 		rc = apply_cert_add(txn, cmd, arena, result);

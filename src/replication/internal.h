@@ -93,6 +93,8 @@ struct change;
 
 struct replication {
 	struct replication_config config;
+	struct tenant_keys *tenant_keys; /* NULL once stopping */
+	struct mailbox own_replies;	 /* answers to the loop's own changes */
 	char *dir;
 	char *address;
 	const char *cluster_id;

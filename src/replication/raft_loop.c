@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -30,6 +31,7 @@
 #include "kmipd/crypto.h"
 #include "kmipd/error.h"
 #include "kmipd/log.h"
+#include "kmipd/tenant_keys.h"
 #include "transport.h"
 
 #define TICK_MS 50
@@ -167,21 +169,15 @@ static struct proposal *inflight_find(struct replication *repl, raft_index index
 	return NULL;
 }
 
-/* A tenant was created: load the KEK the store holds, not the command's. When entries are
- * replayed after a restart, a losing duplicate creation also reports success. */
-static void load_created_tenant(struct replication *repl, struct store_txn *txn, const char *tenant)
+/* A tenant was created or its KEK rewrapped: keep the KEK the store now holds (not the
+ * command's: when entries are replayed after a restart, a losing duplicate creation also
+ * reports success). */
+static void tenant_changed(struct replication *repl, struct store_txn *txn, const char *tenant)
 {
 	struct store_tenant t;
-	int rv = store_tenant_get(txn, tenant, &repl->arena, &t);
 
-	if (rv == 0 && t.deleted != 0)
-		return; /* replayed: deleted since */
-	if (rv == 0)
-		rv = keyring_load(repl->config.keyring, t.name, t.wrapped_kek, t.wrapped_kek_len);
-	if (rv != 0)
-		log_error("tenant %s: its key-encryption key cannot be unwrapped with "
-			  "this node's root key (%s); its requests will fail",
-			  tenant, kmipd_strerror(rv));
+	if (repl->tenant_keys != NULL && store_tenant_get(txn, tenant, &repl->arena, &t) == 0)
+		tenant_keys_update(repl->tenant_keys, &t);
 }
 
 /* The state machine. Runs for every committed command entry, in log order, on this
@@ -224,12 +220,16 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	for (unsigned i = 0; i < n; i++) {
 		struct proposal *m = carrier == NULL ? NULL : carrier->members[i];
 
-		if (repl->results[i].status == 0 && repl->cmds[i].type == COMMAND_TENANT_CREATE)
-			load_created_tenant(repl, txn, repl->cmds[i].tenant);
+		if (repl->results[i].status == 0 && (repl->cmds[i].type == COMMAND_TENANT_CREATE ||
+						     repl->cmds[i].type == COMMAND_TENANT_REWRAP))
+			tenant_changed(repl, txn, repl->cmds[i].tenant);
 		if (repl->results[i].status == 0 && repl->cmds[i].type == COMMAND_TENANT_DELETE) {
 			/* Crypto-shredding on this node: the KEK leaves memory, and the tenant's
 			 * clients are cut off. */
-			keyring_drop(repl->config.keyring, repl->cmds[i].tenant);
+			if (repl->tenant_keys != NULL)
+				tenant_keys_forget(repl->tenant_keys, repl->cmds[i].tenant);
+			else
+				keyring_drop(repl->config.keyring, repl->cmds[i].tenant);
 			if (repl->config.revoke != NULL)
 				repl->config.revoke(repl->config.revoke_arg, repl->cmds[i].tenant,
 						    NULL);
@@ -1120,20 +1120,13 @@ void replication_deliver(struct mailbox_item *item)
 static int load_tenant(const struct store_tenant *t, void *arg)
 {
 	struct replication *repl = arg;
-	int rv;
 
-	if (t->deleted != 0)
-		return 0;
-	rv = keyring_load(repl->config.keyring, t->name, t->wrapped_kek, t->wrapped_kek_len);
-
-	if (rv != 0)
-		log_error("tenant %s: its key-encryption key cannot be unwrapped with this "
-			  "node's root key (%s); its requests will fail",
-			  t->name, kmipd_strerror(rv));
+	if (repl->tenant_keys != NULL)
+		tenant_keys_update(repl->tenant_keys, t);
 	return 0;
 }
 
-/* Unwraps the KEK of every tenant the store already has. */
+/* Loads the KEK of every tenant the store has, or starts asking its provider. */
 static int load_tenants(struct replication *repl)
 {
 	struct store_txn *txn;
@@ -1169,6 +1162,7 @@ static void on_raft_closed(struct raft *raft)
 	uv_close((uv_handle_t *)&repl->commit_check, NULL);
 	uv_close((uv_handle_t *)&repl->batch_idle, NULL);
 	uv_close((uv_handle_t *)&repl->snapshot_done, NULL); /* no copy runs: raft waited */
+	mailbox_close(&repl->own_replies, NULL);
 }
 
 static void close_handle(uv_handle_t *handle, void *arg)
@@ -1236,6 +1230,8 @@ static void on_stop(uv_async_t *async)
 					 &repl->wait_apply};
 
 	repl->stopping = true;
+	tenant_keys_close(repl->tenant_keys);
+	repl->tenant_keys = NULL;
 	mailbox_close(&repl->inbox, NULL);
 	mailbox_close(&repl->control, NULL);
 	uv_close((uv_handle_t *)&repl->stop, NULL);
@@ -1391,6 +1387,89 @@ static void on_wait_leader(uv_timer_t *timer)
 	}
 }
 
+/* The raft loop's own changes (a KEK rewrapped by its provider) are answered here. */
+static void on_own_reply(struct mailbox *mailbox, struct mailbox_item *item)
+{
+	(void)mailbox;
+	replication_deliver(item);
+}
+
+static void rewrap_stored(void *arg, const struct command_result *result)
+{
+	const char *tenant = arg;
+
+	if (result->status == 0)
+		log_info("tenant %s: the rewrapped key-encryption key is stored on every node",
+			 tenant);
+	else if (result->status != KMIPD_ESTATE) /* another node stored it first */
+		log_warn("tenant %s: storing the rewrapped key-encryption key failed (%s); the "
+			 "next check tries again",
+			 tenant, result->message);
+	free(arg);
+}
+
+/* tenant_keys' rewrapped callback: replicate the new form, replacing @old if it is still
+ * the stored one. */
+static void on_rewrapped(void *arg, const char *tenant, const uint8_t *old, size_t old_len,
+			 const char *ciphertext)
+{
+	struct replication *repl = arg;
+	struct command cmd;
+	struct buf entry = BUF_INIT;
+	char *name = strdup(tenant);
+	int rv = name == NULL ? KMIPD_ENOMEM : 0;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = COMMAND_TENANT_REWRAP;
+	cmd.time = (int64_t)time(NULL);
+	snprintf(cmd.tenant, sizeof(cmd.tenant), "%s", tenant);
+	cmd.tenant_record.wrapped_kek = (const uint8_t *)ciphertext;
+	cmd.tenant_record.wrapped_kek_len = strlen(ciphertext);
+	cmd.old_kek = old;
+	cmd.old_kek_len = old_len;
+	if (rv == 0)
+		rv = crypto_request_id(cmd.request_id);
+	if (rv == 0)
+		rv = command_encode(&cmd, &entry);
+	if (rv == 0)
+		rv = replication_submit(repl, &entry, &repl->own_replies, rewrap_stored, name);
+	buf_free(&entry);
+	if (rv != 0) {
+		log_warn("tenant %s: the rewrapped key-encryption key could not be submitted (%s); "
+			 "the next check tries again",
+			 tenant, kmipd_strerror(rv));
+		free(name);
+	}
+}
+
+/* The providers and every tenant's KEK, on this loop. */
+static int start_tenant_keys(struct replication *repl)
+{
+	struct tenant_keys_config tc = {
+		.loop = &repl->loop,
+		.keyring = repl->config.keyring,
+		.keyprotect = repl->config.keyprotect,
+		.hpcs = repl->config.hpcs,
+		.check_interval_ms = repl->config.check_interval_ms,
+		.rewrapped = on_rewrapped,
+		.arg = repl,
+	};
+	int rv = mailbox_init(&repl->own_replies, &repl->loop, on_own_reply, repl);
+
+	if (rv != 0) {
+		snprintf(repl->errmsg, sizeof(repl->errmsg), "raft loop: cannot set up its loop");
+		return KMIPD_EIO;
+	}
+	rv = tenant_keys_new(&tc, &repl->tenant_keys, repl->errmsg, sizeof(repl->errmsg));
+	if (rv != 0)
+		return rv;
+	rv = load_tenants(repl);
+	if (rv != 0)
+		snprintf(repl->errmsg, sizeof(repl->errmsg),
+			 "reading tenants from the key store: %s", kmipd_strerror(rv));
+	return rv;
+}
+
 static void *loop_main(void *arg)
 {
 	struct replication *repl = arg;
@@ -1424,11 +1503,15 @@ static void *loop_main(void *arg)
 	repl->stop.data = repl;
 	repl->tick.data = repl;
 	repl->batch_idle.data = repl;
-	rv = loop_start(repl);
+	rv = start_tenant_keys(repl);
+	if (rv == 0)
+		rv = loop_start(repl);
 	if (rv == 0 && repl->config.peer_server_tls != NULL)
 		rv = peer_listen(repl, repl->errmsg, sizeof(repl->errmsg));
 	if (rv != 0) {
 		signal_started(repl, rv);
+		tenant_keys_close(repl->tenant_keys);
+		repl->tenant_keys = NULL;
 		uv_walk(&repl->loop, close_handle, NULL);
 		uv_run(&repl->loop, UV_RUN_DEFAULT);
 		return NULL;
@@ -1509,12 +1592,6 @@ int replication_start(struct replication **out, const struct replication_config 
 		snprintf(errmsg, errlen, "creating the Raft directory %s: %s", repl->dir,
 			 strerror(errno));
 		rv = -errno;
-		goto err;
-	}
-	rv = load_tenants(repl);
-	if (rv != 0) {
-		snprintf(errmsg, errlen, "reading tenants from the key store: %s",
-			 kmipd_strerror(rv));
 		goto err;
 	}
 	arena_init(&repl->arena, 16384, 0);

@@ -75,8 +75,13 @@ def test_bad_requests_are_answered_with_a_reason(cluster):
     assert status == 405
     status, body = node.admin("POST", "/v1/tenants", {"name": "bad name!"})
     assert status == 400 and "not 1-64 characters" in body["error"]
+    status, body = node.admin("POST", "/v1/tenants", {"name": "x", "provider": "vault"})
+    assert status == 400 and "is not one of local" in body["error"]
     status, body = node.admin("POST", "/v1/tenants", {"name": "x", "provider": "keyprotect"})
-    assert status == 400 and "not available" in body["error"]
+    assert status == 400 and "names its root key" in body["error"]
+    status, body = node.admin("POST", "/v1/tenants",
+                              {"name": "x", "provider": "hpcs", "root_key_id": "crk-1"})
+    assert status == 409 and "not set up for hpcs" in body["error"]
     status, body = node.admin("POST", "/v1/tenants", {"nome": "x"})
     assert status == 400
     status, body = node.admin("POST", "/v1/tenants", {"name": "x", "root_key_id": "crk-1"})

@@ -936,6 +936,57 @@ static void tenant_delete_shreds_and_allows_recreation(void **state)
 	assert_int_equal(apply(f, &cmd, &r), KMIPD_ENOT_FOUND);
 }
 
+/* A KEK rewrapped by its provider replaces the stored form only if that is the form it
+ * names: of several nodes offering the same rewrap, the first wins and the rest are refused
+ * without changing anything. */
+static void tenant_rewrap_replaces_only_the_form_it_names(void **state)
+{
+	static const uint8_t old[] = {9, 8, 7, 6, 5, 4, 3, 2, 1}; /* tenant_create's */
+	static const uint8_t new_form[] = "eyJjaXBoZXJ0ZXh0IjoiLi4uIn0=";
+	struct fixture *f = *state;
+	struct command cmd = base(COMMAND_TENANT_REWRAP, NULL, T0 + 5), decoded;
+	struct command_result r;
+	struct store_tenant t;
+	struct store_txn *txn;
+
+	OK(f, tenant_create(TENANT, T0));
+	cmd.tenant_record.wrapped_kek = new_form;
+	cmd.tenant_record.wrapped_kek_len = sizeof(new_form) - 1;
+	cmd.old_kek = old;
+	cmd.old_kek_len = sizeof(old);
+	buf_clear(&f->entry);
+	assert_int_equal(command_encode(&cmd, &f->entry), 0);
+	assert_int_equal(command_decode(f->entry.data, f->entry.len, &f->arena, &decoded), 0);
+	assert_int_equal(decoded.type, COMMAND_TENANT_REWRAP);
+	assert_string_equal(decoded.tenant, TENANT);
+	assert_int_equal(decoded.old_kek_len, sizeof(old));
+	assert_memory_equal(decoded.old_kek, old, sizeof(old));
+	assert_int_equal(decoded.tenant_record.wrapped_kek_len, sizeof(new_form) - 1);
+
+	assert_int_equal(apply(f, &decoded, &r), 0);
+	assert_int_equal(store_txn_begin(f->store, false, &txn), 0);
+	assert_int_equal(store_tenant_get(txn, TENANT, &f->arena, &t), 0);
+	store_txn_abort(txn);
+	assert_int_equal(t.wrapped_kek_len, sizeof(new_form) - 1);
+	assert_memory_equal(t.wrapped_kek, new_form, sizeof(new_form) - 1);
+	assert_true(t.created == T0 && strcmp(t.provider, "local") == 0);
+
+	/* The same offer from another node: the stored form is not the old one any more. */
+	cmd.time = T0 + 6;
+	assert_int_equal(apply(f, &cmd, &r), KMIPD_ESTATE);
+	assert_string_equal(r.message,
+			    "tenant " TENANT "'s key-encryption key was rewrapped already");
+	/* A tenant that does not exist. */
+	strcpy(cmd.tenant, "never");
+	assert_int_equal(apply(f, &cmd, &r), KMIPD_ENOT_FOUND);
+	/* Without the form it replaces, the entry is malformed. */
+	cmd.old_kek_len = 0;
+	buf_clear(&f->entry);
+	assert_int_equal(command_encode(&cmd, &f->entry), 0);
+	assert_int_equal(command_decode(f->entry.data, f->entry.len, &f->arena, &decoded),
+			 KMIPD_EMALFORMED);
+}
+
 /* ---- Client certificates ---- */
 
 #define FP_A "aaaa000000000000000000000000000000000000000000000000000000000001"
@@ -1265,6 +1316,7 @@ int main(void)
 		T(refused_commands_still_advance_the_index),
 		T(another_tenant_sees_nothing),
 		T(tenant_delete_shreds_and_allows_recreation),
+		T(tenant_rewrap_replaces_only_the_form_it_names),
 		T(certificates_are_added_and_deleted),
 		T(batch_round_trip),
 		T(batch_add_refuses_what_is_not_one_command),
