@@ -221,6 +221,34 @@ def test_an_unreachable_provider_leaves_cached_keys_serving(build, cluster, kp, 
                  lambda n=n: kek_state(n, "kp-outage")["provider_reachable"], timeout=20)
 
 
+def test_server_errors_and_hung_requests_count_as_unreachable_not_revoked(
+        build, cluster, kp, tmp_path):
+    root, cert, key = make_tenant(build, cluster, kp, tmp_path, "kp-5xx")
+    uid, material = create_key(cluster.nodes[0], cert, key)
+    for fault in ({"status": 503}, {"status": 500}, {"status": 0}):  # 0: dropped unanswered
+        kp.inject(count=None, path_contains=f"{root}/actions/unwrap", **fault)
+        try:
+            for n in cluster.nodes:
+                wait_for(f"node {n.id} noticing {fault}", lambda n=n: not kek_state(
+                    n, "kp-5xx").get("provider_reachable", True), timeout=20)
+                assert kek_state(n, "kp-5xx")["state"] == "ready"
+                assert get_key(n, cert, key, uid) == material
+        finally:
+            kp.clear_faults()
+        for n in cluster.nodes:
+            wait_for(f"node {n.id} recovering from {fault}",
+                     lambda n=n: kek_state(n, "kp-5xx")["provider_reachable"], timeout=20)
+    # A request that hangs past keyprotect.timeout_ms (2 s) is a timeout, retried.
+    kp.hang(count=3, seconds=5, path_contains=f"{root}/actions/unwrap")
+    wait_for("a timed-out unwrap", lambda: any(
+        "Operation timed out" in n.stderr() for n in cluster.nodes), timeout=20)
+    for n in cluster.nodes:
+        assert get_key(n, cert, key, uid) == material
+        assert kek_state(n, "kp-5xx")["state"] == "ready"
+    logs = "".join(n.stderr() for n in cluster.nodes)
+    assert "HTTP 503" in logs and "retrying unwrap" in logs
+
+
 def test_a_429_storm_is_backed_off_and_an_expired_token_renewed(build, cluster, kp, tmp_path):
     root, cert, key = make_tenant(build, cluster, kp, tmp_path, "kp-storm")
     uid, material = create_key(cluster.nodes[0], cert, key)
