@@ -180,22 +180,19 @@ static void on_tenant_created(void *arg, const struct command_result *result)
 /* Dev mode: the tenant the dev client certificate names exists before anyone connects. */
 static int ensure_dev_tenant(struct daemon *d)
 {
-	struct crypto_key kek;
 	struct command cmd;
 	struct buf wrapped = BUF_INIT, entry = BUF_INIT;
 	int rv;
 
-	if (keyring_get(d->keyring, DEV_TENANT, &kek) == 0) {
-		OPENSSL_cleanse(&kek, sizeof(kek));
+	if (keyring_check(d->keyring, DEV_TENANT, NULL, 0) == 0)
 		return 0;
-	}
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = COMMAND_TENANT_CREATE;
 	cmd.time = service_now();
 	snprintf(cmd.tenant, sizeof(cmd.tenant), DEV_TENANT);
 	rv = crypto_request_id(cmd.request_id);
 	if (rv == 0)
-		rv = keyring_make(d->keyring, DEV_TENANT, &wrapped);
+		rv = keyring_make(d->keyring, DEV_TENANT, 1, &wrapped);
 	if (rv == 0) {
 		snprintf(cmd.tenant_record.name, sizeof(cmd.tenant_record.name), DEV_TENANT);
 		snprintf(cmd.tenant_record.provider, sizeof(cmd.tenant_record.provider), "local");

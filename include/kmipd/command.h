@@ -37,6 +37,15 @@ enum command_type {
 	/* @tenant's KEK wrapped anew by its provider (tenant_record.wrapped_kek) replaces
 	 * @old_kek, if that is still the stored form */
 	COMMAND_TENANT_REWRAP,
+	/* @tenant's new KEK, version @kek_version (tenant_record.wrapped_kek), becomes the
+	 * current one and the current one starts retiring; refused while one is retiring */
+	COMMAND_KEK_ROTATE,
+	/* object @uid's material re-sealed under the current KEK (@sealed) replaces what was
+	 * sealed under version @kek_version, if that is still what the object holds */
+	COMMAND_RESEAL,
+	/* the retiring KEK, version @kek_version, is forgotten: refused while any object of
+	 * @tenant is still sealed under it */
+	COMMAND_KEK_RETIRE,
 };
 
 struct command {
@@ -53,6 +62,9 @@ struct command {
 	struct store_tenant tenant_record;
 	const uint8_t *old_kek; /* COMMAND_TENANT_REWRAP */
 	size_t old_kek_len;
+	uint32_t kek_version;  /* COMMAND_KEK_ROTATE, COMMAND_RESEAL, COMMAND_KEK_RETIRE */
+	const uint8_t *sealed; /* COMMAND_RESEAL */
+	size_t sealed_len;
 
 	/* COMMAND_OBJECT_CREATE: the whole new object, material sealed. */
 	struct object object;

@@ -13,9 +13,10 @@
 
 #include "kmipd/buf.h"
 
-#define CRYPTO_KEY_LEN	    32 /* AES-256 */
-#define CRYPTO_SEAL_VERSION 1
-/* version (1) + nonce (12) + tag (16) */
+#define CRYPTO_KEY_LEN		32 /* AES-256 */
+#define CRYPTO_SEAL_VERSION	1  /* sealed under KEK version 1 (or a root key) */
+#define CRYPTO_SEAL_VERSION_KEK 2  /* the KEK version follows, 4 bytes big-endian */
+/* format (1) + nonce (12) + tag (16); format 2 adds 4 */
 #define CRYPTO_SEAL_OVERHEAD (1 + 12 + 16)
 
 /* A 256-bit secret key. Allocate with crypto_key_new(); never copy it by value. */
@@ -55,10 +56,21 @@ int crypto_request_id(uint8_t out[16]);
 int crypto_seal(const struct crypto_key *key, const void *aad, size_t aad_len, const uint8_t *plain,
 		size_t len, struct buf *out);
 
-/* Opens a blob made by crypto_seal() with the same @key and @aad, writing the
- * @sealed_len - CRYPTO_SEAL_OVERHEAD plaintext bytes to @plain. 0, KMIPD_EMALFORMED (not a
- * sealed blob of a known version) or KMIPD_ECRYPTO (wrong key, wrong AAD or tampered:
- * nothing is written to @plain). */
+/* crypto_seal() for material sealed under version @kek_version of a tenant's KEK: the
+ * blob records the version (format 2), so that whoever opens it knows which KEK to use.
+ * Version 1 writes format 1, as crypto_seal() does. */
+int crypto_seal_kek(const struct crypto_key *key, uint32_t kek_version, const void *aad,
+		    size_t aad_len, const uint8_t *plain, size_t len, struct buf *out);
+
+/* Reads a sealed blob's header: the KEK version it was sealed under (1 for format 1) and
+ * how many plaintext bytes it holds. 0 or KMIPD_EMALFORMED. */
+int crypto_sealed_info(const uint8_t *sealed, size_t sealed_len, uint32_t *kek_version,
+		       size_t *plain_len);
+
+/* Opens a blob made by crypto_seal() or crypto_seal_kek() with the same @key and @aad,
+ * writing its plaintext (crypto_sealed_info's @plain_len bytes) to @plain. 0,
+ * KMIPD_EMALFORMED (not a sealed blob of a known format) or KMIPD_ECRYPTO (wrong key, wrong
+ * AAD or tampered: nothing is written to @plain). */
 int crypto_open(const struct crypto_key *key, const void *aad, size_t aad_len,
 		const uint8_t *sealed, size_t sealed_len, uint8_t *plain);
 
@@ -77,14 +89,15 @@ size_t crypto_object_aad(uint8_t *out, size_t cap, const char *tenant, const cha
 int crypto_root_key_load(const char *path, bool create, struct crypto_key *key, char *errmsg,
 			 size_t errlen);
 
-/* Wraps a tenant KEK with the root key: crypto_seal() with AAD "kmipd-kek\0" tenant. */
-int crypto_kek_wrap(const struct crypto_key *root, const char *tenant, const struct crypto_key *kek,
-		    struct buf *out);
+/* Wraps version @version of a tenant KEK with the root key: crypto_seal() with AAD
+ * "kmipd-kek\0" tenant, followed for versions after 1 by "\0v" and the version. */
+int crypto_kek_wrap(const struct crypto_key *root, const char *tenant, uint32_t version,
+		    const struct crypto_key *kek, struct buf *out);
 
-/* Unwraps what crypto_kek_wrap() made. 0, KMIPD_EMALFORMED or KMIPD_ECRYPTO (wrong root key
- * or the wrapped KEK belongs to another tenant). */
-int crypto_kek_unwrap(const struct crypto_key *root, const char *tenant, const uint8_t *wrapped,
-		      size_t len, struct crypto_key *kek);
+/* Unwraps what crypto_kek_wrap() made. 0, KMIPD_EMALFORMED or KMIPD_ECRYPTO (wrong root key,
+ * or the wrapped KEK belongs to another tenant or version). */
+int crypto_kek_unwrap(const struct crypto_key *root, const char *tenant, uint32_t version,
+		      const uint8_t *wrapped, size_t len, struct crypto_key *kek);
 
 /* Turns off core dumps for this process (prctl PR_SET_DUMPABLE and RLIMIT_CORE = 0), so a
  * crash cannot write key material to disk. */

@@ -17,26 +17,38 @@
 
 struct keyring;
 
-/* A keyring whose KEKs are wrapped by @root (the local root key; copied). NULL on ENOMEM. */
+/* A keyring whose local tenants' KEKs are wrapped by @root (the local root key; copied).
+ * NULL on ENOMEM. */
 struct keyring *keyring_new(const struct crypto_key *root);
 /* Wipes every key and frees the keyring. */
 void keyring_free(struct keyring *ring);
 
-/* Unwraps @wrapped for @tenant and keeps it. 0, KMIPD_ECRYPTO / KMIPD_EMALFORMED (the root
- * key does not open it) or KMIPD_ENOMEM. Loading a tenant again replaces its KEK. */
-int keyring_load(struct keyring *ring, const char *tenant, const uint8_t *wrapped, size_t len);
+/* A tenant has one current KEK and, while its objects are re-sealed after a rotation, the
+ * version before it ("retiring"). New material is sealed with the current one; material is
+ * opened with the version its sealed blob names (crypto_sealed_info). */
 
-/* Makes a new random KEK for @tenant and appends it, wrapped with the root key, to
- * @wrapped. Nothing is kept: keyring_load() keeps the KEK once the tenant is committed.
- * 0, KMIPD_ECRYPTO or KMIPD_ENOMEM. */
-int keyring_make(struct keyring *ring, const char *tenant, struct buf *wrapped);
+/* Unwraps @wrapped, version @version of @tenant's KEK, with the local root key and keeps it
+ * as the current KEK, or (@retiring) as the retiring one. 0, KMIPD_ECRYPTO /
+ * KMIPD_EMALFORMED (the root key does not open it) or KMIPD_ENOMEM. */
+int keyring_load(struct keyring *ring, const char *tenant, uint32_t version, const uint8_t *wrapped,
+		 size_t len, bool retiring);
 
-/* Wipes and forgets @tenant's KEK (the tenant was deleted). 0, or KMIPD_ENOT_FOUND if
+/* Makes a new random KEK, version @version, for @tenant and appends it, wrapped with the
+ * local root key, to @wrapped. Nothing is kept: keyring_load() keeps the KEK once the
+ * change is committed. 0, KMIPD_ECRYPTO or KMIPD_ENOMEM. */
+int keyring_make(struct keyring *ring, const char *tenant, uint32_t version, struct buf *wrapped);
+
+/* Wipes and forgets @tenant's KEKs (the tenant was deleted). 0, or KMIPD_ENOT_FOUND if
  * it had none. */
 int keyring_drop(struct keyring *ring, const char *tenant);
 
-/* Keeps a copy of @kek, unwrapped by a provider, as @tenant's: the tenant is served. */
-int keyring_put(struct keyring *ring, const char *tenant, const struct crypto_key *kek);
+/* Keeps a copy of @kek, version @version unwrapped by a provider, as @tenant's current KEK
+ * (the tenant is served) or as its retiring one. */
+int keyring_put(struct keyring *ring, const char *tenant, uint32_t version,
+		const struct crypto_key *kek, bool retiring);
+
+/* Wipes @tenant's retiring KEK: every object is sealed with the current one. */
+void keyring_retire(struct keyring *ring, const char *tenant);
 
 enum keyring_state {
 	KEYRING_READY,	 /* the KEK is here */
@@ -45,7 +57,7 @@ enum keyring_state {
 };
 
 /* Sets @tenant's state to PENDING or REVOKED with @reason (a sentence for clients and
- * logs). REVOKED wipes the KEK. PENDING keeps a KEK already here: the provider is only
+ * logs). REVOKED wipes the KEKs. PENDING keeps a KEK already here: the provider is only
  * unreachable then, which keyring_note records. 0 or KMIPD_ENOMEM. */
 int keyring_mark(struct keyring *ring, const char *tenant, enum keyring_state state,
 		 const char *reason);
@@ -53,21 +65,25 @@ int keyring_mark(struct keyring *ring, const char *tenant, enum keyring_state st
 /* Records whether @tenant's provider answered the last check (@reason says why not). */
 void keyring_note(struct keyring *ring, const char *tenant, bool provider_ok, const char *reason);
 
-/* Copies @tenant's KEK into @out. 0, KMIPD_ENOT_FOUND (no such tenant here),
+/* Copies version @version of @tenant's KEK (0: the current one) into @out, and its version
+ * into *@got (if not NULL). 0, KMIPD_ENOT_FOUND (no such tenant or version here),
  * KMIPD_EPERMISSION (REVOKED) or KMIPD_EUNAVAILABLE (PENDING). The caller wipes @out after
  * use (crypto_key_free or OPENSSL_cleanse). */
-int keyring_get(struct keyring *ring, const char *tenant, struct crypto_key *out);
+int keyring_get(struct keyring *ring, const char *tenant, uint32_t version, struct crypto_key *out,
+		uint32_t *got);
 
-/* What keyring_get() would return, copying nothing; for a non-zero code, the reason
- * goes into @why. */
+/* What keyring_get() would return for the current KEK, copying nothing; for a non-zero
+ * code, the reason goes into @why. */
 int keyring_check(struct keyring *ring, const char *tenant, char *why, size_t len);
 
 /* One tenant's state, for health output. */
 struct keyring_view {
 	enum keyring_state state;
-	bool provider_ok; /* the provider answered the last check (always, for local) */
-	char reason[320]; /* why it is not READY, or why the provider did not answer */
-	int64_t since;	  /* when the state or provider_ok last changed (Unix seconds) */
+	bool provider_ok;     /* the provider answered the last check (always, for local) */
+	char reason[320];     /* why it is not READY, or why the provider did not answer */
+	int64_t since;	      /* when the state or provider_ok last changed (Unix seconds) */
+	uint32_t version;     /* of the current KEK here (0: none) */
+	uint32_t old_version; /* of the retiring KEK here (0: none) */
 };
 
 /* 0 or KMIPD_ENOT_FOUND. */

@@ -144,10 +144,17 @@ struct store_tenant {
 	char name[OBJECT_TENANT_MAX + 1];
 	char provider[16];	    /* "local", "keyprotect", "hpcs" */
 	const char *root_key_id;    /* provider's id of the root key ("" for local) */
-	const uint8_t *wrapped_kek; /* the KEK as the provider wrapped it */
+	const uint8_t *wrapped_kek; /* the current KEK as the provider wrapped it */
 	size_t wrapped_kek_len;
 	int64_t created;
-	int64_t deleted; /* 0: live; else when it was deleted (its KEK and objects are gone) */
+	int64_t deleted;      /* 0: live; else when it was deleted (its KEK and objects are gone) */
+	uint32_t kek_version; /* of the current KEK: 1 (also when 0 is written), then one more
+			       * per rotation */
+	/* The KEK before the current one while objects sealed under it are re-sealed:
+	 * version 0 when there is none. */
+	uint32_t retiring_version;
+	const uint8_t *retiring_kek;
+	size_t retiring_kek_len;
 };
 
 /* Reads tenant @name into @out (strings copied into @arena). 0 or KMIPD_ENOT_FOUND. */

@@ -177,6 +177,7 @@ void handle_tenant_list(struct http_conn *c, const char **params);
 void handle_tenant_create(struct http_conn *c, const char **params);
 void handle_tenant_show(struct http_conn *c, const char **params);
 void handle_tenant_delete(struct http_conn *c, const char **params);
+void handle_tenant_rotate_kek(struct http_conn *c, const char **params);
 void handle_object_list(struct http_conn *c, const char **params);
 void handle_object_show(struct http_conn *c, const char **params);
 void handle_cluster(struct http_conn *c, const char **params);

@@ -31,10 +31,14 @@ static json_t *kek_json(struct admin *admin, const struct store_tenant *t)
 	json_t *kek;
 
 	if (keyring_view(admin->config.keyring, t->name, &view) != 0)
-		return json_pack("{s:I, s:b, s:s, s:s}", "version", (json_int_t)1, "loaded", 0,
-				 "state", "pending", "reason", "not loaded on this node yet");
-	kek = json_pack("{s:I, s:b, s:s}", "version", (json_int_t)1, "loaded",
-			view.state == KEYRING_READY, "state", state_text(view.state));
+		return json_pack("{s:I, s:b, s:s, s:s}", "version", (json_int_t)t->kek_version,
+				 "loaded", 0, "state", "pending", "reason",
+				 "not loaded on this node yet");
+	kek = json_pack("{s:I, s:b, s:s}", "version", (json_int_t)t->kek_version, "loaded",
+			view.state == KEYRING_READY && view.version == t->kek_version, "state",
+			state_text(view.state));
+	if (t->retiring_version != 0)
+		json_object_set_new(kek, "retiring_version", json_integer(t->retiring_version));
 	if (strcmp(t->provider, "local") != 0)
 		json_object_set_new(kek, "provider_reachable", json_boolean(view.provider_ok));
 	if (view.reason[0] != '\0') {
@@ -176,11 +180,14 @@ struct provider *admin_provider(struct http_conn *c, const char *type)
 	return *slot;
 }
 
-/* A tenant whose root key is in a cloud provider, while its new KEK is being wrapped. */
-struct cloud_create {
+/* A cloud tenant's new KEK (a new tenant's, or a rotation's) while its provider wraps it:
+ * @cmd is submitted with the wrapped form, and answered by @done. */
+struct cloud_wrap {
 	struct http_conn *c;
 	struct command cmd;
 	char root_key_id[256];
+	int status_ok;
+	admin_done_fn done;
 };
 
 static void tenant_created(struct http_conn *c, const struct command *cmd,
@@ -201,7 +208,7 @@ static void tenant_created(struct http_conn *c, const struct command *cmd,
 
 static void on_wrapped(void *arg, const struct provider_result *r)
 {
-	struct cloud_create *cc = arg;
+	struct cloud_wrap *cc = arg;
 	struct http_conn *c = cc->c;
 	struct store_tenant *t = &cc->cmd.tenant_record;
 
@@ -223,17 +230,18 @@ static void on_wrapped(void *arg, const struct provider_result *r)
 	t->root_key_id = cc->root_key_id;
 	t->wrapped_kek = (const uint8_t *)r->ciphertext;
 	t->wrapped_kek_len = strlen(r->ciphertext);
-	admin_submit(c, &cc->cmd, 201, tenant_created);
+	admin_submit(c, &cc->cmd, cc->status_ok, cc->done);
 	free(cc);
 }
 
-/* Generates the tenant's KEK and has @provider wrap it; the tenant is created when the
- * wrapped form comes back. The plaintext KEK is wiped once sent: each node gets it from
- * the provider, as it will at every start. */
-static void create_cloud_tenant(struct http_conn *c, struct provider *provider,
-				const struct command *cmd, const char *root)
+/* Generates KEK version @version of @cmd's tenant and has @provider wrap it with root key
+ * @root; @cmd is submitted when the wrapped form comes back. The plaintext KEK is wiped
+ * once sent: each node gets it from the provider, as it will at every start. */
+static void wrap_cloud_kek(struct http_conn *c, struct provider *provider,
+			   const struct command *cmd, const char *root, uint32_t version,
+			   int status_ok, admin_done_fn done)
 {
-	struct cloud_create *cc = calloc(1, sizeof(*cc));
+	struct cloud_wrap *cc = calloc(1, sizeof(*cc));
 	struct crypto_key *kek = crypto_key_new();
 	char bufs[2][80];
 	const char *aad[TENANT_KEYS_AAD];
@@ -244,8 +252,10 @@ static void create_cloud_tenant(struct http_conn *c, struct provider *provider,
 	if (rv == 0) {
 		cc->c = c;
 		cc->cmd = *cmd;
+		cc->status_ok = status_ok;
+		cc->done = done;
 		snprintf(cc->root_key_id, sizeof(cc->root_key_id), "%s", root);
-		tenant_keys_aad(cmd->tenant, 1, bufs, aad);
+		tenant_keys_aad(cmd->tenant, version, bufs, aad);
 		rv = provider_wrap(provider, root, aad, TENANT_KEYS_AAD, kek, on_wrapped, cc);
 	}
 	crypto_key_free(kek);
@@ -262,18 +272,40 @@ static void create_cloud_tenant(struct http_conn *c, struct provider *provider,
 	admin_wait(c);
 }
 
+/* Submits @cmd (a tenant's creation or KEK rotation) with KEK version @version made for
+ * it: wrapped by @cloud with root key @root, or (@cloud NULL) by the local root key. */
+static void submit_new_kek(struct http_conn *c, struct provider *cloud, struct command *cmd,
+			   const char *root, uint32_t version, int status_ok, admin_done_fn done)
+{
+	struct buf wrapped = BUF_INIT;
+	int rv;
+
+	if (cloud != NULL) {
+		wrap_cloud_kek(c, cloud, cmd, root, version, status_ok, done);
+		return;
+	}
+	rv = keyring_make(c->admin->config.keyring, cmd->tenant, version, &wrapped);
+	if (rv != 0) {
+		http_error(c, 500, "making the tenant's key-encryption key failed: %s",
+			   kmipd_strerror(rv));
+		return;
+	}
+	cmd->tenant_record.wrapped_kek = wrapped.data;
+	cmd->tenant_record.wrapped_kek_len = wrapped.len;
+	admin_submit(c, cmd, status_ok, done);
+	buf_free(&wrapped);
+}
+
 void handle_tenant_create(struct http_conn *c, const char **params)
 {
 	json_t *body = http_body_object(c);
 	const char *name, *provider = "local", *root = "";
-	struct buf wrapped = BUF_INIT;
 	struct command cmd;
 	struct store_txn *txn;
 	struct store_tenant existing;
 	struct provider *cloud = NULL;
 	bool exists = false;
 	json_error_t err;
-	int rv;
 
 	(void)params;
 	admin_audit_as(c, "create tenant", NULL);
@@ -341,22 +373,55 @@ void handle_tenant_create(struct http_conn *c, const char **params)
 		json_decref(body);
 		return;
 	}
-	if (cloud != NULL) {
-		create_cloud_tenant(c, cloud, &cmd, root);
-		json_decref(body);
-		return;
-	}
+	submit_new_kek(c, cloud, &cmd, root, 1, 201, tenant_created);
 	json_decref(body);
-	rv = keyring_make(c->admin->config.keyring, cmd.tenant, &wrapped);
-	if (rv != 0) {
-		http_error(c, 500, "making the tenant's key-encryption key failed: %s",
-			   kmipd_strerror(rv));
+}
+
+static void kek_rotated(struct http_conn *c, const struct command *cmd,
+			const struct command_result *result)
+{
+	http_json(c, 200,
+		  json_pack("{s:s, s:I, s:I, s:s}", "name", cmd->tenant, "kek_version",
+			    (json_int_t)result->index, "retiring_version",
+			    (json_int_t)result->index - 1, "message",
+			    "new objects are sealed with the new key-encryption key; the leader "
+			    "re-seals the others in the background and then retires the old one"));
+}
+
+/* POST /v1/tenants/N/rotate-kek: a new KEK, wrapped by the tenant's root key. */
+void handle_tenant_rotate_kek(struct http_conn *c, const char **params)
+{
+	struct store_tenant t;
+	struct store_txn *txn;
+	struct command cmd;
+	struct provider *cloud = NULL;
+	bool found;
+
+	admin_audit_as(c, "rotate tenant KEK", pki_name_valid(params[0]) ? params[0] : NULL);
+	if (store_txn_begin(c->admin->config.store, false, &txn) != 0) {
+		http_error(c, 503, "the key store cannot be read");
 		return;
 	}
-	cmd.tenant_record.wrapped_kek = wrapped.data;
-	cmd.tenant_record.wrapped_kek_len = wrapped.len;
-	admin_submit(c, &cmd, 201, tenant_created);
-	buf_free(&wrapped);
+	found = admin_find_tenant(c, txn, params[0], &t);
+	store_txn_abort(txn);
+	if (!found)
+		return;
+	if (t.retiring_version != 0) {
+		http_error(c, 409,
+			   "tenant %s's key-encryption key version %u is still being retired "
+			   "(objects are re-sealed under version %u); rotate again once that is "
+			   "done",
+			   t.name, t.retiring_version, t.kek_version);
+		return;
+	}
+	if (strcmp(t.provider, "local") != 0 && (cloud = admin_provider(c, t.provider)) == NULL)
+		return;
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = COMMAND_KEK_ROTATE;
+	cmd.time = (int64_t)time(NULL);
+	snprintf(cmd.tenant, sizeof(cmd.tenant), "%s", t.name);
+	cmd.kek_version = t.kek_version + 1;
+	submit_new_kek(c, cloud, &cmd, t.root_key_id, cmd.kek_version, 200, kek_rotated);
 }
 
 void handle_tenant_delete(struct http_conn *c, const char **params)

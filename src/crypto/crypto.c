@@ -162,14 +162,16 @@ int crypto_request_id(uint8_t out[16])
 	return 0;
 }
 
-/* Feeds the version byte and then @aad into a GCM context as additional data. */
-static int add_aad(EVP_CIPHER_CTX *ctx, int encrypt, uint8_t version, const void *aad,
-		   size_t aad_len)
+/* Feeds the blob's header (its format byte, and for format 2 the KEK version) and then
+ * @aad into a GCM context as additional data. */
+static int add_aad(EVP_CIPHER_CTX *ctx, int encrypt, const uint8_t *header, size_t header_len,
+		   const void *aad, size_t aad_len)
 {
 	const uint8_t *p = aad;
 	int outl;
 
-	if ((encrypt ? EVP_EncryptUpdate : EVP_DecryptUpdate)(ctx, NULL, &outl, &version, 1) != 1)
+	if ((encrypt ? EVP_EncryptUpdate : EVP_DecryptUpdate)(ctx, NULL, &outl, header,
+							      (int)header_len) != 1)
 		return -1;
 	while (aad_len > 0) {
 		int n = aad_len > INT_MAX ? INT_MAX : (int)aad_len;
@@ -182,11 +184,54 @@ static int add_aad(EVP_CIPHER_CTX *ctx, int encrypt, uint8_t version, const void
 	return 0;
 }
 
-int crypto_seal(const struct crypto_key *key, const void *aad, size_t aad_len, const uint8_t *plain,
-		size_t len, struct buf *out)
+/* The header of a blob sealed under KEK version @kek_version: format 1 (one byte) for
+ * version 1, which every kmipd reads, else format 2 with the version after it. */
+static size_t seal_header(uint32_t kek_version, uint8_t header[5])
+{
+	if (kek_version <= 1) {
+		header[0] = CRYPTO_SEAL_VERSION;
+		return 1;
+	}
+	header[0] = CRYPTO_SEAL_VERSION_KEK;
+	header[1] = (uint8_t)(kek_version >> 24);
+	header[2] = (uint8_t)(kek_version >> 16);
+	header[3] = (uint8_t)(kek_version >> 8);
+	header[4] = (uint8_t)kek_version;
+	return 5;
+}
+
+int crypto_sealed_info(const uint8_t *sealed, size_t sealed_len, uint32_t *kek_version,
+		       size_t *plain_len)
+{
+	size_t header;
+
+	if (sealed == NULL || sealed_len == 0)
+		return KMIPD_EMALFORMED;
+	if (sealed[0] == CRYPTO_SEAL_VERSION) {
+		header = 1;
+		*kek_version = 1;
+	} else if (sealed[0] == CRYPTO_SEAL_VERSION_KEK && sealed_len >= 5) {
+		header = 5;
+		*kek_version = (uint32_t)sealed[1] << 24 | (uint32_t)sealed[2] << 16 |
+			       (uint32_t)sealed[3] << 8 | sealed[4];
+		if (*kek_version < 2)
+			return KMIPD_EMALFORMED;
+	} else {
+		return KMIPD_EMALFORMED;
+	}
+	if (sealed_len < header + NONCE_LEN + TAG_LEN)
+		return KMIPD_EMALFORMED;
+	*plain_len = sealed_len - header - NONCE_LEN - TAG_LEN;
+	return 0;
+}
+
+int crypto_seal_kek(const struct crypto_key *key, uint32_t kek_version, const void *aad,
+		    size_t aad_len, const uint8_t *plain, size_t len, struct buf *out)
 {
 	EVP_CIPHER_CTX *ctx = NULL;
-	uint8_t *p, *nonce, *cipher, *tag;
+	uint8_t header[5], *p, *nonce, *cipher, *tag;
+	size_t header_len = seal_header(kek_version, header);
+	size_t total = header_len + NONCE_LEN + TAG_LEN + len;
 	int outl, rv = KMIPD_ECRYPTO;
 
 	if (key == NULL || out == NULL || (plain == NULL && len > 0) ||
@@ -194,17 +239,17 @@ int crypto_seal(const struct crypto_key *key, const void *aad, size_t aad_len, c
 		return KMIPD_EINVAL;
 	if (len > INT_MAX)
 		return KMIPD_ETOO_LARGE;
-	rv = buf_reserve(out, CRYPTO_SEAL_OVERHEAD + len);
+	rv = buf_reserve(out, total);
 	if (rv != 0)
 		return rv;
 	rv = KMIPD_ECRYPTO;
 
 	/* Written in place after out->len; len is only advanced once everything succeeded. */
 	p = out->data + out->len;
-	nonce = p + 1;
+	memcpy(p, header, header_len);
+	nonce = p + header_len;
 	cipher = nonce + NONCE_LEN;
 	tag = cipher + len;
-	p[0] = CRYPTO_SEAL_VERSION;
 	if (crypto_random(nonce, NONCE_LEN) != 0)
 		goto err;
 
@@ -215,7 +260,7 @@ int crypto_seal(const struct crypto_key *key, const void *aad, size_t aad_len, c
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
 	    EVP_EncryptInit_ex(ctx, NULL, NULL, key->bytes, nonce) != 1)
 		goto err;
-	if (add_aad(ctx, 1, CRYPTO_SEAL_VERSION, aad, aad_len) != 0)
+	if (add_aad(ctx, 1, header, header_len, aad, aad_len) != 0)
 		goto err;
 	if (len > 0 &&
 	    (EVP_EncryptUpdate(ctx, cipher, &outl, plain, (int)len) != 1 || (size_t)outl != len))
@@ -225,13 +270,19 @@ int crypto_seal(const struct crypto_key *key, const void *aad, size_t aad_len, c
 	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) != 1)
 		goto err;
 	EVP_CIPHER_CTX_free(ctx);
-	out->len += CRYPTO_SEAL_OVERHEAD + len;
+	out->len += total;
 	return 0;
 
 err:
 	EVP_CIPHER_CTX_free(ctx);
-	OPENSSL_cleanse(p, CRYPTO_SEAL_OVERHEAD + len);
+	OPENSSL_cleanse(p, total);
 	return rv;
+}
+
+int crypto_seal(const struct crypto_key *key, const void *aad, size_t aad_len, const uint8_t *plain,
+		size_t len, struct buf *out)
+{
+	return crypto_seal_kek(key, 1, aad, aad_len, plain, len, out);
 }
 
 int crypto_open(const struct crypto_key *key, const void *aad, size_t aad_len,
@@ -243,16 +294,19 @@ int crypto_open(const struct crypto_key *key, const void *aad, size_t aad_len,
 	size_t len;
 	int outl, rv = KMIPD_ECRYPTO;
 
+	uint32_t kek_version;
+	size_t header_len;
+
 	if (key == NULL || (aad == NULL && aad_len > 0) || (sealed == NULL && sealed_len > 0))
 		return KMIPD_EINVAL;
-	if (sealed_len < CRYPTO_SEAL_OVERHEAD || sealed[0] != CRYPTO_SEAL_VERSION)
+	if (crypto_sealed_info(sealed, sealed_len, &kek_version, &len) != 0)
 		return KMIPD_EMALFORMED;
-	len = sealed_len - CRYPTO_SEAL_OVERHEAD;
+	header_len = sealed_len - len - NONCE_LEN - TAG_LEN;
 	if (len > INT_MAX)
 		return KMIPD_ETOO_LARGE;
 	if (plain == NULL && len > 0)
 		return KMIPD_EINVAL;
-	nonce = sealed + 1;
+	nonce = sealed + header_len;
 	cipher = nonce + NONCE_LEN;
 	tag = cipher + len;
 
@@ -267,7 +321,7 @@ int crypto_open(const struct crypto_key *key, const void *aad, size_t aad_len,
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
 	    EVP_DecryptInit_ex(ctx, NULL, NULL, key->bytes, nonce) != 1)
 		goto out;
-	if (add_aad(ctx, 0, sealed[0], aad, aad_len) != 0)
+	if (add_aad(ctx, 0, sealed, header_len, aad, aad_len) != 0)
 		goto out;
 	if (len > 0 &&
 	    (EVP_DecryptUpdate(ctx, tmp, &outl, cipher, (int)len) != 1 || (size_t)outl != len))
@@ -467,23 +521,29 @@ int crypto_root_key_load(const char *path, bool create, struct crypto_key *key, 
 	return KMIPD_EAGAIN;
 }
 
-/* "kmipd-kek\0" tenant, in a new allocation (free() it). */
-static uint8_t *kek_aad(const char *tenant, size_t *len)
+/* "kmipd-kek\0" tenant, and for KEK versions after the first "\0v" and the version in
+ * decimal, in a new allocation (free() it). */
+static uint8_t *kek_aad(const char *tenant, uint32_t version, size_t *len)
 {
 	size_t tenant_len = strlen(tenant);
+	char suffix[16] = "";
+	size_t suffix_len = 0;
 	uint8_t *aad;
 
-	*len = sizeof(kek_aad_prefix) + tenant_len;
+	if (version > 1)
+		suffix_len = (size_t)snprintf(suffix, sizeof(suffix), "%cv%u", '\0', version);
+	*len = sizeof(kek_aad_prefix) + tenant_len + suffix_len;
 	aad = malloc(*len);
 	if (aad == NULL)
 		return NULL;
 	memcpy(aad, kek_aad_prefix, sizeof(kek_aad_prefix));
 	memcpy(aad + sizeof(kek_aad_prefix), tenant, tenant_len);
+	memcpy(aad + sizeof(kek_aad_prefix) + tenant_len, suffix, suffix_len);
 	return aad;
 }
 
-int crypto_kek_wrap(const struct crypto_key *root, const char *tenant, const struct crypto_key *kek,
-		    struct buf *out)
+int crypto_kek_wrap(const struct crypto_key *root, const char *tenant, uint32_t version,
+		    const struct crypto_key *kek, struct buf *out)
 {
 	uint8_t *aad;
 	size_t aad_len;
@@ -491,7 +551,7 @@ int crypto_kek_wrap(const struct crypto_key *root, const char *tenant, const str
 
 	if (root == NULL || tenant == NULL || kek == NULL || out == NULL)
 		return KMIPD_EINVAL;
-	aad = kek_aad(tenant, &aad_len);
+	aad = kek_aad(tenant, version, &aad_len);
 	if (aad == NULL)
 		return KMIPD_ENOMEM;
 	rv = crypto_seal(root, aad, aad_len, kek->bytes, CRYPTO_KEY_LEN, out);
@@ -499,8 +559,8 @@ int crypto_kek_wrap(const struct crypto_key *root, const char *tenant, const str
 	return rv;
 }
 
-int crypto_kek_unwrap(const struct crypto_key *root, const char *tenant, const uint8_t *wrapped,
-		      size_t len, struct crypto_key *kek)
+int crypto_kek_unwrap(const struct crypto_key *root, const char *tenant, uint32_t version,
+		      const uint8_t *wrapped, size_t len, struct crypto_key *kek)
 {
 	uint8_t *aad;
 	size_t aad_len;
@@ -510,7 +570,7 @@ int crypto_kek_unwrap(const struct crypto_key *root, const char *tenant, const u
 		return KMIPD_EINVAL;
 	if (len != CRYPTO_SEAL_OVERHEAD + CRYPTO_KEY_LEN)
 		return KMIPD_EMALFORMED;
-	aad = kek_aad(tenant, &aad_len);
+	aad = kek_aad(tenant, version, &aad_len);
 	if (aad == NULL)
 		return KMIPD_ENOMEM;
 	/* crypto_open() writes nothing unless the tag verifies. */

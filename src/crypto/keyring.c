@@ -2,6 +2,7 @@
  * per KMIP instance), so a linear search is the clearest structure; the lock is held only
  * while copying 32 bytes. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 
 struct keyring_entry {
 	char tenant[OBJECT_TENANT_MAX + 1];
-	struct crypto_key *kek; /* NULL unless READY */
+	struct crypto_key *kek; /* current; NULL unless READY */
+	struct crypto_key *old; /* retiring, or NULL */
 	struct keyring_view view;
 };
 
@@ -47,8 +49,10 @@ void keyring_free(struct keyring *ring)
 {
 	if (ring == NULL)
 		return;
-	for (size_t i = 0; i < ring->count; i++)
+	for (size_t i = 0; i < ring->count; i++) {
 		crypto_key_free(ring->entries[i].kek);
+		crypto_key_free(ring->entries[i].old);
+	}
 	free(ring->entries);
 	crypto_key_free(ring->root);
 	pthread_rwlock_destroy(&ring->lock);
@@ -96,16 +100,31 @@ static struct keyring_entry *entry_for(struct keyring *ring, const char *tenant)
 	return entry;
 }
 
-/* Makes @kek (owned from now on) @tenant's KEK. */
-static int install(struct keyring *ring, const char *tenant, struct crypto_key *kek)
+/* Makes @kek (owned from now on) version @version of @tenant's KEK, current or retiring. */
+static int install(struct keyring *ring, const char *tenant, uint32_t version,
+		   struct crypto_key *kek, bool retiring)
 {
 	struct keyring_entry *entry;
 	int rv = KMIPD_ENOMEM;
 
 	pthread_rwlock_wrlock(&ring->lock);
 	entry = entry_for(ring, tenant);
-	if (entry != NULL) {
-		crypto_key_free(entry->kek);
+	if (entry != NULL && retiring) {
+		crypto_key_free(entry->old);
+		entry->old = kek;
+		entry->view.old_version = version;
+		kek = NULL;
+		rv = 0;
+	} else if (entry != NULL) {
+		if (entry->kek != NULL && version > entry->view.version) {
+			/* A rotation: the KEK it replaces still opens what is not re-sealed
+			 * yet, until keyring_retire(). */
+			crypto_key_free(entry->old);
+			entry->old = entry->kek;
+			entry->view.old_version = entry->view.version;
+		} else {
+			crypto_key_free(entry->kek);
+		}
 		entry->kek = kek;
 		kek = NULL;
 		if (entry->view.state != KEYRING_READY || !entry->view.provider_ok)
@@ -113,6 +132,7 @@ static int install(struct keyring *ring, const char *tenant, struct crypto_key *
 		entry->view.state = KEYRING_READY;
 		entry->view.provider_ok = true;
 		entry->view.reason[0] = '\0';
+		entry->view.version = version;
 		rv = 0;
 	}
 	pthread_rwlock_unlock(&ring->lock);
@@ -120,7 +140,8 @@ static int install(struct keyring *ring, const char *tenant, struct crypto_key *
 	return rv;
 }
 
-int keyring_load(struct keyring *ring, const char *tenant, const uint8_t *wrapped, size_t len)
+int keyring_load(struct keyring *ring, const char *tenant, uint32_t version, const uint8_t *wrapped,
+		 size_t len, bool retiring)
 {
 	struct crypto_key *kek;
 	int rv;
@@ -130,15 +151,16 @@ int keyring_load(struct keyring *ring, const char *tenant, const uint8_t *wrappe
 	kek = crypto_key_new();
 	if (kek == NULL)
 		return KMIPD_ENOMEM;
-	rv = crypto_kek_unwrap(ring->root, tenant, wrapped, len, kek);
+	rv = crypto_kek_unwrap(ring->root, tenant, version, wrapped, len, kek);
 	if (rv != 0) {
 		crypto_key_free(kek);
 		return rv;
 	}
-	return install(ring, tenant, kek);
+	return install(ring, tenant, version, kek, retiring);
 }
 
-int keyring_put(struct keyring *ring, const char *tenant, const struct crypto_key *kek)
+int keyring_put(struct keyring *ring, const char *tenant, uint32_t version,
+		const struct crypto_key *kek, bool retiring)
 {
 	struct crypto_key *copy;
 
@@ -148,7 +170,21 @@ int keyring_put(struct keyring *ring, const char *tenant, const struct crypto_ke
 	if (copy == NULL)
 		return KMIPD_ENOMEM;
 	memcpy(copy->bytes, kek->bytes, CRYPTO_KEY_LEN);
-	return install(ring, tenant, copy);
+	return install(ring, tenant, version, copy, retiring);
+}
+
+void keyring_retire(struct keyring *ring, const char *tenant)
+{
+	struct keyring_entry *entry;
+
+	pthread_rwlock_wrlock(&ring->lock);
+	entry = find(ring, tenant);
+	if (entry != NULL) {
+		crypto_key_free(entry->old); /* wiped */
+		entry->old = NULL;
+		entry->view.old_version = 0;
+	}
+	pthread_rwlock_unlock(&ring->lock);
 }
 
 int keyring_mark(struct keyring *ring, const char *tenant, enum keyring_state state,
@@ -163,7 +199,11 @@ int keyring_mark(struct keyring *ring, const char *tenant, enum keyring_state st
 	if (entry != NULL) {
 		if (state == KEYRING_REVOKED || entry->kek == NULL) {
 			crypto_key_free(entry->kek); /* wiped */
+			crypto_key_free(entry->old);
 			entry->kek = NULL;
+			entry->old = NULL;
+			entry->view.version = 0;
+			entry->view.old_version = 0;
 			if (entry->view.state != state)
 				entry->view.since = (int64_t)time(NULL);
 			entry->view.state = state;
@@ -191,7 +231,7 @@ void keyring_note(struct keyring *ring, const char *tenant, bool provider_ok, co
 	pthread_rwlock_unlock(&ring->lock);
 }
 
-int keyring_make(struct keyring *ring, const char *tenant, struct buf *wrapped)
+int keyring_make(struct keyring *ring, const char *tenant, uint32_t version, struct buf *wrapped)
 {
 	struct crypto_key *kek = crypto_key_new();
 	int rv;
@@ -200,7 +240,7 @@ int keyring_make(struct keyring *ring, const char *tenant, struct buf *wrapped)
 		return KMIPD_ENOMEM;
 	rv = crypto_random(kek->bytes, CRYPTO_KEY_LEN);
 	if (rv == 0)
-		rv = crypto_kek_wrap(ring->root, tenant, kek, wrapped);
+		rv = crypto_kek_wrap(ring->root, tenant, version, kek, wrapped);
 	crypto_key_free(kek);
 	return rv;
 }
@@ -214,6 +254,7 @@ int keyring_drop(struct keyring *ring, const char *tenant)
 	entry = find(ring, tenant);
 	if (entry != NULL) {
 		crypto_key_free(entry->kek); /* wiped */
+		crypto_key_free(entry->old);
 		*entry = ring->entries[--ring->count];
 		rv = 0;
 	}
@@ -231,16 +272,31 @@ static int entry_code(const struct keyring_entry *entry)
 	return entry->view.state == KEYRING_REVOKED ? KMIPD_EPERMISSION : KMIPD_EUNAVAILABLE;
 }
 
-int keyring_get(struct keyring *ring, const char *tenant, struct crypto_key *out)
+int keyring_get(struct keyring *ring, const char *tenant, uint32_t version, struct crypto_key *out,
+		uint32_t *got)
 {
 	struct keyring_entry *entry;
+	const struct crypto_key *kek = NULL;
 	int rv;
 
 	pthread_rwlock_rdlock(&ring->lock);
 	entry = find(ring, tenant);
 	rv = entry_code(entry);
-	if (rv == 0)
-		memcpy(out->bytes, entry->kek->bytes, CRYPTO_KEY_LEN);
+	if (rv == 0) {
+		if (version == 0 || version == entry->view.version) {
+			kek = entry->kek;
+			version = entry->view.version;
+		} else if (entry->old != NULL && version == entry->view.old_version) {
+			kek = entry->old;
+		} else {
+			rv = KMIPD_ENOT_FOUND;
+		}
+	}
+	if (kek != NULL) {
+		memcpy(out->bytes, kek->bytes, CRYPTO_KEY_LEN);
+		if (got != NULL)
+			*got = version;
+	}
 	pthread_rwlock_unlock(&ring->lock);
 	return rv;
 }

@@ -36,6 +36,7 @@ static const char usage_tenant[] =
 	"usage: kmipctl tenant list\n"
 	"       kmipctl tenant create NAME [--provider local|keyprotect|hpcs --root-key ID]\n"
 	"       kmipctl tenant show NAME\n"
+	"       kmipctl tenant rotate-kek NAME\n"
 	"       kmipctl tenant delete NAME --destroy-all-keys\n"
 	"\n"
 	"Tenants are isolated key spaces, each with its own key-encryption key wrapped by the\n"
@@ -407,6 +408,11 @@ static int tenant_command(const char *data_dir, int argc, char **argv)
 			printf("KEK              version %lld, %s on this node\n",
 			       (long long)json_integer_value(json_object_get(kek, "version")),
 			       ctl_str(kek, "state"));
+			if (json_object_get(kek, "retiring_version") != NULL)
+				printf("                 version %lld retiring: objects are being "
+				       "re-sealed\n",
+				       (long long)json_integer_value(
+					       json_object_get(kek, "retiring_version")));
 			if (json_is_false(json_object_get(kek, "provider_reachable")))
 				printf("                 %s does not answer\n",
 				       ctl_str(answer, "provider"));
@@ -418,6 +424,22 @@ static int tenant_command(const char *data_dir, int argc, char **argv)
 			json_object_foreach(json_object_get(answer, "states"), state, n)
 				printf("  %-14s %lld\n", state, (long long)json_integer_value(n));
 		}
+	} else if (strcmp(sub, "rotate-kek") == 0 && c.nargs == 2) {
+		json_t *body = json_object();
+
+		ctl_tenant_path(&path, c.args[1], "/rotate-kek", NULL, false);
+		rv = ctl_call(&c, "POST", (char *)path.data, body, &answer);
+		json_decref(body);
+		if (rv == 0 && !c.json)
+			printf("tenant %s: key-encryption key version %lld is current; version "
+			       "%lld "
+			       "is retired once the leader has re-sealed every object under the "
+			       "new one\n",
+			       c.args[1],
+			       (long long)json_integer_value(
+				       json_object_get(answer, "kek_version")),
+			       (long long)json_integer_value(
+				       json_object_get(answer, "retiring_version")));
 	} else if (strcmp(sub, "delete") == 0 && c.nargs == 2) {
 		json_t *body;
 

@@ -618,11 +618,13 @@ int op_object_new(struct kmip_op_ctx *ctx, uint32_t object_type,
 	return 0;
 }
 
-/* Copies the session tenant's KEK into a fresh locked key; NULL after failing the item. */
-static struct crypto_key *tenant_kek(struct kmip_op_ctx *ctx)
+/* Copies version @version (0: the current one, whose version goes into *@got) of the
+ * session tenant's KEK into a fresh locked key; NULL after failing the item. */
+static struct crypto_key *tenant_kek(struct kmip_op_ctx *ctx, uint32_t version, uint32_t *got)
 {
 	struct session *session = op_session(ctx);
 	struct crypto_key *kek;
+	int rv;
 
 	if (session == NULL)
 		return NULL;
@@ -631,8 +633,19 @@ static struct crypto_key *tenant_kek(struct kmip_op_ctx *ctx)
 		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE, "%s: out of memory", op_name(ctx));
 		return NULL;
 	}
-	if (session->service->keyring == NULL ||
-	    keyring_get(session->service->keyring, session->tenant, kek) != 0) {
+	rv = session->service->keyring == NULL
+		     ? KMIPD_ENOT_FOUND
+		     : keyring_get(session->service->keyring, session->tenant, version, kek, got);
+	if (rv == KMIPD_ENOT_FOUND && version != 0 && session->service->keyring != NULL &&
+	    keyring_check(session->service->keyring, session->tenant, NULL, 0) == 0) {
+		crypto_key_return(kek);
+		kmip_op_fail(ctx, KMIP_REASON_CRYPTOGRAPHIC_FAILURE,
+			     "%s: version %u of tenant %s's key-encryption key is not loaded on "
+			     "this node yet (a rotation is under way); try again",
+			     op_name(ctx), version, session->tenant);
+		return NULL;
+	}
+	if (rv != 0) {
 		crypto_key_return(kek);
 		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
 			     "%s: tenant %s has no usable key-encryption key (its root key could "
@@ -647,16 +660,17 @@ int op_seal(struct kmip_op_ctx *ctx, struct object *obj, const uint8_t *plain, s
 {
 	struct buf sealed = BUF_INIT;
 	struct crypto_key *kek;
+	uint32_t version = 1;
 	uint8_t aad[160];
 	size_t aad_len;
 	uint8_t *copy = NULL;
 	int rv;
 
 	aad_len = crypto_object_aad(aad, sizeof(aad), obj->tenant, obj->uid, obj->object_type);
-	kek = tenant_kek(ctx);
+	kek = tenant_kek(ctx, 0, &version);
 	if (kek == NULL)
 		return KMIPD_ENOT_FOUND;
-	rv = crypto_seal(kek, aad, aad_len, plain, len, &sealed);
+	rv = crypto_seal_kek(kek, version, aad, aad_len, plain, len, &sealed);
 	crypto_key_return(kek);
 	if (rv == 0 && (copy = arena_alloc(ctx->arena, sealed.len)) != NULL)
 		memcpy(copy, sealed.data, sealed.len);
@@ -676,7 +690,8 @@ int op_unseal(struct kmip_op_ctx *ctx, const struct object *obj, const uint8_t *
 {
 	struct crypto_key *kek;
 	uint8_t aad[160];
-	size_t aad_len;
+	size_t aad_len, plain_len;
+	uint32_t version;
 	uint8_t *out;
 	int rv;
 
@@ -687,18 +702,21 @@ int op_unseal(struct kmip_op_ctx *ctx, const struct object *obj, const uint8_t *
 			     obj->uid);
 		return KMIPD_ESTATE;
 	}
-	if (obj->sealed_len <= CRYPTO_SEAL_OVERHEAD) {
+	if (crypto_sealed_info(obj->sealed, obj->sealed_len, &version, &plain_len) != 0 ||
+	    plain_len == 0) {
 		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
 			     "%s: the stored material of %s is damaged", op_name(ctx), obj->uid);
 		return KMIPD_ECORRUPT;
 	}
 	aad_len = crypto_object_aad(aad, sizeof(aad), obj->tenant, obj->uid, obj->object_type);
-	out = arena_alloc(ctx->arena, obj->sealed_len - CRYPTO_SEAL_OVERHEAD);
+	out = arena_alloc(ctx->arena, plain_len);
 	if (out == NULL) {
 		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE, "%s: out of memory", op_name(ctx));
 		return KMIPD_ENOMEM;
 	}
-	kek = tenant_kek(ctx);
+	/* The version the material names: the current KEK, or the retiring one while the
+	 * tenant's objects are re-sealed after a rotation. */
+	kek = tenant_kek(ctx, version, NULL);
 	if (kek == NULL)
 		return KMIPD_ENOT_FOUND;
 	rv = crypto_open(kek, aad, aad_len, obj->sealed, obj->sealed_len, out);
@@ -711,7 +729,7 @@ int op_unseal(struct kmip_op_ctx *ctx, const struct object *obj, const uint8_t *
 		return rv;
 	}
 	*plain = out;
-	*len = obj->sealed_len - CRYPTO_SEAL_OVERHEAD;
+	*len = plain_len;
 	return 0;
 }
 

@@ -349,7 +349,8 @@ static void on_tenant_created(void *arg, const struct command_result *result)
 		maybe_free(c);
 		return;
 	}
-	if (keyring_get(c->worker->net->config.service->keyring, c->session.tenant, &kek) != 0) {
+	if (keyring_check(c->worker->net->config.service->keyring, c->session.tenant, NULL, 0) !=
+	    0) {
 		log_error("tenant %s could not be created: %s", c->session.tenant,
 			  result->status ? kmipd_strerror(result->status) : "its KEK is unusable");
 		conn_close(c, NULL);
@@ -377,7 +378,7 @@ static int create_tenant(struct conn *c)
 	snprintf(cmd.tenant, sizeof(cmd.tenant), "%s", c->session.tenant);
 	rv = crypto_request_id(cmd.request_id);
 	if (rv == 0)
-		rv = keyring_make(config->service->keyring, c->session.tenant, &wrapped);
+		rv = keyring_make(config->service->keyring, c->session.tenant, 1, &wrapped);
 	if (rv == 0) {
 		struct store_tenant *t = &cmd.tenant_record;
 

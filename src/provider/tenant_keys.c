@@ -13,8 +13,6 @@
 #include "kmipd/provider.h"
 #include "kmipd/tenant_keys.h"
 
-#define KEK_VERSION 1 /* every tenant has its first KEK: rotation is not built yet */
-
 struct entry {
 	struct tenant_keys *tk;
 	struct entry *next;
@@ -23,8 +21,14 @@ struct entry {
 	char *root_key_id;
 	char *wrapped; /* the provider's opaque text, NUL-terminated */
 	size_t wrapped_len;
-	uint64_t generation; /* bumped when the record changes */
-	uint64_t asked;	     /* the generation the call in flight was made for */
+	uint32_t version;
+	/* The KEK before it while the tenant's objects are re-sealed (0: none), unwrapped
+	 * after the current one on every check. */
+	uint32_t retiring_version;
+	char *retiring;
+	bool asking_retiring; /* the call in flight is for the retiring KEK */
+	uint64_t generation;  /* bumped when the record changes */
+	uint64_t asked;	      /* the generation the call in flight was made for */
 	uv_timer_t timer;
 	unsigned failures; /* unanswered checks in a row */
 	bool in_flight;
@@ -74,6 +78,7 @@ static void free_entry(struct entry *e)
 
 	free(e->root_key_id);
 	free(e->wrapped);
+	free(e->retiring);
 	free(e);
 	if (--tk->open == 0 && tk->closing)
 		free(tk);
@@ -112,6 +117,7 @@ static struct entry *find(struct tenant_keys *tk, const char *name)
 /* ---- Checking ---- */
 
 static void check(struct entry *e);
+static int ask(struct entry *e, bool retiring);
 
 static void on_timer(uv_timer_t *timer)
 {
@@ -157,10 +163,22 @@ static void on_unwrapped(void *arg, const struct provider_result *r)
 			free_entry(e);
 		return;
 	}
+	if (e->asking_retiring) {
+		e->asking_retiring = false;
+		if (r->verdict == PROVIDER_OK)
+			keyring_put(tk->config.keyring, e->name, e->retiring_version, r->kek, true);
+		else
+			log_warn(
+				"tenant %s: its retiring key-encryption key (version %u) could not "
+				"be unwrapped (%s); objects not re-sealed yet cannot be read here "
+				"until it is",
+				e->name, e->retiring_version, r->reason);
+		goto next;
+	}
 	known = keyring_view(tk->config.keyring, e->name, &before) == 0;
 	switch (r->verdict) {
 	case PROVIDER_OK:
-		keyring_put(tk->config.keyring, e->name, r->kek);
+		keyring_put(tk->config.keyring, e->name, e->version, r->kek, false);
 		if (!known || before.state != KEYRING_READY || !before.provider_ok)
 			log_info("tenant %s: %s unwrapped its key-encryption key with root key %s "
 				 "(correlation-id %s); serving it",
@@ -175,6 +193,11 @@ static void on_unwrapped(void *arg, const struct provider_result *r)
 		}
 		e->failures = 0;
 		schedule(e, interval_ms(tk));
+		if (e->retiring_version == 0) {
+			keyring_retire(tk->config.keyring, e->name);
+		} else if (!e->again && ask(e, true) == 0) {
+			return;
+		}
 		break;
 	case PROVIDER_REVOKED:
 	case PROVIDER_REFUSED:
@@ -214,18 +237,38 @@ static void on_unwrapped(void *arg, const struct provider_result *r)
 		schedule(e, backoff_ms(e));
 		break;
 	}
+next:
 	if (e->again) {
 		e->again = false;
 		check(e);
 	}
 }
 
+/* Sends @e's current KEK (or, @retiring, the retiring one) to its provider to unwrap. */
+static int ask(struct entry *e, bool retiring)
+{
+	struct provider *p = provider_of(e->tk, e->provider);
+	char bufs[2][80];
+	const char *aad[TENANT_KEYS_AAD];
+	int rv;
+
+	log_debug("tenant %s: asking %s to unwrap key-encryption key version %u", e->name,
+		  e->provider, retiring ? e->retiring_version : e->version);
+	tenant_keys_aad(e->name, retiring ? e->retiring_version : e->version, bufs, aad);
+	rv = provider_unwrap(p, e->root_key_id, aad, TENANT_KEYS_AAD,
+			     retiring ? e->retiring : e->wrapped, on_unwrapped, e);
+	if (rv == 0) {
+		e->in_flight = true;
+		e->asking_retiring = retiring;
+		e->asked = e->generation;
+	}
+	return rv;
+}
+
 static void check(struct entry *e)
 {
 	struct tenant_keys *tk = e->tk;
-	struct provider *p = provider_of(tk, e->provider);
-	char bufs[2][80], why[400];
-	const char *aad[TENANT_KEYS_AAD];
+	char why[400];
 	int rv;
 
 	if (e->in_flight) {
@@ -233,7 +276,7 @@ static void check(struct entry *e)
 		return;
 	}
 	uv_timer_stop(&e->timer);
-	if (p == NULL) {
+	if (provider_of(tk, e->provider) == NULL) {
 		/* Settings do not change while the node runs: nothing to retry. */
 		snprintf(why, sizeof(why),
 			 "tenant %s: its root key is in %s, which this node is not set up for "
@@ -243,8 +286,7 @@ static void check(struct entry *e)
 		keyring_mark(tk->config.keyring, e->name, KEYRING_PENDING, why);
 		return;
 	}
-	tenant_keys_aad(e->name, KEK_VERSION, bufs, aad);
-	rv = provider_unwrap(p, e->root_key_id, aad, TENANT_KEYS_AAD, e->wrapped, on_unwrapped, e);
+	rv = ask(e, false);
 	if (rv != 0) {
 		snprintf(why, sizeof(why),
 			 "tenant %s: its root key id '%s' or wrapped key cannot be sent to %s: %s",
@@ -253,18 +295,21 @@ static void check(struct entry *e)
 		keyring_mark(tk->config.keyring, e->name, KEYRING_PENDING, why);
 		e->failures++;
 		schedule(e, interval_ms(tk));
-		return;
 	}
-	e->in_flight = true;
-	e->asked = e->generation;
 }
 
 /* ---- The interface ---- */
 
 static void load_local(struct tenant_keys *tk, const struct store_tenant *t)
 {
-	int rv = keyring_load(tk->config.keyring, t->name, t->wrapped_kek, t->wrapped_kek_len);
+	int rv = keyring_load(tk->config.keyring, t->name, t->kek_version, t->wrapped_kek,
+			      t->wrapped_kek_len, false);
 
+	if (rv == 0 && t->retiring_version != 0)
+		rv = keyring_load(tk->config.keyring, t->name, t->retiring_version, t->retiring_kek,
+				  t->retiring_kek_len, true);
+	else if (rv == 0)
+		keyring_retire(tk->config.keyring, t->name);
 	if (rv != 0) {
 		char why[300];
 
@@ -296,7 +341,13 @@ void tenant_keys_update(struct tenant_keys *tk, const struct store_tenant *t)
 	same = e != NULL && strcmp(e->provider, t->provider) == 0 &&
 	       strcmp(e->root_key_id, t->root_key_id) == 0 &&
 	       e->wrapped_len == t->wrapped_kek_len &&
-	       memcmp(e->wrapped, t->wrapped_kek, t->wrapped_kek_len) == 0;
+	       memcmp(e->wrapped, t->wrapped_kek, t->wrapped_kek_len) == 0 &&
+	       e->version == t->kek_version && e->retiring_version == t->retiring_version &&
+	       (t->retiring_version == 0 ||
+		(strlen(e->retiring) == t->retiring_kek_len &&
+		 memcmp(e->retiring, t->retiring_kek, t->retiring_kek_len) == 0));
+	log_debug("tenant %s: KEK version %u, retiring %u: %s", t->name, t->kek_version,
+		  t->retiring_version, same ? "unchanged" : "asking the provider");
 	if (same)
 		return;
 	if (e == NULL) {
@@ -313,15 +364,18 @@ void tenant_keys_update(struct tenant_keys *tk, const struct store_tenant *t)
 	}
 	free(e->root_key_id);
 	free(e->wrapped);
+	free(e->retiring);
 	e->root_key_id = strdup(t->root_key_id != NULL ? t->root_key_id : "");
-	e->wrapped = malloc(t->wrapped_kek_len + 1);
-	if (e->root_key_id == NULL || e->wrapped == NULL) {
+	e->wrapped = strndup((const char *)t->wrapped_kek, t->wrapped_kek_len);
+	e->retiring = strndup(t->retiring_version != 0 ? (const char *)t->retiring_kek : "",
+			      t->retiring_version != 0 ? t->retiring_kek_len : 0);
+	if (e->root_key_id == NULL || e->wrapped == NULL || e->retiring == NULL) {
 		retire(e);
 		goto nomem;
 	}
-	memcpy(e->wrapped, t->wrapped_kek, t->wrapped_kek_len);
-	e->wrapped[t->wrapped_kek_len] = '\0';
 	e->wrapped_len = t->wrapped_kek_len;
+	e->version = t->kek_version;
+	e->retiring_version = t->retiring_version;
 	snprintf(e->provider, sizeof(e->provider), "%s", t->provider);
 	e->generation++;
 	e->failures = 0;

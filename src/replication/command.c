@@ -14,6 +14,7 @@
 #include <msgpack.h>
 
 #include "kmipd/command.h"
+#include "kmipd/crypto.h"
 #include "kmipd/error.h"
 #include "kmipd/kmip_spec.h"
 
@@ -45,7 +46,9 @@
 	X(CERT_KIND, "ck")	 /* uint: enum store_cert_kind */                \
 	X(CERT_DER, "cx")	 /* bin: the certificate */                      \
 	X(SUBJECT_HASH, "sh")	 /* bin (32): a CA certificate's subject */      \
-	X(OLD_KEK, "ok")	 /* bin: TENANT_REWRAP's wrapped KEK replaced */
+	X(OLD_KEK, "ok")	 /* bin: TENANT_REWRAP's wrapped KEK replaced */ \
+	X(KEK_VERSION, "kv")	 /* uint */                                      \
+	X(SEALED, "sm")		 /* bin: RESEAL's material */
 
 enum key {
 #define KEY_ENUM_(name, text) KEY_##name,
@@ -85,11 +88,14 @@ static const struct {
 			      BIT(SUBJECT_HASH)},
 	[COMMAND_CERT_DELETE] = {COMMON | BIT(TENANT) | BIT(FINGERPRINT), 0},
 	[COMMAND_TENANT_REWRAP] = {COMMON | BIT(TENANT) | BIT(WRAPPED_KEK) | BIT(OLD_KEK), 0},
+	[COMMAND_KEK_ROTATE] = {COMMON | BIT(TENANT) | BIT(WRAPPED_KEK) | BIT(KEK_VERSION), 0},
+	[COMMAND_RESEAL] = {TARGET | BIT(KEK_VERSION) | BIT(SEALED), 0},
+	[COMMAND_KEK_RETIRE] = {COMMON | BIT(TENANT) | BIT(KEK_VERSION), 0},
 };
 
 static bool type_known(uint64_t type)
 {
-	return type >= COMMAND_TENANT_CREATE && type <= COMMAND_TENANT_REWRAP;
+	return type >= COMMAND_TENANT_CREATE && type <= COMMAND_KEK_RETIRE;
 }
 
 /* ---- Encoding ---------------------------------------------------------------------- */
@@ -239,6 +245,20 @@ static int pack_command(msgpack_packer *pk, const struct command *cmd, const str
 	case COMMAND_TENANT_REWRAP:
 		if (pack_bin(pk, KEY_WRAPPED_KEK, t->wrapped_kek, t->wrapped_kek_len) != 0 ||
 		    pack_bin(pk, KEY_OLD_KEK, cmd->old_kek, cmd->old_kek_len) != 0)
+			return -1;
+		break;
+	case COMMAND_KEK_ROTATE:
+		if (pack_bin(pk, KEY_WRAPPED_KEK, t->wrapped_kek, t->wrapped_kek_len) != 0 ||
+		    pack_uint(pk, KEY_KEK_VERSION, cmd->kek_version) != 0)
+			return -1;
+		break;
+	case COMMAND_RESEAL:
+		if (pack_uint(pk, KEY_KEK_VERSION, cmd->kek_version) != 0 ||
+		    pack_bin(pk, KEY_SEALED, cmd->sealed, cmd->sealed_len) != 0)
+			return -1;
+		break;
+	case COMMAND_KEK_RETIRE:
+		if (pack_uint(pk, KEY_KEK_VERSION, cmd->kek_version) != 0)
 			return -1;
 		break;
 	case COMMAND_ACTIVATE:
@@ -595,6 +615,13 @@ static int read_field(struct reader *r, enum key key, struct arena *arena, struc
 		return 0;
 	case KEY_OLD_KEK:
 		return read_arena_bin(r, arena, &cmd->old_kek, &cmd->old_kek_len);
+	case KEY_KEK_VERSION:
+		if (read_uint(r, UINT32_MAX, &v) != 0 || v == 0)
+			return KMIPD_EMALFORMED;
+		cmd->kek_version = (uint32_t)v;
+		return 0;
+	case KEY_SEALED:
+		return read_arena_bin(r, arena, &cmd->sealed, &cmd->sealed_len);
 	case KEY_COUNT_:
 		break;
 	}
@@ -669,6 +696,15 @@ int command_decode(const uint8_t *data, size_t len, struct arena *arena, struct 
 	case COMMAND_TENANT_REWRAP:
 		if (cmd->tenant[0] == '\0' || cmd->tenant_record.wrapped_kek_len == 0 ||
 		    cmd->old_kek_len == 0)
+			return KMIPD_EMALFORMED;
+		break;
+	case COMMAND_KEK_ROTATE:
+		if (cmd->tenant[0] == '\0' || cmd->tenant_record.wrapped_kek_len == 0 ||
+		    cmd->kek_version < 2)
+			return KMIPD_EMALFORMED;
+		break;
+	case COMMAND_KEK_RETIRE:
+		if (cmd->tenant[0] == '\0')
 			return KMIPD_EMALFORMED;
 		break;
 	case COMMAND_CERT_ADD:
@@ -854,6 +890,145 @@ static int apply_tenant_rewrap(struct store_txn *txn, const struct command *cmd,
 	return store_tenant_put(txn, &t);
 }
 
+/* Reads the object @cmd names into @obj: 0, 1 after refusing (no such object), or a
+ * store error. */
+static int target_object(struct store_txn *txn, const struct command *cmd, struct arena *arena,
+			 struct object *obj, struct command_result *result)
+{
+	int rc = store_object_get(txn, cmd->tenant, cmd->uid, arena, obj);
+
+	if (rc == KMIPD_ENOT_FOUND) {
+		refuse(result, KMIPD_ENOT_FOUND, "no object with Unique Identifier %s", cmd->uid);
+		return 1;
+	}
+	return rc;
+}
+
+/* A new KEK: the current one starts retiring, and stays until every object sealed under
+ * it has been re-sealed (COMMAND_RESEAL) and it is retired (COMMAND_KEK_RETIRE). */
+static int apply_kek_rotate(struct store_txn *txn, const struct command *cmd, struct arena *arena,
+			    struct command_result *result)
+{
+	struct store_tenant t;
+	int rc = live_tenant(txn, cmd->tenant, arena, &t, result);
+
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	if (t.retiring_version != 0) {
+		refuse(result, KMIPD_ESTATE,
+		       "tenant %s's key-encryption key version %" PRIu32 " is still being "
+		       "retired: rotate again once its objects are re-sealed",
+		       cmd->tenant, t.retiring_version);
+		return 0;
+	}
+	if (cmd->kek_version != t.kek_version + 1) {
+		refuse(result, KMIPD_ESTATE,
+		       "tenant %s's key-encryption key is at version %" PRIu32 ", not %" PRIu32,
+		       cmd->tenant, t.kek_version, cmd->kek_version - 1);
+		return 0;
+	}
+	t.retiring_version = t.kek_version;
+	t.retiring_kek = t.wrapped_kek;
+	t.retiring_kek_len = t.wrapped_kek_len;
+	t.kek_version = cmd->kek_version;
+	t.wrapped_kek = cmd->tenant_record.wrapped_kek;
+	t.wrapped_kek_len = cmd->tenant_record.wrapped_kek_len;
+	result->index = t.kek_version;
+	return store_tenant_put(txn, &t);
+}
+
+/* The KEK version @obj's material is sealed under; 0 when it has none (destroyed). */
+static uint32_t sealed_version(const struct object *obj)
+{
+	uint32_t version;
+	size_t len;
+
+	if (obj->sealed_len == 0 ||
+	    crypto_sealed_info(obj->sealed, obj->sealed_len, &version, &len) != 0)
+		return 0;
+	return version;
+}
+
+static int apply_reseal(struct store_txn *txn, const struct command *cmd, struct arena *arena,
+			struct command_result *result)
+{
+	struct store_tenant t;
+	struct object obj;
+	uint32_t version = 0;
+	size_t len;
+	int rc = live_tenant(txn, cmd->tenant, arena, &t, result);
+
+	if (rc == 0)
+		rc = target_object(txn, cmd, arena, &obj, result);
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	if (sealed_version(&obj) != cmd->kek_version ||
+	    crypto_sealed_info(cmd->sealed, cmd->sealed_len, &version, &len) != 0 ||
+	    version != t.kek_version) {
+		refuse(result, KMIPD_ESTATE,
+		       "%s is not sealed under key-encryption key version %" PRIu32
+		       " any more, or the new material is not sealed under the current one",
+		       cmd->uid, cmd->kek_version);
+		return 0;
+	}
+	obj.sealed = cmd->sealed;
+	obj.sealed_len = cmd->sealed_len;
+	result->state = obj.state;
+	return store_object_put(txn, &obj);
+}
+
+struct retire_scan {
+	uint32_t version;
+	uint64_t left;
+};
+
+static int count_sealed_under(const struct object *obj, void *arg)
+{
+	struct retire_scan *scan = arg;
+
+	scan->left += sealed_version(obj) == scan->version;
+	return 0;
+}
+
+/* Forgets the retiring KEK once no object needs it. Every replica scans the tenant's
+ * objects here: rare (once per rotation), and the only way to be sure that no Create
+ * sealed under the old KEK was ordered after the re-sealing pass looked. */
+static int apply_kek_retire(struct store_txn *txn, const struct command *cmd, struct arena *arena,
+			    struct command_result *result)
+{
+	struct retire_scan scan = {cmd->kek_version, 0};
+	struct store_tenant t;
+	struct arena objects;
+	int rc = live_tenant(txn, cmd->tenant, arena, &t, result);
+
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	if (t.retiring_version == 0 || t.retiring_version != cmd->kek_version) {
+		refuse(result, KMIPD_ESTATE,
+		       "tenant %s has no retiring key-encryption key version %" PRIu32, cmd->tenant,
+		       cmd->kek_version);
+		return 0;
+	}
+	arena_init(&objects, 16384, 0);
+	rc = store_object_foreach(txn, cmd->tenant, NULL, &objects, true, count_sealed_under,
+				  &scan);
+	arena_free(&objects);
+	if (rc != 0)
+		return rc;
+	if (scan.left > 0) {
+		refuse(result, KMIPD_ESTATE,
+		       "%" PRIu64 " object(s) of tenant %s are still sealed under key-encryption "
+		       "key version %" PRIu32,
+		       scan.left, cmd->tenant, cmd->kek_version);
+		result->index = (uint32_t)(scan.left > UINT32_MAX ? UINT32_MAX : scan.left);
+		return 0;
+	}
+	t.retiring_version = 0;
+	t.retiring_kek = NULL;
+	t.retiring_kek_len = 0;
+	return store_tenant_put(txn, &t);
+}
+
 /* Crypto-shredding: the objects go, and the tenant's record stays as a deleted one without
  * its wrapped KEK, so no node can unwrap it again, and a client certificate that names
  * the tenant cannot bring it back by connecting. */
@@ -929,8 +1104,26 @@ static int apply_object_create(struct store_txn *txn, const struct command *cmd,
 {
 	const struct object *obj = &cmd->object;
 	struct object existing;
+	struct store_tenant t;
+	uint32_t version = sealed_version(obj);
 	int rc;
 
+	/* Material sealed under a KEK the tenant no longer has (a node that had not loaded
+	 * a rotation's new KEK yet, ordered after the old one was retired) could never be
+	 * opened again: refuse it rather than store it. */
+	if (version != 0) {
+		rc = store_tenant_get(txn, obj->tenant, arena, &t);
+		if (rc != 0 && rc != KMIPD_ENOT_FOUND)
+			return rc;
+		if (rc == 0 && version != t.kek_version && version != t.retiring_version) {
+			refuse(result, KMIPD_ESTATE,
+			       "the key material was sealed under key-encryption key version "
+			       "%" PRIu32 ", which tenant %s no longer has (it is at version "
+			       "%" PRIu32 "); try again",
+			       version, obj->tenant, t.kek_version);
+			return 0;
+		}
+	}
 	rc = store_object_get(txn, obj->tenant, obj->uid, arena, &existing);
 	if (rc == 0) {
 		result->state = existing.state;
@@ -1066,6 +1259,9 @@ static int change_object(const struct command *cmd, struct object *obj, struct a
 	case COMMAND_OBJECT_CREATE:
 	case COMMAND_TENANT_DELETE:
 	case COMMAND_TENANT_REWRAP:
+	case COMMAND_KEK_ROTATE:
+	case COMMAND_RESEAL:
+	case COMMAND_KEK_RETIRE:
 	case COMMAND_CERT_ADD:
 	case COMMAND_CERT_DELETE:
 		assert(!"not a change of an existing object");
@@ -1080,13 +1276,9 @@ static int apply_object_change(struct store_txn *txn, const struct command *cmd,
 	struct object obj;
 	int rc;
 
-	rc = store_object_get(txn, cmd->tenant, cmd->uid, arena, &obj);
-	if (rc == KMIPD_ENOT_FOUND) {
-		refuse(result, KMIPD_ENOT_FOUND, "no object with Unique Identifier %s", cmd->uid);
-		return 0;
-	}
+	rc = target_object(txn, cmd, arena, &obj, result);
 	if (rc != 0)
-		return rc;
+		return rc > 0 ? 0 : rc;
 
 	rc = change_object(cmd, &obj, arena, result);
 	result->state = obj.state;
@@ -1167,6 +1359,15 @@ static int apply_one(struct store_txn *txn, const struct command *cmd, uint64_t 
 		break;
 	case COMMAND_TENANT_REWRAP:
 		rc = apply_tenant_rewrap(txn, cmd, arena, result);
+		break;
+	case COMMAND_KEK_ROTATE:
+		rc = apply_kek_rotate(txn, cmd, arena, result);
+		break;
+	case COMMAND_RESEAL:
+		rc = apply_reseal(txn, cmd, arena, result);
+		break;
+	case COMMAND_KEK_RETIRE:
+		rc = apply_kek_retire(txn, cmd, arena, result);
 		break;
 	case COMMAND_CERT_ADD:
 		rc = apply_cert_add(txn, cmd, arena, result);

@@ -91,8 +91,25 @@ struct probe {
 
 struct change;
 
+/* Re-sealing a tenant's objects after a KEK rotation, on the leader (reseal.c). */
+struct reseal {
+	bool active;
+	bool failed; /* a re-seal was not applied: the pass starts over */
+	char tenant[OBJECT_TENANT_MAX + 1];
+	uint32_t from, to;		/* the retiring and the current KEK versions */
+	char after[OBJECT_UID_LEN + 1]; /* where the pass goes on */
+	unsigned outstanding;		/* changes submitted and not answered */
+	unsigned queued_in_pass;	/* re-seals submitted in this pass */
+	uint64_t resealed;		/* applied, for the log */
+	unsigned idle_ticks;
+};
+
+/* Called every raft tick: moves the re-sealing along on the leader. */
+void reseal_tick(struct replication *repl);
+
 struct replication {
 	struct replication_config config;
+	struct reseal reseal;
 	struct tenant_keys *tenant_keys; /* NULL once stopping */
 	struct mailbox own_replies;	 /* answers to the loop's own changes */
 	char *dir;

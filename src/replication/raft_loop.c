@@ -169,7 +169,14 @@ static struct proposal *inflight_find(struct replication *repl, raft_index index
 	return NULL;
 }
 
-/* A tenant was created or its KEK rewrapped: keep the KEK the store now holds (not the
+static bool changes_tenant_keys(enum command_type type)
+{
+	return type == COMMAND_TENANT_CREATE || type == COMMAND_TENANT_REWRAP ||
+	       type == COMMAND_KEK_ROTATE || type == COMMAND_KEK_RETIRE;
+}
+
+/* A tenant was created or its KEK rewrapped, rotated or retired: keep the KEKs the store
+ * now holds (not the
  * command's: when entries are replayed after a restart, a losing duplicate creation also
  * reports success). */
 static void tenant_changed(struct replication *repl, struct store_txn *txn, const char *tenant)
@@ -220,8 +227,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	for (unsigned i = 0; i < n; i++) {
 		struct proposal *m = carrier == NULL ? NULL : carrier->members[i];
 
-		if (repl->results[i].status == 0 && (repl->cmds[i].type == COMMAND_TENANT_CREATE ||
-						     repl->cmds[i].type == COMMAND_TENANT_REWRAP))
+		if (repl->results[i].status == 0 && changes_tenant_keys(repl->cmds[i].type))
 			tenant_changed(repl, txn, repl->cmds[i].tenant);
 		if (repl->results[i].status == 0 && repl->cmds[i].type == COMMAND_TENANT_DELETE) {
 			/* Crypto-shredding on this node: the KEK leaves memory, and the tenant's
@@ -935,6 +941,7 @@ static void on_tick(uv_timer_t *timer)
 	note_leader(repl);
 	publish_status(repl);
 	resend_to_new_leader(repl);
+	reseal_tick(repl);
 
 	/* What waited too long is answered "no quorum". */
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {

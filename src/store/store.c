@@ -844,7 +844,9 @@ static int name_prefix(struct store *s, struct key *k, const char *tenant, const
 /* ---- Tenants ---- */
 
 /* The tenant record: a msgpack map of "v" (first), "n" name, "p" provider, "r" root key id,
- * "k" wrapped KEK, "c" created. Unknown keys are skipped on reading. */
+ * "k" wrapped KEK, "c" created; "d" deleted, "x" the KEK's version when it is not 1, and
+ * "ov" / "ok" the retiring KEK's version and wrapped form while there is one. Unknown keys
+ * are skipped on reading. */
 
 static int sink_write(void *data, const char *bytes, size_t len)
 {
@@ -860,7 +862,8 @@ static int encode_tenant(const struct store_tenant *t, struct buf *out)
 	int rc = 0;
 
 	msgpack_packer_init(&pk, out, sink_write);
-	rc |= msgpack_pack_map(&pk, t->deleted != 0 ? 7 : 6);
+	rc |= msgpack_pack_map(&pk, 6 + (t->deleted != 0) + (t->kek_version > 1) +
+					    2 * (t->retiring_version != 0));
 	rc |= msgpack_pack_str_with_body(&pk, "v", 1);
 	rc |= msgpack_pack_uint32(&pk, TENANT_FORMAT);
 	rc |= msgpack_pack_str_with_body(&pk, "n", 1);
@@ -876,6 +879,16 @@ static int encode_tenant(const struct store_tenant *t, struct buf *out)
 	if (t->deleted != 0) {
 		rc |= msgpack_pack_str_with_body(&pk, "d", 1);
 		rc |= msgpack_pack_int64(&pk, t->deleted);
+	}
+	if (t->kek_version > 1) {
+		rc |= msgpack_pack_str_with_body(&pk, "x", 1);
+		rc |= msgpack_pack_uint32(&pk, t->kek_version);
+	}
+	if (t->retiring_version != 0) {
+		rc |= msgpack_pack_str_with_body(&pk, "ov", 2);
+		rc |= msgpack_pack_uint32(&pk, t->retiring_version);
+		rc |= msgpack_pack_str_with_body(&pk, "ok", 2);
+		rc |= msgpack_pack_bin_with_body(&pk, t->retiring_kek, t->retiring_kek_len);
 	}
 	return rc == 0 ? 0 : KMIPD_ENOMEM;
 }
@@ -1085,6 +1098,7 @@ static int decode_tenant(const MDB_val *k, const MDB_val *v, struct arena *arena
 
 	memset(t, 0, sizeof(*t));
 	t->root_key_id = "";
+	t->kek_version = 1;
 	if (read_record_start(&r, TENANT_FORMAT, &pairs) != 0)
 		return KMIPD_ECORRUPT;
 	for (i = 0; i < pairs; i++) {
@@ -1113,6 +1127,21 @@ static int decode_tenant(const MDB_val *k, const MDB_val *v, struct arena *arena
 			rc = read_int(&r, &t->created);
 		} else if (key_is(key, key_len, "d")) {
 			rc = read_int(&r, &t->deleted);
+		} else if (key_is(key, key_len, "x") || key_is(key, key_len, "ov")) {
+			int64_t version;
+
+			rc = read_int(&r, &version);
+			if (rc == 0 && (version < 1 || version > UINT32_MAX))
+				rc = KMIPD_ECORRUPT;
+			if (rc == 0 && key_len == 1)
+				t->kek_version = (uint32_t)version;
+			else if (rc == 0)
+				t->retiring_version = (uint32_t)version;
+		} else if (key_is(key, key_len, "ok")) {
+			rc = read_arena_bytes(&r, arena, UINT32_MAX, &t->retiring_kek,
+					      &t->retiring_kek_len);
+			if (rc == KMIPD_ENOMEM)
+				return rc;
 		} else {
 			rc = skip(&r);
 		}

@@ -278,6 +278,27 @@ def test_a_429_storm_is_backed_off_and_an_expired_token_renewed(build, cluster, 
         assert kek_state(n, "kp-storm")["state"] == "ready"
 
 
+def test_tokens_are_renewed_before_they_expire(build, cluster, kp, tmp_path):
+    make_tenant(build, cluster, kp, tmp_path, "kp-ttl")
+    kp.token_ttl = 4  # renewed after 80%: 3.2 s
+    try:
+        kp.clear_requests()
+        kp.expire_tokens()
+        # Each node's next check meets a 401 and takes a short-lived token.
+        wait_for("short tokens on every node", lambda: len(
+            [r for r in kp.requests if r["status"] == 401]) >= 3 and len(
+            kp.calls("token")) >= 3, timeout=20)
+        time.sleep(0.5)
+        kp.clear_requests()
+        time.sleep(9)
+        tokens = kp.calls("token")
+        assert len(tokens) >= 3, len(tokens)  # each node renewed at least once
+        assert [r for r in kp.requests if r["status"] == 401] == []
+        assert kp.calls("unwrap")
+    finally:
+        kp.token_ttl = 3600
+
+
 def test_an_hpcs_tenant_works_and_an_uninitialised_crypto_unit_keeps_it_cached(
         build, cluster, kp, tmp_path):
     root, cert, key = make_tenant(build, cluster, kp, tmp_path, "hpcs-one", provider="hpcs")
@@ -327,6 +348,33 @@ def test_bad_cloud_tenants_are_refused_with_the_providers_reason(cluster, kp):
     assert status == 400 and "not a key id" in body["error"]
     for name in ("kp-missing", "kp-standard", "kp-odd"):
         assert node.admin("GET", f"/v1/tenants/{name}")[0] == 404
+
+
+def test_rotating_a_key_protect_tenants_kek_wraps_the_new_one_with_its_root_key(
+        build, cluster, kp, tmp_path):
+    root, cert, key = make_tenant(build, cluster, kp, tmp_path, "kp-rotkek")
+    made = dict(create_key(cluster.nodes[i % 3], cert, key) for i in range(40))
+    kp.clear_requests()
+    status, body = cluster.nodes[1].admin("POST", "/v1/tenants/kp-rotkek/rotate-kek", {})
+    assert status == 200 and body["kek_version"] == 2, body
+    wraps = kp.calls("wrap")
+    assert len(wraps) == 1
+    assert wraps[0]["json"]["aad"] == ["kmipd-kek", "tenant:kp-rotkek", "kek-version:2"]
+    for n in cluster.nodes:
+        wait_for(f"version 1 retired on node {n.id}", lambda n=n: (
+            lambda k: k["version"] == 2 and k["loaded"] and "retiring_version" not in k)(
+                kek_state(n, "kp-rotkek")), timeout=30)
+    uid, material = create_key(cluster.nodes[2], cert, key)
+    made[uid] = material
+    for n in cluster.nodes:
+        for uid, material in made.items():
+            assert get_key(n, cert, key, uid) == material
+    # Once version 1 is retired, each node's checks unwrap version 2 only.
+    time.sleep(0.5)
+    kp.clear_requests()
+    time.sleep(CHECK_MS / 1000 * 2)
+    checks = [r["json"]["aad"][2] for r in kp.calls("unwrap") if root in r["path"]]
+    assert len(checks) >= 3 and set(checks) == {"kek-version:2"}
 
 
 def test_kmipctl_creates_and_shows_a_key_protect_tenant(build, cluster, kp):

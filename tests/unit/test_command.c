@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "kmipd/command.h"
+#include "kmipd/crypto.h"
 #include "kmipd/error.h"
 #include "kmipd/kmip_spec.h"
 
@@ -987,6 +988,104 @@ static void tenant_rewrap_replaces_only_the_form_it_names(void **state)
 			 KMIPD_EMALFORMED);
 }
 
+/* A rotation keeps the old KEK as retiring; each object's material is re-sealed only from
+ * the version it still holds to the current one; the old KEK is retired only once no
+ * object needs it; a second rotation waits for that. */
+static void kek_rotation_reseals_then_retires(void **state)
+{
+	/* Sealed blobs as the apply sees them: only their header is read. */
+	static const uint8_t under_v1[1 + 12 + 4 + 16] = {CRYPTO_SEAL_VERSION};
+	static const uint8_t under_v2[5 + 12 + 4 + 16] = {CRYPTO_SEAL_VERSION_KEK, 0, 0, 0, 2};
+	static const uint8_t new_kek[] = "wrapped-v2";
+	struct fixture *f = *state;
+	struct command cmd, c1, c2;
+	struct command_result r;
+	struct object_attr a1, a2;
+	struct store_tenant t;
+	struct store_txn *txn;
+	struct object obj;
+
+	OK(f, tenant_create(TENANT, T0));
+	c1 = object_create(UID1, T0, &a1);
+	c2 = object_create(UID2, T0, &a2);
+	c1.object.sealed = c2.object.sealed = under_v1;
+	c1.object.sealed_len = c2.object.sealed_len = sizeof(under_v1);
+	OK(f, c1);
+	OK(f, c2);
+
+	cmd = base(COMMAND_KEK_ROTATE, NULL, T0 + 1);
+	cmd.tenant_record.wrapped_kek = new_kek;
+	cmd.tenant_record.wrapped_kek_len = sizeof(new_kek) - 1;
+	cmd.kek_version = 3;
+	assert_int_equal(apply(f, &cmd, &r), KMIPD_ESTATE);
+	assert_string_equal(r.message,
+			    "tenant " TENANT "'s key-encryption key is at version 1, not 2");
+	cmd.kek_version = 2;
+	assert_int_equal(apply(f, &cmd, &r), 0);
+	assert_int_equal(store_txn_begin(f->store, false, &txn), 0);
+	assert_int_equal(store_tenant_get(txn, TENANT, &f->arena, &t), 0);
+	store_txn_abort(txn);
+	assert_int_equal(t.kek_version, 2);
+	assert_int_equal(t.retiring_version, 1);
+	assert_int_equal(t.retiring_kek_len, 9); /* tenant_create's wrapped KEK */
+	assert_memory_equal(t.wrapped_kek, new_kek, sizeof(new_kek) - 1);
+	cmd.kek_version = 3;
+	FAILS(f, cmd, KMIPD_ESTATE); /* version 1 is still retiring */
+
+	/* Retiring version 1 while two objects still need it. */
+	cmd = base(COMMAND_KEK_RETIRE, NULL, T0 + 2);
+	cmd.kek_version = 1;
+	assert_int_equal(apply(f, &cmd, &r), KMIPD_ESTATE);
+	assert_int_equal(r.index, 2);
+
+	cmd = base(COMMAND_RESEAL, UID1, T0 + 3);
+	cmd.kek_version = 1;
+	cmd.sealed = under_v1; /* not under the current KEK */
+	cmd.sealed_len = sizeof(under_v1);
+	FAILS(f, cmd, KMIPD_ESTATE);
+	cmd.sealed = under_v2;
+	cmd.sealed_len = sizeof(under_v2);
+	OK(f, cmd);
+	assert_int_equal(get(f, TENANT, UID1, &obj), 0);
+	assert_int_equal(obj.sealed_len, sizeof(under_v2));
+	assert_int_equal(obj.state, KMIP_STATE_PRE_ACTIVE);
+	assert_int_equal(obj.attr_count, 1);
+	FAILS(f, cmd, KMIPD_ESTATE); /* already re-sealed */
+	strcpy(cmd.uid, UID2);
+	OK(f, cmd);
+	strcpy(cmd.uid, "no-such-object");
+	FAILS(f, cmd, KMIPD_ENOT_FOUND);
+
+	cmd = base(COMMAND_KEK_RETIRE, NULL, T0 + 4);
+	cmd.kek_version = 2;
+	FAILS(f, cmd, KMIPD_ESTATE); /* the current one is not retiring */
+	cmd.kek_version = 1;
+	OK(f, cmd);
+	assert_int_equal(store_txn_begin(f->store, false, &txn), 0);
+	assert_int_equal(store_tenant_get(txn, TENANT, &f->arena, &t), 0);
+	store_txn_abort(txn);
+	assert_int_equal(t.kek_version, 2);
+	assert_int_equal(t.retiring_version, 0);
+	assert_int_equal(t.retiring_kek_len, 0);
+
+	/* A Create sealed by a node that still had version 1 as current, ordered after the
+	 * retirement, would be unreadable: it is refused. */
+	c1 = object_create("uid-late", T0 + 4, &a1);
+	c1.object.sealed = under_v1;
+	c1.object.sealed_len = sizeof(under_v1);
+	assert_int_equal(apply(f, &c1, &r), KMIPD_ESTATE);
+	assert_non_null(strstr(r.message, "version 1, which tenant " TENANT " no longer has"));
+	c1.object.sealed = under_v2;
+	c1.object.sealed_len = sizeof(under_v2);
+	OK(f, c1);
+
+	cmd = base(COMMAND_KEK_ROTATE, NULL, T0 + 5);
+	cmd.tenant_record.wrapped_kek = new_kek;
+	cmd.tenant_record.wrapped_kek_len = sizeof(new_kek) - 1;
+	cmd.kek_version = 3;
+	OK(f, cmd);
+}
+
 /* ---- Client certificates ---- */
 
 #define FP_A "aaaa000000000000000000000000000000000000000000000000000000000001"
@@ -1317,6 +1416,7 @@ int main(void)
 		T(another_tenant_sees_nothing),
 		T(tenant_delete_shreds_and_allows_recreation),
 		T(tenant_rewrap_replaces_only_the_form_it_names),
+		T(kek_rotation_reseals_then_retires),
 		T(certificates_are_added_and_deleted),
 		T(batch_round_trip),
 		T(batch_add_refuses_what_is_not_one_command),

@@ -174,7 +174,7 @@ static void unknown_version_is_malformed(void **state)
 	uint8_t out[sizeof(plain)];
 
 	assert_int_equal(SEAL(f), 0);
-	f->sealed.data[0] = CRYPTO_SEAL_VERSION + 1;
+	f->sealed.data[0] = CRYPTO_SEAL_VERSION_KEK + 1;
 	memset(out, 0xaa, sizeof(out));
 	assert_int_equal(OPEN(f, f->key, aad, out), KMIPD_EMALFORMED);
 	assert_true(all_bytes(out, sizeof(out), 0xaa));
@@ -362,31 +362,81 @@ static void kek_wraps_and_unwraps_for_its_tenant_only(void **state)
 	struct buf wrapped = BUF_INIT;
 
 	assert_int_equal(crypto_random(kek->bytes, CRYPTO_KEY_LEN), 0);
-	assert_int_equal(crypto_kek_wrap(f->key, "acme", kek, &wrapped), 0);
+	assert_int_equal(crypto_kek_wrap(f->key, "acme", 1, kek, &wrapped), 0);
 	assert_int_equal(wrapped.len, CRYPTO_KEY_LEN + CRYPTO_SEAL_OVERHEAD);
-	assert_int_equal(crypto_kek_unwrap(f->key, "acme", wrapped.data, wrapped.len, back), 0);
+	assert_int_equal(crypto_kek_unwrap(f->key, "acme", 1, wrapped.data, wrapped.len, back), 0);
 	assert_memory_equal(kek->bytes, back->bytes, CRYPTO_KEY_LEN);
 
 	memset(back->bytes, 0, CRYPTO_KEY_LEN);
-	assert_int_equal(crypto_kek_unwrap(f->key, "globex", wrapped.data, wrapped.len, back),
+	assert_int_equal(crypto_kek_unwrap(f->key, "globex", 1, wrapped.data, wrapped.len, back),
 			 KMIPD_ECRYPTO);
-	assert_int_equal(crypto_kek_unwrap(f->key, "acm", wrapped.data, wrapped.len, back),
+	assert_int_equal(crypto_kek_unwrap(f->key, "acm", 1, wrapped.data, wrapped.len, back),
 			 KMIPD_ECRYPTO);
-	assert_int_equal(crypto_kek_unwrap(f->other, "acme", wrapped.data, wrapped.len, back),
+	assert_int_equal(crypto_kek_unwrap(f->other, "acme", 1, wrapped.data, wrapped.len, back),
 			 KMIPD_ECRYPTO);
-	assert_int_equal(crypto_kek_unwrap(f->key, "acme", wrapped.data, wrapped.len - 1, back),
+	assert_int_equal(crypto_kek_unwrap(f->key, "acme", 1, wrapped.data, wrapped.len - 1, back),
 			 KMIPD_EMALFORMED);
 	assert_true(all_bytes(back->bytes, CRYPTO_KEY_LEN, 0));
 
 	/* Object material sealed with the same key and the tenant name as AAD is not a KEK. */
 	buf_clear(&wrapped);
 	assert_int_equal(crypto_seal(f->key, "acme", 4, kek->bytes, CRYPTO_KEY_LEN, &wrapped), 0);
-	assert_int_equal(crypto_kek_unwrap(f->key, "acme", wrapped.data, wrapped.len, back),
+	assert_int_equal(crypto_kek_unwrap(f->key, "acme", 1, wrapped.data, wrapped.len, back),
 			 KMIPD_ECRYPTO);
+
+	/* A later version is bound to its number: version 2's wrap opens as version 2 only. */
+	buf_clear(&wrapped);
+	assert_int_equal(crypto_kek_wrap(f->key, "acme", 2, kek, &wrapped), 0);
+	assert_int_equal(crypto_kek_unwrap(f->key, "acme", 1, wrapped.data, wrapped.len, back),
+			 KMIPD_ECRYPTO);
+	assert_int_equal(crypto_kek_unwrap(f->key, "acme", 3, wrapped.data, wrapped.len, back),
+			 KMIPD_ECRYPTO);
+	assert_int_equal(crypto_kek_unwrap(f->key, "acme", 2, wrapped.data, wrapped.len, back), 0);
+	assert_memory_equal(kek->bytes, back->bytes, CRYPTO_KEY_LEN);
 
 	buf_free(&wrapped);
 	crypto_key_free(kek);
 	crypto_key_free(back);
+}
+
+/* Material sealed under KEK version 1 keeps format 1 (readable by every kmipd); later
+ * versions write format 2, which names the version, and the version is authenticated. */
+static void sealed_material_names_its_kek_version(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t material[] = "thirty-two bytes of key material";
+	uint8_t back[sizeof(material)];
+	struct buf one = BUF_INIT, seven = BUF_INIT;
+	uint32_t version;
+	size_t len;
+
+	assert_int_equal(crypto_seal_kek(f->key, 1, "a", 1, material, sizeof(material), &one), 0);
+	assert_int_equal(one.data[0], CRYPTO_SEAL_VERSION);
+	assert_int_equal(one.len, sizeof(material) + CRYPTO_SEAL_OVERHEAD);
+	assert_int_equal(crypto_sealed_info(one.data, one.len, &version, &len), 0);
+	assert_int_equal(version, 1);
+	assert_int_equal(len, sizeof(material));
+
+	assert_int_equal(crypto_seal_kek(f->key, 7, "a", 1, material, sizeof(material), &seven), 0);
+	assert_int_equal(seven.data[0], CRYPTO_SEAL_VERSION_KEK);
+	assert_int_equal(seven.len, sizeof(material) + CRYPTO_SEAL_OVERHEAD + 4);
+	assert_int_equal(crypto_sealed_info(seven.data, seven.len, &version, &len), 0);
+	assert_int_equal(version, 7);
+	assert_int_equal(len, sizeof(material));
+	assert_int_equal(crypto_open(f->key, "a", 1, seven.data, seven.len, back), 0);
+	assert_memory_equal(back, material, sizeof(material));
+
+	/* Changing the recorded version breaks the tag. */
+	seven.data[4] = 8;
+	assert_int_equal(crypto_open(f->key, "a", 1, seven.data, seven.len, back), KMIPD_ECRYPTO);
+	/* Format 2 cannot claim version 0 or 1, and must hold a nonce and a tag. */
+	seven.data[4] = 1;
+	assert_int_equal(crypto_sealed_info(seven.data, seven.len, &version, &len),
+			 KMIPD_EMALFORMED);
+	assert_int_equal(crypto_sealed_info(seven.data, 5 + 12 + 15, &version, &len),
+			 KMIPD_EMALFORMED);
+	buf_free(&one);
+	buf_free(&seven);
 }
 
 static void core_dumps_are_disabled(void **state)
@@ -421,6 +471,7 @@ int main(void)
 		T(root_key_open_to_others_is_refused),
 		T(root_key_directory_is_refused),
 		T(kek_wraps_and_unwraps_for_its_tenant_only),
+		T(sealed_material_names_its_kek_version),
 		T(core_dumps_are_disabled),
 #undef T
 	};

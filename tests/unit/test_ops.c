@@ -76,8 +76,8 @@ static void add_tenant(struct fixture *f, struct session *s, const char *tenant,
 	snprintf(s->client, sizeof(s->client), "client-%s", tenant);
 	if (!kek)
 		return;
-	assert_int_equal(keyring_make(f->ring, tenant, &wrapped), 0);
-	assert_int_equal(keyring_load(f->ring, tenant, wrapped.data, wrapped.len), 0);
+	assert_int_equal(keyring_make(f->ring, tenant, 1, &wrapped), 0);
+	assert_int_equal(keyring_load(f->ring, tenant, 1, wrapped.data, wrapped.len, false), 0);
 	snprintf(t.name, sizeof(t.name), "%s", tenant);
 	snprintf(t.provider, sizeof(t.provider), "local");
 	t.wrapped_kek = wrapped.data;
