@@ -17,7 +17,7 @@
 #include "kmipd/crypto.h"
 #include "kmipd/error.h"
 
-#define RESEAL_PER_TICK	  32   /* objects re-sealed per raft tick (50 ms) */
+#define RESEAL_PER_TICK	  256  /* objects re-sealed per raft tick (50 ms) */
 #define RESEAL_SCAN_MAX	  4096 /* objects looked at per tick */
 #define RESEAL_IDLE_TICKS 20   /* ticks between looks for a tenant that needs it */
 
