@@ -49,6 +49,8 @@ static const struct route routes[] = {
 	{HTTP_GET, "/v1/tenants/*", ACCESS_ADMIN, handle_tenant_show, true},
 	{HTTP_DELETE, "/v1/tenants/*", ACCESS_ADMIN, handle_tenant_delete},
 	{HTTP_POST, "/v1/tenants/*/rotate-kek", ACCESS_ADMIN, handle_tenant_rotate_kek},
+	{HTTP_GET, "/v1/tenants/*/root-key", ACCESS_ADMIN, handle_tenant_root_key},
+	{HTTP_POST, "/v1/tenants/*/rewrap", ACCESS_ADMIN, handle_tenant_rewrap},
 	{HTTP_GET, "/v1/tenants/*/objects", ACCESS_ADMIN, handle_object_list, true},
 	{HTTP_GET, "/v1/tenants/*/objects/*", ACCESS_ADMIN, handle_object_show, true},
 	{HTTP_GET, "/v1/tenants/*/clients", ACCESS_ADMIN, handle_client_list, true},

@@ -178,6 +178,8 @@ void handle_tenant_create(struct http_conn *c, const char **params);
 void handle_tenant_show(struct http_conn *c, const char **params);
 void handle_tenant_delete(struct http_conn *c, const char **params);
 void handle_tenant_rotate_kek(struct http_conn *c, const char **params);
+void handle_tenant_root_key(struct http_conn *c, const char **params);
+void handle_tenant_rewrap(struct http_conn *c, const char **params);
 void handle_object_list(struct http_conn *c, const char **params);
 void handle_object_show(struct http_conn *c, const char **params);
 void handle_cluster(struct http_conn *c, const char **params);

@@ -388,6 +388,181 @@ static void kek_rotated(struct http_conn *c, const struct command *cmd,
 			    "re-seals the others in the background and then retires the old one"));
 }
 
+/* ---- The root key at its provider ---- */
+
+/* A question about a cloud tenant's root key, while the provider answers. */
+struct root_key_call {
+	struct http_conn *c;
+	char tenant[OBJECT_TENANT_MAX + 1];
+	char provider[16];
+	char root_key_id[256];
+	char *wrapped; /* rewrap: the form sent, NUL-terminated */
+};
+
+static int verdict_status(enum provider_verdict verdict)
+{
+	return verdict == PROVIDER_UNAVAILABLE ? 503 : verdict == PROVIDER_REVOKED ? 409 : 400;
+}
+
+static const char *root_key_state_name(int state)
+{
+	static const char *const names[] = {"pre-active",  "active", "suspended",
+					    "deactivated", NULL,     "destroyed"};
+
+	return state >= 0 && state <= 5 && names[state] != NULL ? names[state] : "unknown";
+}
+
+/* Reads cloud tenant params[0] into @t and makes a call for it: NULL after answering (no
+ * such tenant, a local one, no provider here). */
+static struct root_key_call *root_key_call_new(struct http_conn *c, const char **params,
+					       struct store_tenant *t, struct provider **p)
+{
+	struct root_key_call *rk;
+	struct store_txn *txn;
+	bool found;
+
+	if (store_txn_begin(c->admin->config.store, false, &txn) != 0) {
+		http_error(c, 503, "the key store cannot be read");
+		return NULL;
+	}
+	found = admin_find_tenant(c, txn, params[0], t);
+	store_txn_abort(txn);
+	if (!found)
+		return NULL;
+	if (strcmp(t->provider, "local") == 0) {
+		http_error(c, 409,
+			   "tenant %s's key-encryption key is wrapped by the nodes' root key file, "
+			   "not by a provider's root key",
+			   t->name);
+		return NULL;
+	}
+	*p = admin_provider(c, t->provider);
+	rk = *p != NULL ? calloc(1, sizeof(*rk)) : NULL;
+	if (*p != NULL && rk == NULL)
+		http_error(c, 500, "out of memory");
+	if (rk != NULL) {
+		rk->c = c;
+		snprintf(rk->tenant, sizeof(rk->tenant), "%s", t->name);
+		snprintf(rk->provider, sizeof(rk->provider), "%s", t->provider);
+		snprintf(rk->root_key_id, sizeof(rk->root_key_id), "%s", t->root_key_id);
+	}
+	return rk;
+}
+
+static void root_key_call_free(struct root_key_call *rk)
+{
+	free(rk->wrapped);
+	free(rk);
+}
+
+static void on_checked(void *arg, const struct provider_result *r)
+{
+	struct root_key_call *rk = arg;
+	struct http_conn *c = rk->c;
+
+	if (!admin_resume(c)) {
+		root_key_call_free(rk);
+		return;
+	}
+	if (r->verdict != PROVIDER_OK)
+		http_error(c, verdict_status(r->verdict),
+			   "%s could not read root key %s: %s (correlation-id %s)", rk->provider,
+			   rk->root_key_id, r->reason, r->correlation_id);
+	else
+		http_json(c, 200,
+			  json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "tenant", rk->tenant,
+				    "provider", rk->provider, "root_key_id", rk->root_key_id,
+				    "state", r->key_state, "state_name",
+				    root_key_state_name(r->key_state), "key_version",
+				    r->key_version != NULL ? r->key_version : "", "correlation_id",
+				    r->correlation_id));
+	root_key_call_free(rk);
+}
+
+/* GET /v1/tenants/N/root-key: the root key's state as its provider sees it now. */
+void handle_tenant_root_key(struct http_conn *c, const char **params)
+{
+	struct store_tenant t;
+	struct provider *p = NULL;
+	struct root_key_call *rk = root_key_call_new(c, params, &t, &p);
+	int rv;
+
+	if (rk == NULL)
+		return;
+	rv = provider_check(p, rk->root_key_id, on_checked, rk);
+	if (rv != 0) {
+		root_key_call_free(rk);
+		http_error(c, 500, "asking %s failed: %s", t.provider, kmipd_strerror(rv));
+		return;
+	}
+	admin_wait(c);
+}
+
+static void rewrap_stored(struct http_conn *c, const struct command *cmd,
+			  const struct command_result *result)
+{
+	(void)result;
+	http_json(c, 200, json_pack("{s:s, s:b}", "tenant", cmd->tenant, "rewrapped", 1));
+}
+
+static void on_rewrapped(void *arg, const struct provider_result *r)
+{
+	struct root_key_call *rk = arg;
+	struct http_conn *c = rk->c;
+	struct command cmd;
+
+	if (!admin_resume(c)) {
+		root_key_call_free(rk);
+		return;
+	}
+	if (r->verdict != PROVIDER_OK) {
+		http_error(c, verdict_status(r->verdict),
+			   "%s could not rewrap tenant %s's key-encryption key with root key %s: "
+			   "%s (correlation-id %s)",
+			   rk->provider, rk->tenant, rk->root_key_id, r->reason, r->correlation_id);
+		root_key_call_free(rk);
+		return;
+	}
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.type = COMMAND_TENANT_REWRAP;
+	cmd.time = (int64_t)time(NULL);
+	snprintf(cmd.tenant, sizeof(cmd.tenant), "%s", rk->tenant);
+	cmd.tenant_record.wrapped_kek = (const uint8_t *)r->ciphertext;
+	cmd.tenant_record.wrapped_kek_len = strlen(r->ciphertext);
+	cmd.old_kek = (const uint8_t *)rk->wrapped;
+	cmd.old_kek_len = strlen(rk->wrapped);
+	admin_submit(c, &cmd, 200, rewrap_stored);
+	root_key_call_free(rk);
+}
+
+/* POST /v1/tenants/N/rewrap: the KEK wrapped again under the root key's current version
+ * now (after the root key was rotated), instead of at the nodes' next check. */
+void handle_tenant_rewrap(struct http_conn *c, const char **params)
+{
+	struct store_tenant t;
+	struct provider *p = NULL;
+	struct root_key_call *rk;
+	char bufs[2][80];
+	const char *aad[TENANT_KEYS_AAD];
+	int rv;
+
+	admin_audit_as(c, "rewrap tenant KEK", pki_name_valid(params[0]) ? params[0] : NULL);
+	rk = root_key_call_new(c, params, &t, &p);
+	if (rk == NULL)
+		return;
+	rk->wrapped = strndup((const char *)t.wrapped_kek, t.wrapped_kek_len);
+	tenant_keys_aad(t.name, t.kek_version, bufs, aad);
+	rv = rk->wrapped == NULL ? KMIPD_ENOMEM
+				 : provider_rewrap(p, rk->root_key_id, aad, TENANT_KEYS_AAD,
+						   rk->wrapped, on_rewrapped, rk);
+	if (rv != 0) {
+		root_key_call_free(rk);
+		http_error(c, 500, "asking %s failed: %s", t.provider, kmipd_strerror(rv));
+		return;
+	}
+	admin_wait(c);
+}
+
 /* POST /v1/tenants/N/rotate-kek: a new KEK, wrapped by the tenant's root key. */
 void handle_tenant_rotate_kek(struct http_conn *c, const char **params)
 {

@@ -37,6 +37,8 @@ static const char usage_tenant[] =
 	"       kmipctl tenant create NAME [--provider local|keyprotect|hpcs --root-key ID]\n"
 	"       kmipctl tenant show NAME\n"
 	"       kmipctl tenant rotate-kek NAME\n"
+	"       kmipctl tenant root-key NAME\n"
+	"       kmipctl tenant rewrap NAME\n"
 	"       kmipctl tenant delete NAME --destroy-all-keys\n"
 	"\n"
 	"Tenants are isolated key spaces, each with its own key-encryption key wrapped by the\n"
@@ -424,6 +426,25 @@ static int tenant_command(const char *data_dir, int argc, char **argv)
 			json_object_foreach(json_object_get(answer, "states"), state, n)
 				printf("  %-14s %lld\n", state, (long long)json_integer_value(n));
 		}
+	} else if (strcmp(sub, "root-key") == 0 && c.nargs == 2) {
+		ctl_tenant_path(&path, c.args[1], "/root-key", NULL, false);
+		rv = ctl_call(&c, "GET", (char *)path.data, NULL, &answer);
+		if (rv == 0 && !c.json)
+			printf("tenant %s: %s root key %s is %s (state %lld), version %s\n",
+			       c.args[1], ctl_str(answer, "provider"),
+			       ctl_str(answer, "root_key_id"), ctl_str(answer, "state_name"),
+			       (long long)json_integer_value(json_object_get(answer, "state")),
+			       ctl_str(answer, "key_version"));
+	} else if (strcmp(sub, "rewrap") == 0 && c.nargs == 2) {
+		json_t *body = json_object();
+
+		ctl_tenant_path(&path, c.args[1], "/rewrap", NULL, false);
+		rv = ctl_call(&c, "POST", (char *)path.data, body, &answer);
+		json_decref(body);
+		if (rv == 0 && !c.json)
+			printf("tenant %s: its key-encryption key is wrapped under the root key's "
+			       "current version\n",
+			       c.args[1]);
 	} else if (strcmp(sub, "rotate-kek") == 0 && c.nargs == 2) {
 		json_t *body = json_object();
 

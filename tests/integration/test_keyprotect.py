@@ -377,6 +377,42 @@ def test_rotating_a_key_protect_tenants_kek_wraps_the_new_one_with_its_root_key(
     assert len(checks) >= 3 and set(checks) == {"kek-version:2"}
 
 
+def test_the_root_key_is_read_and_the_kek_rewrapped_on_request(build, cluster, kp, tmp_path):
+    root, cert, key = make_tenant(build, cluster, kp, tmp_path, "kp-ask")
+    uid, material = create_key(cluster.nodes[0], cert, key)
+    status, body = cluster.nodes[1].admin("GET", "/v1/tenants/kp-ask/root-key")
+    assert status == 200, body
+    assert body["state"] == 1 and body["state_name"] == "active"
+    assert body["key_version"] == kp.current_version(root)
+    shown = kmipctl(build, cluster.nodes[1], "tenant", "root-key", "kp-ask").stdout
+    assert f"keyprotect root key {root} is active" in shown
+    kp.disable(root)
+    try:
+        status, body = cluster.nodes[1].admin("GET", "/v1/tenants/kp-ask/root-key")
+        assert status == 200 and body["state_name"] == "suspended"
+    finally:
+        kp.enable(root)
+    assert cluster.nodes[0].admin("GET", "/v1/tenants/default/root-key")[0] == 409
+
+    # After a root-key rotation, rewrap now instead of at the next check.
+    stored = [r for r in kp.calls("unwrap") if root in r["path"]][-1]["json"]["ciphertext"]
+    new_version = kp.rotate(root)
+    kp.clear_requests()
+    done = kmipctl(build, cluster.nodes[2], "tenant", "rewrap", "kp-ask")
+    assert done.returncode == 0, done.stderr
+    rewraps = kp.calls("rewrap")
+    assert len(rewraps) == 1 and rewraps[0]["json"]["ciphertext"] == stored
+    assert rewraps[0]["json"]["aad"] == ["kmipd-kek", "tenant:kp-ask", "kek-version:1"]
+    time.sleep(0.3)
+    kp.clear_requests()
+    time.sleep(CHECK_MS / 1000 * 2)
+    checks = [r["json"]["ciphertext"] for r in kp.calls("unwrap") if root in r["path"]]
+    assert len(checks) >= 3 and stored not in checks
+    assert kp.current_version(root) == new_version
+    for n in cluster.nodes:
+        assert get_key(n, cert, key, uid) == material
+
+
 def test_kmipctl_creates_and_shows_a_key_protect_tenant(build, cluster, kp):
     root = kp.create_root_key(name="crk-ctl", alias="kmipd-ctl")
     done = kmipctl(build, cluster.nodes[2], "tenant", "create", "kp-ctl", "--provider",
