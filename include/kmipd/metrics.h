@@ -23,7 +23,9 @@ void metrics_tls_handshake(int ok);
 void metrics_connections(int delta);
 /* A write this node forwarded to the leader ended: @ok, or failed (no leader, refused). */
 void metrics_forwarded(int ok);
-/* A root-key operation (@operation "wrap" or "unwrap") by @provider ("local", ...). */
+/* A root-key operation (@operation "wrap", "unwrap", "rewrap" or "metadata") by @provider
+ * ("local", "keyprotect", "hpcs") ended: @ok, or failed (a provider's call counts once,
+ * after its retries). */
 void metrics_root_key(const char *provider, const char *operation, int ok);
 /* An admin API request ended with HTTP @status. */
 void metrics_admin_request(int status);

@@ -12,6 +12,7 @@
 
 #include "kmipd/error.h"
 #include "kmipd/keyring.h"
+#include "kmipd/metrics.h"
 #include "kmipd/object.h"
 
 struct keyring_entry {
@@ -152,6 +153,7 @@ int keyring_load(struct keyring *ring, const char *tenant, uint32_t version, con
 	if (kek == NULL)
 		return KMIPD_ENOMEM;
 	rv = crypto_kek_unwrap(ring->root, tenant, version, wrapped, len, kek);
+	metrics_root_key("local", "unwrap", rv == 0);
 	if (rv != 0) {
 		crypto_key_free(kek);
 		return rv;
@@ -241,6 +243,7 @@ int keyring_make(struct keyring *ring, const char *tenant, uint32_t version, str
 	rv = crypto_random(kek->bytes, CRYPTO_KEY_LEN);
 	if (rv == 0)
 		rv = crypto_kek_wrap(ring->root, tenant, version, kek, wrapped);
+	metrics_root_key("local", "wrap", rv == 0);
 	crypto_key_free(kek);
 	return rv;
 }

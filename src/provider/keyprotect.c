@@ -20,6 +20,7 @@
 #include "kmipd/error.h"
 #include "kmipd/http_client.h"
 #include "kmipd/log.h"
+#include "kmipd/metrics.h"
 #include "kmipd/provider.h"
 
 #define API_KEY_MAX    512
@@ -238,6 +239,9 @@ static void report(struct call *c)
 	if (c->all_next != NULL)
 		c->all_next->all_prev = c->all_prev;
 	c->result.canceled = p->closing;
+	if (!c->result.canceled)
+		metrics_root_key(provider_type(p), action_name[c->action],
+				 c->result.verdict == PROVIDER_OK);
 	c->done(c->arg, &c->result);
 	uv_timer_stop(&c->timer);
 	uv_close((uv_handle_t *)&c->timer, call_closed);

@@ -14,6 +14,7 @@
 #define GENERAL	  25
 #define OTHER	  26
 #define PROVIDERS 4
+#define ROOT_OPS  4
 
 /* Upper bounds of the latency buckets, in seconds; the last bucket is +Inf. */
 static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -30,12 +31,13 @@ static struct {
 	struct histogram latency[OPS];
 	atomic_uint_fast64_t handshakes[2]; /* failed, ok */
 	atomic_int_fast64_t connections;
-	atomic_uint_fast64_t forwarded[2];		/* failed, ok */
-	atomic_uint_fast64_t root_key[PROVIDERS][2][2]; /* provider, wrap/unwrap, failed/ok */
-	atomic_uint_fast64_t admin[6];			/* 1xx..5xx by hundreds; [0] other */
+	atomic_uint_fast64_t forwarded[2];		       /* failed, ok */
+	atomic_uint_fast64_t root_key[PROVIDERS][ROOT_OPS][2]; /* provider, operation, failed/ok */
+	atomic_uint_fast64_t admin[6];			       /* 1xx..5xx by hundreds; [0] other */
 } m;
 
 static const char *const providers[PROVIDERS] = {"local", "keyprotect", "hpcs", "other"};
+static const char *const root_ops[ROOT_OPS] = {"wrap", "unwrap", "rewrap", "metadata"};
 
 static unsigned reason_index(uint32_t reason)
 {
@@ -84,12 +86,13 @@ void metrics_forwarded(int ok)
 
 void metrics_root_key(const char *provider, const char *operation, int ok)
 {
-	unsigned p = 0;
+	unsigned p = 0, op = 0;
 
 	while (p < PROVIDERS - 1 && strcmp(providers[p], provider) != 0)
 		p++;
-	atomic_fetch_add_explicit(&m.root_key[p][strcmp(operation, "unwrap") == 0][ok != 0], 1,
-				  memory_order_relaxed);
+	while (op < ROOT_OPS - 1 && strcmp(root_ops[op], operation) != 0)
+		op++;
+	atomic_fetch_add_explicit(&m.root_key[p][op][ok != 0], 1, memory_order_relaxed);
 }
 
 void metrics_admin_request(int status)
@@ -204,15 +207,14 @@ int metrics_render(struct buf *out)
 			      "provider, operation and outcome.\n"
 			      "# TYPE kmipd_root_key_operations_total counter\n");
 	for (unsigned p = 0; p < PROVIDERS; p++)
-		for (unsigned op = 0; op < 2; op++)
+		for (unsigned op = 0; op < ROOT_OPS; op++)
 			for (unsigned ok = 0; ok < 2; ok++)
-				if (p == 0 || get(&m.root_key[p][op][ok]) > 0)
+				if ((p == 0 && op < 2) || get(&m.root_key[p][op][ok]) > 0)
 					rc |= buf_printf(
 						out,
 						"kmipd_root_key_operations_total{provider=\"%s\","
 						"operation=\"%s\",result=\"%s\"} %llu\n",
-						providers[p], op ? "unwrap" : "wrap",
-						ok ? "ok" : "failed",
+						providers[p], root_ops[op], ok ? "ok" : "failed",
 						(unsigned long long)get(&m.root_key[p][op][ok]));
 	rc |= buf_printf(out, "# HELP kmipd_admin_requests_total Admin API requests, by HTTP "
 			      "status class.\n"

@@ -91,6 +91,15 @@ def make_tenant(build, cluster, kp, tmp_path, name, provider="keyprotect"):
     return root, out / "vc.pem", out / "vc-key.pem"
 
 
+def root_key_metric(node, provider, operation, result):
+    status, text = node.admin("GET", "/metrics")
+    assert status == 200
+    line = (f'kmipd_root_key_operations_total{{provider="{provider}",'
+            f'operation="{operation}",result="{result}"}} ')
+    values = [int(l[len(line):]) for l in text.splitlines() if l.startswith(line)]
+    return values[0] if values else 0
+
+
 def create_key(node, cert, key):
     with node.pykmip(cert, key) as c:
         uid = c.create(enums.CryptographicAlgorithm.AES, 256)
@@ -166,6 +175,12 @@ def test_disabling_the_root_key_refuses_the_tenant_everywhere_and_enabling_serve
                         lambda n=n: refusal(n, cert, key, uid) is None,
                         timeout=CHECK_MS / 1000 * 3 + 5)
         assert get_key(n, cert, key, uid) == material
+    # Each node counted its provider calls, the refused ones apart.
+    for n in cluster.nodes:
+        assert root_key_metric(n, "keyprotect", "unwrap", "ok") >= 2
+        assert root_key_metric(n, "keyprotect", "unwrap", "failed") >= 1
+        assert root_key_metric(n, "local", "unwrap", "ok") >= 1  # the dev tenant
+    assert root_key_metric(cluster.nodes[0], "keyprotect", "wrap", "ok") >= 1
 
 
 def test_a_deleted_root_key_or_revoked_access_refuses_the_tenant(build, cluster, kp, tmp_path):
