@@ -6,6 +6,7 @@ outage, a 429 storm and an expired token; the rewrapped KEK after a root-key rot
 and used after a restart; the API key nowhere it should not be."""
 import os
 import pathlib
+import subprocess
 import time
 
 import pytest
@@ -13,7 +14,7 @@ from kmip import enums
 from kmip.pie.exceptions import KmipOperationFailure
 
 from fake_keyprotect import FakeKeyProtect, make_tls
-from node import Cluster, kmipctl
+from node import Cluster, free_port, kmipctl
 
 API_KEY = "kp-test-api-key-4f1c2b7e9a"
 CHECK_MS = 1500  # root_key.check_interval_ms on the test nodes
@@ -458,6 +459,35 @@ def test_the_api_key_is_nowhere_but_its_file(cluster, kp):
         proc = pathlib.Path(f"/proc/{n.proc.pid}")
         assert API_KEY.encode() not in (proc / "cmdline").read_bytes()
         assert API_KEY.encode() not in (proc / "environ").read_bytes()
+
+
+def test_an_api_key_is_refused_on_the_command_line_and_in_a_readable_file(build, tmp_path):
+    def start(*args):
+        return subprocess.run([str(build / "kmipd"), "--dev", "--data-dir", str(tmp_path / "d"),
+                               "--listen", "127.0.0.1:0", "--admin.listen", "off",
+                               "--raft.address", f"127.0.0.1:{free_port(pair=True)}",
+                               "--keyprotect.url", "https://127.0.0.1:1",
+                               "--keyprotect.instance_id", "x", *args],
+                              capture_output=True, text=True, timeout=30)
+
+    done = start("--keyprotect.api_key", "s3cr3t-key")
+    assert done.returncode != 0
+    assert "never taken from the configuration or the command line" in done.stderr
+    assert "s3cr3t-key" not in done.stderr
+
+    key_file = tmp_path / "api-key"
+    key_file.write_text("s3cr3t-key\n")
+    key_file.chmod(0o644)
+    done = start("--keyprotect.api_key_file", str(key_file))
+    assert done.returncode != 0
+    assert f"{key_file}: readable by others (mode 644); make it 0600" in done.stderr
+    assert "s3cr3t-key" not in done.stderr
+
+    done = start("--keyprotect.api_key_file", str(tmp_path / "missing"))
+    assert done.returncode != 0 and f"{tmp_path / 'missing'}: No such file" in done.stderr
+    done = start("--keyprotect.api_key_env", "KMIPD_TEST_NO_SUCH_VARIABLE")
+    assert done.returncode != 0
+    assert "the environment has no KMIPD_TEST_NO_SUCH_VARIABLE" in done.stderr
 
 
 # ---- Restarts: a cluster of its own ----
