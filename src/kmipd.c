@@ -59,10 +59,11 @@ static const char usage[] =
 	"keyprotect.{url,instance_id,iam_url,api_key_file,api_key_env,ca_file,timeout_ms,\n"
 	"retries,backoff_ms,backoff_max_ms} and the same under hpcs., raft.{id,address,role},\n"
 	"cluster.{id,members,election_timeout_ms,heartbeat_ms,write_timeout_ms,\n"
-	"snapshot_threshold}, admin.{listen,public_metrics}, audit.file. The peer channel\n"
-	"listens on the port after raft.address's. raft.role is voter (default) or witness\n"
-	"(votes, keeps the state, serves no KMIP). audit.file gets one JSON line per KMIP\n"
-	"operation and admin change ('-': standard output); SIGHUP reopens it.\n";
+	"snapshot_threshold,format_level}, admin.{listen,public_metrics}, audit.file. The\n"
+	"peer channel listens on the port after raft.address's. raft.role is voter\n"
+	"(default) or witness (votes, keeps the state, serves no KMIP). audit.file gets one\n"
+	"JSON line per KMIP operation and admin change ('-': standard output); SIGHUP\n"
+	"reopens it.\n";
 
 struct daemon {
 	struct config config;
@@ -413,6 +414,7 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		.keyprotect = &c->keyprotect,
 		.hpcs = &c->hpcs,
 		.check_interval_ms = c->check_interval_ms,
+		.format_level = c->format_level,
 	};
 	rv = replication_start(&d->replication, &repl_config, errmsg, errlen);
 	if (rv != 0)

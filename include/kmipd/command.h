@@ -19,7 +19,12 @@
 #include "kmipd/object.h"
 #include "kmipd/store.h"
 
-#define COMMAND_FORMAT	1	 /* the encoding written by this version */
+#define COMMAND_FORMAT 1 /* the encoding written by this version */
+/* What a node can apply, as a level: 2 = every command up to COMMAND_CERT_DELETE and
+ * batch entries; 3 = also the root-key commands from COMMAND_TENANT_REWRAP on and sealed
+ * material of format 2. A node skips an entry it cannot decode, so a command is only
+ * proposed when every member of the cluster is at its level (rolling upgrades). */
+#define COMMAND_LEVEL	3
 #define COMMAND_MAX_LEN 0xFFFFFF /* the most msgpack bytes one entry's header can describe */
 
 enum command_type {
@@ -94,6 +99,9 @@ struct command_result {
 	uint32_t state;	   /* the object's state afterwards */
 	char message[160]; /* why, when status != 0: a sentence for the client */
 };
+
+/* The level a node must be at to apply commands of @type. */
+unsigned command_level(enum command_type type);
 
 /* True if @cmd carries a request id. */
 bool command_has_request_id(const struct command *cmd);

@@ -63,6 +63,10 @@ struct config {
 	unsigned heartbeat_ms;
 	unsigned write_timeout_ms; /* a write without quorum fails after this */
 	unsigned snapshot_threshold;
+	/* The highest command level (command.h) this node lets the cluster use; the cluster
+	 * uses the lowest of its members'. Set it to the old level on every node during an
+	 * upgrade that may be rolled back. Default: COMMAND_LEVEL. */
+	unsigned format_level;
 	/* [admin] */
 	char admin_listen[128]; /* HOST:PORT of the admin API; default server.listen's host:9696;
 				 * "off": none */

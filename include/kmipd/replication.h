@@ -56,6 +56,8 @@ struct replication_config {
 	 * checked with its provider (tenant_keys.h; 0 = 5 minutes). */
 	const struct provider_config *keyprotect, *hpcs;
 	unsigned check_interval_ms;
+	/* The highest command level this node allows (0 = COMMAND_LEVEL). */
+	unsigned format_level;
 };
 
 /* Starts the raft loop thread and waits until Raft has started (and, with one voter, has
@@ -84,6 +86,10 @@ struct replication_status {
 		char address[256];
 		char role[8]; /* "voter", "standby" or "spare" */
 	} member[16];	      /* the first 16 members */
+	/* The command level every member is known to be at (command.h), and the member that
+	 * holds it down (0: none; or none answered yet, when the level is 2). */
+	unsigned format_level;
+	uint64_t format_held_by;
 };
 void replication_status(struct replication *repl, struct replication_status *out);
 

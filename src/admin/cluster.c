@@ -101,6 +101,12 @@ static void cluster_answered(void *arg, const char *json)
 			json_object_set(m, "term", json_object_get(own, "term"));
 			json_object_set(m, "applied_index", json_object_get(own, "applied_index"));
 			json_object_set(m, "commit_index", json_object_get(own, "commit_index"));
+			/* An older kmipd does not say: it applies level 2 (command.h). */
+			json_object_set_new(
+				m, "format_level",
+				json_object_get(own, "format_level") != NULL
+					? json_copy(json_object_get(own, "format_level"))
+					: json_integer(2));
 			json_object_set_new(m, "lag",
 					    json_integer(commit > applied ? commit - applied : 0));
 		} else {
@@ -122,6 +128,7 @@ static void cluster_answered(void *arg, const char *json)
 			 "members", members);
 	if (body != NULL && s.leader_address[0] != '\0')
 		json_object_set_new(body, "leader_address", json_string(s.leader_address));
+	json_object_set_new(body, "format_level", json_integer(s.format_level));
 	json_object_set_new(body, "certificate_warnings", admin_expiry_warnings(c->admin));
 	http_json(c, 200, body);
 }

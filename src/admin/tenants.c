@@ -388,6 +388,29 @@ static void kek_rotated(struct http_conn *c, const struct command *cmd,
 			    "re-seals the others in the background and then retires the old one"));
 }
 
+/* False after answering 409 when a member of the cluster cannot apply commands of @type
+ * yet (a rolling upgrade under way, or a node pinned to an older level). */
+static bool cluster_can_apply(struct http_conn *c, enum command_type type, const char *what)
+{
+	struct replication_status s;
+
+	replication_status(c->admin->config.replication, &s);
+	if (s.format_level >= command_level(type))
+		return true;
+	if (s.format_held_by != 0)
+		http_error(c, 409,
+			   "%s needs every node at command level %u; node %llu is at level %u (an "
+			   "older kmipd, one that has not answered yet, or cluster.format_level): "
+			   "finish the upgrade first",
+			   what, command_level(type), (unsigned long long)s.format_held_by,
+			   s.format_level);
+	else
+		http_error(c, 409,
+			   "%s needs command level %u; this node's cluster.format_level is %u",
+			   what, command_level(type), s.format_level);
+	return false;
+}
+
 /* ---- The root key at its provider ---- */
 
 /* A question about a cloud tenant's root key, while the provider answers. */
@@ -547,6 +570,8 @@ void handle_tenant_rewrap(struct http_conn *c, const char **params)
 	int rv;
 
 	admin_audit_as(c, "rewrap tenant KEK", pki_name_valid(params[0]) ? params[0] : NULL);
+	if (!cluster_can_apply(c, COMMAND_TENANT_REWRAP, "rewrapping a key-encryption key"))
+		return;
 	rk = root_key_call_new(c, params, &t, &p);
 	if (rk == NULL)
 		return;
@@ -573,6 +598,8 @@ void handle_tenant_rotate_kek(struct http_conn *c, const char **params)
 	bool found;
 
 	admin_audit_as(c, "rotate tenant KEK", pki_name_valid(params[0]) ? params[0] : NULL);
+	if (!cluster_can_apply(c, COMMAND_KEK_ROTATE, "rotating a key-encryption key"))
+		return;
 	if (store_txn_begin(c->admin->config.store, false, &txn) != 0) {
 		http_error(c, 503, "the key store cannot be read");
 		return;

@@ -19,6 +19,7 @@
  * Witness. A witness votes and keeps the state but serves no KMIP; when it is elected it
  * hands leadership to another voter. */
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,84 @@ static const char *role_name(int role)
 	}
 }
 
+static unsigned own_level(const struct replication *repl)
+{
+	unsigned level = repl->config.format_level;
+
+	return level >= 2 && level <= COMMAND_LEVEL ? level : COMMAND_LEVEL;
+}
+
+static struct member_level *level_of(struct replication *repl, raft_id id)
+{
+	for (unsigned i = 0; i < repl->n_levels; i++)
+		if (repl->levels[i].id == id)
+			return &repl->levels[i];
+	return NULL;
+}
+
+unsigned cluster_format_level(struct replication *repl, uint64_t *held_by)
+{
+	const struct raft_configuration *conf = &repl->raft.configuration;
+	unsigned level = own_level(repl);
+
+	*held_by = 0;
+	for (unsigned i = 0; i < conf->n; i++) {
+		const struct member_level *known = level_of(repl, conf->servers[i].id);
+		unsigned l = known != NULL ? known->level : 2;
+
+		if (conf->servers[i].id == repl->config.id)
+			continue;
+		if (l < level) {
+			level = l;
+			*held_by = conf->servers[i].id;
+		}
+	}
+	return level;
+}
+
+/* A member's status answer: the level it says it is at (none said: 2, an older kmipd). */
+static void on_level(struct replication *repl, void *arg, int status, uint8_t type,
+		     const uint8_t *body, size_t len)
+{
+	raft_id id = (raft_id)(uintptr_t)arg;
+	struct member_level *known;
+	json_t *answer, *level;
+
+	if (status != 0 || type != PEER_STATUS)
+		return; /* not heard: what was known stays */
+	answer = json_loadb((const char *)body, len, 0, NULL);
+	level = json_object_get(answer, "format_level");
+	known = level_of(repl, id);
+	if (known == NULL && repl->n_levels < sizeof(repl->levels) / sizeof(repl->levels[0])) {
+		known = &repl->levels[repl->n_levels++];
+		known->id = id;
+	}
+	if (known != NULL)
+		known->level = json_is_integer(level) ? (unsigned)json_integer_value(level) : 2;
+	json_decref(answer);
+}
+
+/* Asks every other member its level: every second until each has answered, then every
+ * five. */
+static void ask_levels(struct replication *repl, uint64_t now)
+{
+	const struct raft_configuration *conf = &repl->raft.configuration;
+	bool all_known = true;
+
+	if (now < repl->levels_next_ms)
+		return;
+	for (unsigned i = 0; i < conf->n; i++) {
+		const struct raft_server *s = &conf->servers[i];
+
+		if (s->id == repl->config.id)
+			continue;
+		all_known &= level_of(repl, s->id) != NULL;
+		peer_request(repl, s->id, s->address, PEER_STATUS_REQ, NULL, 0, 2000, on_level,
+			     (void *)(uintptr_t)s->id);
+	}
+	repl->levels_next_ms = now + (all_known ? 5000 : 1000);
+}
+
 int cluster_status(struct replication *repl, struct buf *out)
 {
 	const struct raft_configuration *conf = &repl->raft.configuration;
@@ -110,7 +189,7 @@ int cluster_status(struct replication *repl, struct buf *out)
 							 (json_int_t)conf->servers[i].id, "address",
 							 conf->servers[i].address, "role",
 							 role_name(conf->servers[i].role)));
-	status = json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:o*}", "id",
+	status = json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:o*}", "id",
 			   (json_int_t)repl->config.id, "address", repl->address, "cluster_id",
 			   repl->cluster_id, "role", repl->config.witness ? "witness" : "voter",
 			   "state", state, "term", (json_int_t)repl->raft.current_term, "leader_id",
@@ -118,7 +197,8 @@ int cluster_status(struct replication *repl, struct buf *out)
 			   leader_address != NULL ? leader_address : "", "commit_index",
 			   (json_int_t)repl->raft.commit_index, "applied_index",
 			   (json_int_t)repl->committed, "last_index",
-			   (json_int_t)raft_last_index(&repl->raft), "members", members);
+			   (json_int_t)raft_last_index(&repl->raft), "format_level",
+			   (json_int_t)own_level(repl), "members", members);
 	text = status != NULL ? json_dumps(status, JSON_COMPACT) : NULL;
 	if (text == NULL || buf_append(out, text, strlen(text)) != 0)
 		rv = KMIPD_ENOMEM;
@@ -619,6 +699,8 @@ void cluster_tick(struct replication *repl)
 		form(repl, now);
 	else if (repl->phase == PHASE_JOINING)
 		join(repl, now);
+	else if (repl->raft_started)
+		ask_levels(repl, now);
 	witness_step_down(repl, now);
 }
 

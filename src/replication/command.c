@@ -93,6 +93,11 @@ static const struct {
 	[COMMAND_KEK_RETIRE] = {COMMON | BIT(TENANT) | BIT(KEK_VERSION), 0},
 };
 
+unsigned command_level(enum command_type type)
+{
+	return type >= COMMAND_TENANT_REWRAP ? 3 : 2;
+}
+
 static bool type_known(uint64_t type)
 {
 	return type >= COMMAND_TENANT_CREATE && type <= COMMAND_KEK_RETIRE;

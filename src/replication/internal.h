@@ -107,9 +107,23 @@ struct reseal {
 /* Called every raft tick: moves the re-sealing along on the leader. */
 void reseal_tick(struct replication *repl);
 
+/* The command level each member said it is at (cluster.c), asked every few seconds. */
+struct member_level {
+	uint64_t id;
+	unsigned level;
+};
+
+/* The level every member is known to be at: the lowest of this node's own and the
+ * members' answers, a member never heard from counting as level 2 (a kmipd too old to
+ * say). *@held_by: the member at that level, 0 if it is this node's own. */
+unsigned cluster_format_level(struct replication *repl, uint64_t *held_by);
+
 struct replication {
 	struct replication_config config;
 	struct reseal reseal;
+	struct member_level levels[16];
+	unsigned n_levels;
+	uint64_t levels_next_ms;	 /* when to ask the members again */
 	struct tenant_keys *tenant_keys; /* NULL once stopping */
 	struct mailbox own_replies;	 /* answers to the loop's own changes */
 	char *dir;

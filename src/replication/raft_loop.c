@@ -915,6 +915,7 @@ static void publish_status(struct replication *repl)
 	} else {
 		snprintf(s.state, sizeof(s.state), "unavailable");
 	}
+	s.format_level = cluster_format_level(repl, &s.format_held_by);
 	pthread_mutex_lock(&repl->status_lock);
 	repl->status = s;
 	pthread_mutex_unlock(&repl->status_lock);
@@ -1423,8 +1424,19 @@ static void on_rewrapped(void *arg, const char *tenant, const uint8_t *old, size
 	struct replication *repl = arg;
 	struct command cmd;
 	struct buf entry = BUF_INIT;
-	char *name = strdup(tenant);
-	int rv = name == NULL ? KMIPD_ENOMEM : 0;
+	uint64_t held_by;
+	char *name;
+	int rv;
+
+	if (cluster_format_level(repl, &held_by) < command_level(COMMAND_TENANT_REWRAP)) {
+		/* The old form keeps working: the provider rewraps it on every unwrap. */
+		log_info("tenant %s: the rewrapped key-encryption key is stored once node %llu "
+			 "runs this kmipd version",
+			 tenant, (unsigned long long)held_by);
+		return;
+	}
+	name = strdup(tenant);
+	rv = name == NULL ? KMIPD_ENOMEM : 0;
 
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = COMMAND_TENANT_REWRAP;

@@ -8,6 +8,7 @@
 
 #include <ini.h>
 
+#include "kmipd/command.h"
 #include "kmipd/config.h"
 #include "kmipd/error.h"
 
@@ -38,6 +39,7 @@ void config_defaults(struct config *config)
 	config->heartbeat_ms = 25;
 	config->write_timeout_ms = 5000;
 	config->snapshot_threshold = 8192;
+	config->format_level = COMMAND_LEVEL;
 	config->check_interval_ms = 300000;
 	provider_defaults(&config->keyprotect, "keyprotect");
 	provider_defaults(&config->hpcs, "hpcs");
@@ -236,6 +238,16 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	NUMBER("cluster.heartbeat_ms", heartbeat_ms, 10000)
 	NUMBER("cluster.write_timeout_ms", write_timeout_ms, 600000)
 	NUMBER("cluster.snapshot_threshold", snapshot_threshold, 100000000)
+	if (strcmp(name, "cluster.format_level") == 0) {
+		if (parse_unsigned(value, COMMAND_LEVEL, &number) != 0 || number < 2) {
+			snprintf(errmsg, errlen,
+				 "cluster.format_level: '%s' is not a level from 2 to %d", value,
+				 COMMAND_LEVEL);
+			return KMIPD_EINVAL;
+		}
+		config->format_level = (unsigned)number;
+		return 0;
+	}
 	TEXT("admin.listen", admin_listen);
 	if (strcmp(name, "admin.public_metrics") == 0) {
 		if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
