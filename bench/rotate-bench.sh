@@ -105,6 +105,10 @@ for r in rows:
 secs = (retired - rotate) / 1000
 print(f"== rotation to retirement: {secs:.2f} s; the leader re-sealed {resealed} objects "
       f"({resealed / secs:.0f}/s over that time); the tenant holds {objects} now")
+slow = max(rows, key=lambda r: float(r["latency_ms"]))
+print(f"== slowest request: {float(slow['latency_ms']):.1f} ms ({slow['op']}), started "
+      f"{(start + float(slow['start_ms']) - rotate) / 1000:+.2f} s from the rotation "
+      f"(retired at +{secs:.2f} s)")
 for name, rs in windows.items():
     lat = sorted(float(r["latency_ms"]) for r in rs if r["result"] == "ok")
     errors = sum(r["result"] == "error" for r in rs)
