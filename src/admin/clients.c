@@ -379,20 +379,12 @@ static bool load_ca(struct http_conn *c, X509 **ca, EVP_PKEY **key)
 static void issue(struct http_conn *c, const char *tenant, const char *client, EVP_PKEY *public_key)
 {
 	struct admin_issued *issued = arena_zalloc(&c->arena, sizeof(*issued));
-	struct store_txn *txn;
 	struct store_tenant t;
 	X509 *ca = NULL, *cert = NULL;
 	EVP_PKEY *ca_key = NULL, *key = NULL;
 	char why[512];
-	bool found;
 
-	if (store_txn_begin(c->admin->config.store, false, &txn) != 0) {
-		http_error(c, 503, "the key store cannot be read");
-		return;
-	}
-	found = admin_find_tenant(c, txn, tenant, &t);
-	store_txn_abort(txn);
-	if (!found)
+	if (!admin_read_tenant(c, tenant, &t))
 		return;
 	if (issued == NULL) {
 		http_error(c, 500, "out of memory");

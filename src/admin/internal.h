@@ -124,6 +124,9 @@ int admin_pem(struct http_conn *c, X509 *cert, EVP_PKEY *key, const char **out);
  * request again) (tenants.c). */
 bool admin_find_tenant(struct http_conn *c, struct store_txn *txn, const char *name,
 		       struct store_tenant *t);
+/* admin_find_tenant() in a read transaction of its own; @t stays valid (the request's
+ * arena). */
+bool admin_read_tenant(struct http_conn *c, const char *name, struct store_tenant *t);
 
 /* Certificates that expire within 30 days or have: the server's, the cluster CA and
  * every client's, as [{"kind": "server"|"ca"|"client", "certificate" (a file, or which

@@ -103,6 +103,20 @@ bool admin_find_tenant(struct http_conn *c, struct store_txn *txn, const char *n
 	return false;
 }
 
+bool admin_read_tenant(struct http_conn *c, const char *name, struct store_tenant *t)
+{
+	struct store_txn *txn;
+	bool found;
+
+	if (store_txn_begin(c->admin->config.store, false, &txn) != 0) {
+		http_error(c, 503, "the key store cannot be read");
+		return false;
+	}
+	found = admin_find_tenant(c, txn, name, t);
+	store_txn_abort(txn);
+	return found;
+}
+
 struct state_count {
 	json_t *states;
 };
@@ -441,16 +455,8 @@ static struct root_key_call *root_key_call_new(struct http_conn *c, const char *
 					       struct store_tenant *t, struct provider **p)
 {
 	struct root_key_call *rk;
-	struct store_txn *txn;
-	bool found;
 
-	if (store_txn_begin(c->admin->config.store, false, &txn) != 0) {
-		http_error(c, 503, "the key store cannot be read");
-		return NULL;
-	}
-	found = admin_find_tenant(c, txn, params[0], t);
-	store_txn_abort(txn);
-	if (!found)
+	if (!admin_read_tenant(c, params[0], t))
 		return NULL;
 	if (strcmp(t->provider, "local") == 0) {
 		http_error(c, 409,
@@ -592,21 +598,13 @@ void handle_tenant_rewrap(struct http_conn *c, const char **params)
 void handle_tenant_rotate_kek(struct http_conn *c, const char **params)
 {
 	struct store_tenant t;
-	struct store_txn *txn;
 	struct command cmd;
 	struct provider *cloud = NULL;
-	bool found;
 
 	admin_audit_as(c, "rotate tenant KEK", pki_name_valid(params[0]) ? params[0] : NULL);
 	if (!cluster_can_apply(c, COMMAND_KEK_ROTATE, "rotating a key-encryption key"))
 		return;
-	if (store_txn_begin(c->admin->config.store, false, &txn) != 0) {
-		http_error(c, 503, "the key store cannot be read");
-		return;
-	}
-	found = admin_find_tenant(c, txn, params[0], &t);
-	store_txn_abort(txn);
-	if (!found)
+	if (!admin_read_tenant(c, params[0], &t))
 		return;
 	if (t.retiring_version != 0) {
 		http_error(c, 409,
@@ -631,9 +629,7 @@ void handle_tenant_delete(struct http_conn *c, const char **params)
 	json_t *body = http_body_object(c);
 	const char *confirm = NULL;
 	struct store_tenant t;
-	struct store_txn *txn;
 	struct command cmd;
-	bool found;
 
 	admin_audit_as(c, "delete tenant", pki_name_valid(params[0]) ? params[0] : NULL);
 	if (body == NULL)
@@ -648,13 +644,7 @@ void handle_tenant_delete(struct http_conn *c, const char **params)
 		return;
 	}
 	json_decref(body);
-	if (store_txn_begin(c->admin->config.store, false, &txn) != 0) {
-		http_error(c, 503, "the key store cannot be read");
-		return;
-	}
-	found = admin_find_tenant(c, txn, params[0], &t);
-	store_txn_abort(txn);
-	if (!found)
+	if (!admin_read_tenant(c, params[0], &t))
 		return;
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = COMMAND_TENANT_DELETE;

@@ -124,11 +124,10 @@ int op_uid(struct kmip_op_ctx *ctx, const char **uid)
 	return 0;
 }
 
-struct session *op_session(struct kmip_op_ctx *ctx)
+/* The item's session, if it can reach the key store; NULL after failing the item. */
+static struct session *store_session(struct kmip_op_ctx *ctx)
 {
 	struct session *session = service_session(ctx);
-	char why[400];
-	int rv;
 
 	if (session == NULL || session->service == NULL || session->service->store == NULL) {
 		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
@@ -137,17 +136,49 @@ struct session *op_session(struct kmip_op_ctx *ctx)
 			     op_name(ctx));
 		return NULL;
 	}
+	return session;
+}
+
+/* Fails the item for @rv, what keyring_get() or keyring_check() said of the session
+ * tenant's KEK (version @version; 0: the current one), with the keyring's reason. */
+static void fail_without_kek(struct kmip_op_ctx *ctx, struct session *session, int rv,
+			     uint32_t version)
+{
+	struct keyring *ring = session->service->keyring;
+	char why[400] = "";
+	int state = ring != NULL ? keyring_check(ring, session->tenant, why, sizeof(why))
+				 : KMIPD_ENOT_FOUND;
+
+	if (state == KMIPD_EPERMISSION)
+		kmip_op_fail(ctx, KMIP_REASON_PERMISSION_DENIED, "%s: %s", op_name(ctx), why);
+	else if (state == KMIPD_EUNAVAILABLE)
+		kmip_op_fail(ctx, KMIP_REASON_CRYPTOGRAPHIC_FAILURE, "%s: %s", op_name(ctx), why);
+	else if (state == 0 && rv == KMIPD_ENOT_FOUND && version != 0)
+		kmip_op_fail(ctx, KMIP_REASON_CRYPTOGRAPHIC_FAILURE,
+			     "%s: version %u of tenant %s's key-encryption key is not loaded on "
+			     "this node yet (a rotation is under way); try again",
+			     op_name(ctx), version, session->tenant);
+	else
+		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
+			     "%s: tenant %s has no usable key-encryption key (its root key could "
+			     "not be unwrapped on this node; see the server log)",
+			     op_name(ctx), session->tenant);
+}
+
+struct session *op_session(struct kmip_op_ctx *ctx)
+{
+	struct session *session = store_session(ctx);
+	int rv;
+
+	if (session == NULL)
+		return NULL;
 	/* A tenant whose root key its provider refuses, or has not unwrapped yet, is not
 	 * served at all: nothing of it is read or changed until its KEK is back. */
 	rv = session->service->keyring == NULL
 		     ? 0
-		     : keyring_check(session->service->keyring, session->tenant, why, sizeof(why));
-	if (rv == KMIPD_EPERMISSION) {
-		kmip_op_fail(ctx, KMIP_REASON_PERMISSION_DENIED, "%s: %s", op_name(ctx), why);
-		return NULL;
-	}
-	if (rv == KMIPD_EUNAVAILABLE) {
-		kmip_op_fail(ctx, KMIP_REASON_CRYPTOGRAPHIC_FAILURE, "%s: %s", op_name(ctx), why);
+		     : keyring_check(session->service->keyring, session->tenant, NULL, 0);
+	if (rv == KMIPD_EPERMISSION || rv == KMIPD_EUNAVAILABLE) {
+		fail_without_kek(ctx, session, rv, 0);
 		return NULL;
 	}
 	return session;
@@ -622,7 +653,7 @@ int op_object_new(struct kmip_op_ctx *ctx, uint32_t object_type,
  * session tenant's KEK into a fresh locked key; NULL after failing the item. */
 static struct crypto_key *tenant_kek(struct kmip_op_ctx *ctx, uint32_t version, uint32_t *got)
 {
-	struct session *session = op_session(ctx);
+	struct session *session = store_session(ctx);
 	struct crypto_key *kek;
 	int rv;
 
@@ -636,21 +667,9 @@ static struct crypto_key *tenant_kek(struct kmip_op_ctx *ctx, uint32_t version, 
 	rv = session->service->keyring == NULL
 		     ? KMIPD_ENOT_FOUND
 		     : keyring_get(session->service->keyring, session->tenant, version, kek, got);
-	if (rv == KMIPD_ENOT_FOUND && version != 0 && session->service->keyring != NULL &&
-	    keyring_check(session->service->keyring, session->tenant, NULL, 0) == 0) {
-		crypto_key_return(kek);
-		kmip_op_fail(ctx, KMIP_REASON_CRYPTOGRAPHIC_FAILURE,
-			     "%s: version %u of tenant %s's key-encryption key is not loaded on "
-			     "this node yet (a rotation is under way); try again",
-			     op_name(ctx), version, session->tenant);
-		return NULL;
-	}
 	if (rv != 0) {
 		crypto_key_return(kek);
-		kmip_op_fail(ctx, KMIP_REASON_GENERAL_FAILURE,
-			     "%s: tenant %s has no usable key-encryption key (its root key could "
-			     "not be unwrapped on this node; see the server log)",
-			     op_name(ctx), session->tenant);
+		fail_without_kek(ctx, session, rv, version);
 		return NULL;
 	}
 	return kek;

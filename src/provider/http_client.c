@@ -232,7 +232,6 @@ void http_client_close(struct http_client *hc)
 	while (hc->transfers != NULL) {
 		struct transfer *t = hc->transfers;
 
-		t->errbuf[0] = '\0';
 		snprintf(t->errbuf, sizeof(t->errbuf), "the client is closing");
 		finish(t, CURLE_ABORTED_BY_CALLBACK);
 	}

@@ -215,14 +215,19 @@ static void maybe_free(struct provider *p)
 	free(p);
 }
 
+static void call_free(struct call *c)
+{
+	free(c->url);
+	buf_free(&c->body);
+	free(c);
+}
+
 static void call_closed(uv_handle_t *handle)
 {
 	struct call *c = handle->data;
 	struct provider *p = c->p;
 
-	free(c->url);
-	buf_free(&c->body);
-	free(c);
+	call_free(c);
 	p->open--;
 	maybe_free(p);
 }
@@ -658,13 +663,6 @@ static void launch(struct call *c)
 	start(c);
 }
 
-static void call_free_unlaunched(struct call *c)
-{
-	free(c->url);
-	buf_free(&c->body);
-	free(c);
-}
-
 /* Appends ,"aad":[...] for @aad. */
 static int append_aad(struct buf *body, const char *const aad[], unsigned n)
 {
@@ -681,6 +679,22 @@ static int append_aad(struct buf *body, const char *const aad[], unsigned n)
 	return rv == 0 ? buf_append(body, "]", 1) : rv;
 }
 
+/* Ends @c's JSON body with the AAD and starts it; @rv is how building the body went so
+ * far. A body that could not be built frees @c. */
+static int finish_and_launch(struct call *c, int rv, const char *const aad[], unsigned n_aad)
+{
+	if (rv == 0)
+		rv = append_aad(&c->body, aad, n_aad);
+	if (rv == 0)
+		rv = buf_append(&c->body, "}", 1);
+	if (rv != 0) {
+		call_free(c);
+		return rv;
+	}
+	launch(c);
+	return 0;
+}
+
 int provider_wrap(struct provider *p, const char *root_key_id, const char *const aad[],
 		  unsigned n_aad, const struct crypto_key *kek, provider_done_fn done, void *arg)
 {
@@ -694,16 +708,7 @@ int provider_wrap(struct provider *p, const char *root_key_id, const char *const
 		rv = base64_encode(&c->body, kek->bytes, CRYPTO_KEY_LEN);
 	if (rv == 0)
 		rv = buf_append(&c->body, "\"", 1);
-	if (rv == 0)
-		rv = append_aad(&c->body, aad, n_aad);
-	if (rv == 0)
-		rv = buf_append(&c->body, "}", 1);
-	if (rv != 0) {
-		call_free_unlaunched(c);
-		return rv;
-	}
-	launch(c);
-	return 0;
+	return finish_and_launch(c, rv, aad, n_aad);
 }
 
 static int unwrap_like(struct provider *p, enum action action, const char *root_key_id,
@@ -721,16 +726,7 @@ static int unwrap_like(struct provider *p, enum action action, const char *root_
 	rv = buf_append(&c->body, "{\"ciphertext\":", 14);
 	if (rv == 0)
 		rv = json_string_out(&c->body, ciphertext);
-	if (rv == 0)
-		rv = append_aad(&c->body, aad, n_aad);
-	if (rv == 0)
-		rv = buf_append(&c->body, "}", 1);
-	if (rv != 0) {
-		call_free_unlaunched(c);
-		return rv;
-	}
-	launch(c);
-	return 0;
+	return finish_and_launch(c, rv, aad, n_aad);
 }
 
 int provider_unwrap(struct provider *p, const char *root_key_id, const char *const aad[],
