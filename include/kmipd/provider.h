@@ -29,7 +29,8 @@ enum provider_verdict {
 	 * an API key IAM no longer knows). What it protects must be dropped. */
 	PROVIDER_REVOKED,
 	/* No answer about the key: unreachable, timed out, throttled or failing after the
-	 * retries, or an HPCS crypto unit that is not initialised. Keep what is cached. */
+	 * retries, a 501 (not retried), or an HPCS crypto unit that is not initialised.
+	 * Keep what is cached. */
 	PROVIDER_UNAVAILABLE,
 	/* The provider says the request is wrong: not a root key, a ciphertext that does not
 	 * open with this AAD, a malformed answer. */

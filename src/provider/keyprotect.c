@@ -441,9 +441,9 @@ static void on_answer(void *arg, const struct http_response *r)
 		retry_or_report(c, r->retry_after_s);
 		return;
 	}
-	if (body_mentions(r, "CKR_IBM_WK_NOT_INITIALIZED")) {
-		/* An HPCS crypto unit without its master key: an operator must load it. The
-		 * root key itself is not revoked. */
+	if (r->status >= 500 || body_mentions(r, "CKR_IBM_WK_NOT_INITIALIZED")) {
+		/* A server error not worth retrying (501), or an HPCS crypto unit without its
+		 * master key (an operator must load it): the root key itself is not revoked. */
 		c->result.verdict = PROVIDER_UNAVAILABLE;
 	} else if (r->status == 401 || r->status == 403 || r->status == 404 || r->status == 409 ||
 		   r->status == 410) {

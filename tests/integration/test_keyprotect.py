@@ -254,6 +254,25 @@ def test_server_errors_and_hung_requests_count_as_unreachable_not_revoked(
         for n in cluster.nodes:
             wait_for(f"node {n.id} recovering from {fault}",
                      lambda n=n: kek_state(n, "kp-5xx")["provider_reachable"], timeout=20)
+    # 501 is a server error too, but IBM's rule is not to retry it: one request per check.
+    kp.clear_requests()
+    kp.inject(501, count=None, path_contains=f"{root}/actions/unwrap")
+    try:
+        for n in cluster.nodes:
+            wait_for(f"node {n.id} noticing 501", lambda n=n: not kek_state(
+                n, "kp-5xx").get("provider_reachable", True), timeout=20)
+            assert kek_state(n, "kp-5xx")["state"] == "ready"
+            assert get_key(n, cert, key, uid) == material
+        time.sleep(CHECK_MS / 1000 * 2)
+    finally:
+        kp.clear_faults()
+    assert len([r for r in kp.requests if root in r["path"] and r["status"] == 501]) >= 3
+    retried = [line for n in cluster.nodes for line in n.stderr().splitlines()
+               if "retrying unwrap" in line and "HTTP 501" in line]
+    assert retried == [], retried[:3]
+    for n in cluster.nodes:
+        wait_for(f"node {n.id} recovering from 501",
+                 lambda n=n: kek_state(n, "kp-5xx")["provider_reachable"], timeout=20)
     # A request that hangs past keyprotect.timeout_ms (2 s) is a timeout, retried.
     kp.hang(count=3, seconds=5, path_contains=f"{root}/actions/unwrap")
     wait_for("a timed-out unwrap", lambda: any(
