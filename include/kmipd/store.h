@@ -113,9 +113,10 @@ int store_snapshot_map(struct store *store, struct store_image *out);
 void store_snapshot_unmap(struct store_image *image);
 
 /* Checks the header of the snapshot @data (@len bytes: magic, version 1, lengths, zero
- * padding) and reads its applied index, without looking at the image or touching any
- * store: the FSM's restore compares it with the local store's index (at start-up the local
- * store is usually newer and is kept). 0, KMIPD_EMALFORMED or KMIPD_EINVAL. */
+ * padding; or a checkpoint record) and reads its applied index, without looking at the
+ * image or touching any store: the FSM's restore compares it with the local store's index
+ * (at start-up the local store is usually newer and is kept). 0, KMIPD_EMALFORMED or
+ * KMIPD_EINVAL. */
 int store_snapshot_index(const uint8_t *data, size_t len, uint64_t *applied_index);
 
 /* Replaces the store's entire contents with the snapshot @data (@len bytes; not kept, the
@@ -138,6 +139,57 @@ int store_snapshot_index(const uint8_t *data, size_t len, uint64_t *applied_inde
  * returns KMIPD_ESTATE). Each failure is described in @errmsg (@errlen bytes). */
 int store_restore(struct store *store, const uint8_t *data, size_t len, char *errmsg,
 		  size_t errlen);
+
+/* Checkpoints: a snapshot that is not a copy.
+ *
+ * The store is already on disk; what a snapshot has to give Raft is a point it can truncate
+ * its log at and still rebuild the store from. A checkpoint names one LMDB commit and keeps
+ * its pages from being reused until the next checkpoint has been written: the pages are
+ * flushed, a read transaction pins them (LMDB reuses only pages freed before the oldest
+ * reader's commit), and the record below carries a copy of that commit's meta page. A
+ * process that crashes keeps every page with the kernel, and its store is kept. A machine
+ * that stops may leave later commits torn (store_config.lazy): the file is set aside and
+ * store_rollback() writes the checkpoint's meta page back into it, which makes LMDB open it
+ * at that commit, whose pages are whole. Raft's log after the checkpoint does the rest.
+ *
+ * The record (STORE_CHECKPOINT_LEN bytes, little-endian): the magic "KMIPDCKP", a format
+ * version (uint32, 1), LMDB's page size (uint32), the applied index and the LMDB
+ * transaction id of the commit (uint64 each), the data file's inode number (uint64: a
+ * roll-back only touches the file the checkpoint was taken of), and LMDB's meta page
+ * contents (LMDB 0.9's MDB_meta, 136 bytes, checked against the commit when taken). A
+ * checkpoint never leaves its node: a node sent a snapshot is sent a copy of the store
+ * (store_snapshot()). */
+#define STORE_CHECKPOINT_LEN 176
+
+/* Takes a checkpoint of the latest commit into @record and its applied index into
+ * @applied_index: pins it, flushes the data file (fdatasync) and reads its meta page.
+ * Writers are held up only while the pin is taken (no fsync under the lock). The pin
+ * stays pending until store_checkpoint_settle(). Run on any thread, one checkpoint at a
+ * time, never beside store_restore(). 0, KMIPD_EIO (the flush failed: no record),
+ * KMIPD_EUNSUPPORTED (an LMDB whose meta page this kmipd does not know), KMIPD_ESTATE or
+ * KMIPD_EINVAL. */
+int store_checkpoint(struct store *store, uint8_t record[STORE_CHECKPOINT_LEN],
+		     uint64_t *applied_index);
+
+/* The record of the last store_checkpoint() was written durably (@kept: its pin replaces
+ * the previous checkpoint's, whose pages may now be reused) or not (its pin is dropped,
+ * the previous checkpoint stays pinned). */
+void store_checkpoint_settle(struct store *store, bool kept);
+
+/* true when @data (@len bytes) is a checkpoint record, not a store image; its applied
+ * index is read by store_snapshot_index(). */
+bool store_snapshot_is_checkpoint(const uint8_t *data, size_t len);
+
+/* Brings back the store a machine crash set aside (DIR/data.mdb.unflushed) at the
+ * checkpoint @record (@len bytes): checks that the file is the one the checkpoint was
+ * taken of and long enough, writes the checkpoint's meta page into both of LMDB's meta
+ * pages (fsynced), checks that it opens at the checkpoint's applied index, and puts it in
+ * place of data.mdb as store_restore() does. On the writer's thread, with no transaction
+ * open. KMIPD_ENOT_FOUND (no file set aside), KMIPD_EMALFORMED (a bad record, or a file
+ * that is not the checkpoint's), or the errors of store_restore(); each described in
+ * @errmsg. */
+int store_rollback(struct store *store, const uint8_t *record, size_t len, char *errmsg,
+		   size_t errlen);
 
 /* Tenants. */
 struct store_tenant {

@@ -81,6 +81,10 @@ struct store {
 	bool durable;
 	bool lazy;	/* MDB_NOSYNC, with the unflushed mark */
 	bool discarded; /* store_open() set a possibly torn file aside */
+	/* Checkpoints' pins: read transactions kept open so that LMDB reuses none of the
+	 * pages of the commit they read (see store_checkpoint()). */
+	MDB_txn *pinned;  /* the last checkpoint written */
+	MDB_txn *pinning; /* one taken, not settled yet */
 	size_t map_size;
 	char *dir;
 	EVP_MD *sha256;
@@ -410,6 +414,15 @@ static int init_locks(struct store *s)
 	return 0;
 }
 
+/* Ends the checkpoints' pins: before the environment closes. */
+static void release_pins(struct store *s)
+{
+	mdb_txn_abort(s->pinned); /* accepts NULL */
+	mdb_txn_abort(s->pinning);
+	s->pinned = NULL;
+	s->pinning = NULL;
+}
+
 /* Frees everything but the environment. */
 static void free_store(struct store *s)
 {
@@ -486,6 +499,7 @@ void store_close(struct store *store)
 {
 	if (store == NULL)
 		return;
+	release_pins(store);
 	if (store->lazy)
 		flush_and_unmark(store);
 	mdb_env_close(store->env);
@@ -1941,6 +1955,9 @@ static int parse_snapshot(const uint8_t *data, size_t len, uint64_t *index, size
 	return 0;
 }
 
+static int parse_checkpoint(const uint8_t *r, size_t len, uint64_t *applied, uint64_t *txnid,
+			    size_t *psize, uint64_t *inode);
+
 int store_snapshot_index(const uint8_t *data, size_t len, uint64_t *applied_index)
 {
 	size_t image_len;
@@ -1949,6 +1966,12 @@ int store_snapshot_index(const uint8_t *data, size_t len, uint64_t *applied_inde
 		return KMIPD_EINVAL;
 	if (data == NULL)
 		return KMIPD_EMALFORMED;
+	if (store_snapshot_is_checkpoint(data, len)) {
+		uint64_t txnid, inode;
+		size_t psize;
+
+		return parse_checkpoint(data, len, applied_index, &txnid, &psize, &inode);
+	}
 	return parse_snapshot(data, len, applied_index, &image_len);
 }
 
@@ -2063,6 +2086,7 @@ static int swap_env(struct store *s, const char *copy, char *errmsg, size_t errl
 
 	if (path_in(data, s->dir, "data.mdb") != 0 || path_in(lock, s->dir, "lock.mdb") != 0)
 		return -ENAMETOOLONG; /* cannot happen: the copy's longer name fitted */
+	release_pins(s);
 	mdb_env_close(s->env);
 	s->env = NULL;
 	if (rename(copy, data) != 0) {
@@ -2134,5 +2158,241 @@ int store_restore(struct store *store, const uint8_t *data, size_t len, char *er
 	pthread_rwlock_unlock(&store->readers);
 out:
 	writer_unlock(store);
+	return rc;
+}
+
+/* ---- Checkpoints (see store.h) ---- */
+
+#define CHECKPOINT_MAGIC   "KMIPDCKP"
+#define CHECKPOINT_VERSION 1
+/* LMDB 0.9's meta page: a 16-byte page header, then MDB_meta. Its fields are read here by
+ * offset; store_checkpoint() checks them against the commit it pinned, so a library with
+ * another layout makes checkpoints fail (KMIPD_EUNSUPPORTED), never wrong. */
+#define LMDB_META_AT	  16
+#define LMDB_META_LEN	  136
+#define LMDB_MAGIC	  0xBEEFC0DEu
+#define LMDB_DATA_VERSION 1
+#define LMDB_P_META	  0x08
+#define META_PSIZE	  24  /* mm_dbs[FREE_DBI].md_pad */
+#define META_LAST_PG	  120 /* mm_last_pg */
+#define META_TXNID	  128 /* mm_txnid */
+/* The record: magic, version, page size, applied index, transaction id, inode, meta. */
+#define CKP_PSIZE   12
+#define CKP_APPLIED 16
+#define CKP_TXNID   24
+#define CKP_INODE   32
+#define CKP_META    40
+_Static_assert(CKP_META + LMDB_META_LEN == STORE_CHECKPOINT_LEN, "the record's layout");
+_Static_assert(STORE_CHECKPOINT_LEN % 8 == 0, "libraft's buffers are whole words");
+
+/* A meta page's header: its page number, no padding, the flag P_META, nothing else. */
+static void meta_header(uint8_t header[LMDB_META_AT], unsigned n)
+{
+	memset(header, 0, LMDB_META_AT);
+	put_le(header, n, 8);
+	put_le(header + 10, LMDB_P_META, 2);
+}
+
+/* Reads LMDB's meta page @n (0 or 1, @psize bytes each) of @fd into @meta; KMIPD_EUNSUPPORTED
+ * when its header is not the one LMDB 0.9 writes. */
+static int read_meta(int fd, unsigned n, size_t psize, uint8_t meta[LMDB_META_LEN])
+{
+	uint8_t page[LMDB_META_AT + LMDB_META_LEN], header[LMDB_META_AT];
+	ssize_t got = pread(fd, page, sizeof(page), (off_t)(n * psize));
+
+	if (got != (ssize_t)sizeof(page))
+		return KMIPD_EIO;
+	meta_header(header, n);
+	if (memcmp(page, header, LMDB_META_AT) != 0)
+		return KMIPD_EUNSUPPORTED;
+	memcpy(meta, page + LMDB_META_AT, LMDB_META_LEN);
+	return 0;
+}
+
+/* A meta page of this LMDB's layout, of page size @psize, for commit @txnid. */
+static bool meta_is(const uint8_t meta[LMDB_META_LEN], size_t psize, uint64_t txnid)
+{
+	return get_le(meta, 4) == LMDB_MAGIC && get_le(meta + 4, 4) == LMDB_DATA_VERSION &&
+	       get_le(meta + META_PSIZE, 4) == psize && get_le(meta + META_TXNID, 8) == txnid;
+}
+
+int store_checkpoint(struct store *s, uint8_t record[STORE_CHECKPOINT_LEN], uint64_t *applied_index)
+{
+	char data[PATH_MAX];
+	uint8_t meta[2][LMDB_META_LEN];
+	MDB_txn *pin = NULL;
+	MDB_stat st;
+	struct stat fst;
+	uint64_t txnid = 0, applied = 0;
+	int fd = -1, which, rc;
+
+	if (s == NULL || record == NULL || applied_index == NULL)
+		return KMIPD_EINVAL;
+	if (path_in(data, s->dir, "data.mdb") != 0)
+		return KMIPD_EINVAL;
+	if (pthread_rwlock_rdlock(&s->readers) != 0)
+		return KMIPD_EAGAIN;
+	rc = s->env == NULL ? KMIPD_ESTATE : map_error(mdb_env_stat(s->env, &st));
+	if (rc == 0) {
+		fd = open(data, O_RDONLY | O_CLOEXEC);
+		rc = fd < 0 || fstat(fd, &fst) != 0 ? KMIPD_EIO : 0;
+	}
+	/* The pin and the meta page together, with no commit between them: the commit's meta
+	 * page is overwritten two commits later. */
+	if (rc == 0)
+		rc = writer_lock(s);
+	if (rc == 0) {
+		rc = map_error(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &pin));
+		if (rc == 0) {
+			txnid = mdb_txn_id(pin);
+			rc = get_applied(pin, s->meta, &applied);
+		}
+		if (rc == 0)
+			rc = read_meta(fd, 0, st.ms_psize, meta[0]);
+		if (rc == 0)
+			rc = read_meta(fd, 1, st.ms_psize, meta[1]);
+		writer_unlock(s);
+	}
+	which = rc != 0				       ? -1
+		: meta_is(meta[0], st.ms_psize, txnid) ? 0
+		: meta_is(meta[1], st.ms_psize, txnid) ? 1
+						       : -1;
+	if (rc == 0 && which < 0)
+		rc = KMIPD_EUNSUPPORTED;
+	/* The commit's pages reach the disk; later commits cannot overwrite them now. */
+	if (rc == 0 && mdb_env_sync(s->env, 1) != 0)
+		rc = KMIPD_EIO;
+	if (rc == 0) {
+		memset(record, 0, STORE_CHECKPOINT_LEN);
+		memcpy(record, CHECKPOINT_MAGIC, 8);
+		put_le(record + 8, CHECKPOINT_VERSION, 4);
+		put_le(record + CKP_PSIZE, st.ms_psize, 4);
+		put_le(record + CKP_APPLIED, applied, 8);
+		put_le(record + CKP_TXNID, txnid, 8);
+		put_le(record + CKP_INODE, (uint64_t)fst.st_ino, 8);
+		memcpy(record + CKP_META, meta[which], LMDB_META_LEN);
+		*applied_index = applied;
+		mdb_txn_abort(s->pinning); /* one left unsettled: not written */
+		s->pinning = pin;
+		pin = NULL;
+	}
+	mdb_txn_abort(pin);
+	pthread_rwlock_unlock(&s->readers);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+void store_checkpoint_settle(struct store *s, bool kept)
+{
+	if (s == NULL)
+		return;
+	if (kept) {
+		mdb_txn_abort(s->pinned);
+		s->pinned = s->pinning;
+	} else {
+		mdb_txn_abort(s->pinning);
+	}
+	s->pinning = NULL;
+}
+
+/* The record's fields, checked: 0 or KMIPD_EMALFORMED. */
+static int parse_checkpoint(const uint8_t *r, size_t len, uint64_t *applied, uint64_t *txnid,
+			    size_t *psize, uint64_t *inode)
+{
+	if (r == NULL || len != STORE_CHECKPOINT_LEN || memcmp(r, CHECKPOINT_MAGIC, 8) != 0 ||
+	    get_le(r + 8, 4) != CHECKPOINT_VERSION)
+		return KMIPD_EMALFORMED;
+	*psize = (size_t)get_le(r + CKP_PSIZE, 4);
+	*applied = get_le(r + CKP_APPLIED, 8);
+	*txnid = get_le(r + CKP_TXNID, 8);
+	*inode = get_le(r + CKP_INODE, 8);
+	if (*psize < 512 || *psize > 65536 || !meta_is(r + CKP_META, *psize, *txnid))
+		return KMIPD_EMALFORMED;
+	return 0;
+}
+
+bool store_snapshot_is_checkpoint(const uint8_t *data, size_t len)
+{
+	return data != NULL && len >= 8 && memcmp(data, CHECKPOINT_MAGIC, 8) == 0;
+}
+
+/* Writes the checkpoint's meta page, with its header, over both meta pages of the file @fd
+ * and flushes it. */
+static int write_meta(int fd, const uint8_t meta[LMDB_META_LEN], size_t psize)
+{
+	uint8_t page[LMDB_META_AT + LMDB_META_LEN];
+
+	memcpy(page + LMDB_META_AT, meta, LMDB_META_LEN);
+	for (unsigned n = 0; n < 2; n++) {
+		meta_header(page, n);
+		if (pwrite(fd, page, sizeof(page), (off_t)(n * psize)) != (ssize_t)sizeof(page))
+			return errno != 0 ? -errno : KMIPD_EIO;
+	}
+	return fdatasync(fd) == 0 ? 0 : -errno;
+}
+
+int store_rollback(struct store *s, const uint8_t *record, size_t len, char *errmsg, size_t errlen)
+{
+	char aside[PATH_MAX];
+	uint64_t applied, txnid, inode, last_pg;
+	size_t psize;
+	struct stat st;
+	int fd = -1, rc;
+
+	errmsgf(errmsg, errlen, "%s", "");
+	if (s == NULL || parse_checkpoint(record, len, &applied, &txnid, &psize, &inode) != 0) {
+		errmsgf(errmsg, errlen, "rolling the store back: the checkpoint is malformed");
+		return s == NULL ? KMIPD_EINVAL : KMIPD_EMALFORMED;
+	}
+	last_pg = get_le(record + CKP_META + META_LAST_PG, 8);
+	path_in(aside, s->dir, "data.mdb.unflushed"); /* fitted at open */
+	rc = writer_lock(s);
+	if (rc != 0) {
+		errmsgf(errmsg, errlen, "rolling the store back in %s: a write transaction is open",
+			s->dir);
+		return rc;
+	}
+	if (s->env == NULL) {
+		errmsgf(errmsg, errlen, "rolling the store back in %s: the store is closed",
+			s->dir);
+		rc = KMIPD_ESTATE;
+		goto out;
+	}
+	fd = open(aside, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno == ENOENT ? KMIPD_ENOT_FOUND : -errno;
+		errmsgf(errmsg, errlen, "no store was set aside to roll back (%s: %s)", aside,
+			strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != inode ||
+	    (uint64_t)st.st_size < (last_pg + 1) * psize) {
+		errmsgf(errmsg, errlen,
+			"%s is not the store the checkpoint at index %llu was taken of", aside,
+			(unsigned long long)applied);
+		rc = KMIPD_EMALFORMED;
+		goto out;
+	}
+	rc = write_meta(fd, record + CKP_META, psize);
+	if (rc != 0) {
+		errmsgf(errmsg, errlen, "writing the checkpoint's meta page into %s: %s", aside,
+			kmipd_strerror(rc));
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	rc = check_image(s, aside, (size_t)st.st_size, applied, errmsg, errlen);
+	if (rc != 0)
+		goto out;
+	pthread_rwlock_wrlock(&s->readers);
+	rc = swap_env(s, aside, errmsg, errlen);
+	pthread_rwlock_unlock(&s->readers);
+	if (rc == 0)
+		s->discarded = false;
+out:
+	if (fd >= 0)
+		close(fd);
+	writer_unlock(s);
 	return rc;
 }

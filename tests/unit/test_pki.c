@@ -22,6 +22,7 @@
 
 #include "kmipd/error.h"
 #include "kmipd/pki.h"
+#include "slurp.h"
 
 #define TENANT "acme"
 #define CLIENT "vcenter"
@@ -100,26 +101,6 @@ static X509 *read_cert(const char *path)
 	fclose(fp);
 	assert_non_null(cert);
 	return cert;
-}
-
-/* The whole file into a malloc'd buffer. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	char *data;
-	long n;
-
-	assert_non_null(fp);
-	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	assert_true(n > 0);
-	rewind(fp);
-	data = malloc((size_t)n);
-	assert_non_null(data);
-	assert_int_equal(fread(data, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	*len = (size_t)n;
-	return data;
 }
 
 /* X509_verify_cert() of @cert against @dir's CA alone, for TLS @purpose. */

@@ -20,8 +20,11 @@
 #include "kmipd/buf.h"
 #include "kmipd/error.h"
 #include "kmipd/store.h"
+#include "slurp.h"
 
 #define MiB ((size_t)1 << 20)
+/* A byte of the meta page copy in a checkpoint record (its magic number). */
+#define CKP_TEST_META_BYTE 40
 
 struct fixture {
 	char dir[64];
@@ -1475,6 +1478,129 @@ static void lazy_store_of_another_boot_is_set_aside(void **state)
 	assert_int_equal(get_acme(f), 0);
 }
 
+/* Puts object @n and applied index @n in one transaction, as the FSM applies an entry;
+ * every third entry also destroys the object two before it, so that pages are freed and
+ * reused. */
+static void apply_entry(struct fixture *f, unsigned n)
+{
+	char uid[OBJECT_UID_LEN + 1];
+	struct store_txn *t;
+	struct object obj;
+
+	make_uid(uid, n);
+	init_object(&obj, "acme", uid);
+	BEGIN_WRITE(t);
+	assert_int_equal(store_object_put(t, &obj), 0);
+	if (n % 3 == 0 && n >= 2) {
+		make_uid(uid, n - 2);
+		init_object(&obj, "acme", uid);
+		obj.state = 6; /* destroyed: a rewrite of the record */
+		assert_int_equal(store_object_put(t, &obj), 0);
+	}
+	assert_int_equal(store_set_applied_index(t, n), 0);
+	COMMIT(t);
+}
+
+/* A checkpoint survives the worst a machine crash can do to the commits after it: every
+ * page that changed after the checkpoint was taken (later commits' pages, the meta pages)
+ * is replaced by garbage, as if none of those writes reached the disk whole. Rolled back,
+ * the store opens at the checkpoint's commit, with exactly its contents, and takes writes
+ * again. This holds only if the checkpoint's pages were never overwritten: with the pin
+ * dropped, LMDB reuses them and the roll-back finds garbage. */
+static void checkpoint_rolls_a_torn_store_back(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t record[STORE_CHECKPOINT_LEN], *then, *now;
+	char data[256], copy[256], uid[OBJECT_UID_LEN + 1];
+	size_t then_len, now_len, psize = (size_t)sysconf(_SC_PAGESIZE);
+	struct store_txn *t;
+	struct object back;
+	uint64_t applied, index;
+	unsigned garbled = 0;
+	FILE *file;
+
+	store_close(f->store);
+	assert_int_equal(open_lazy(f), 0);
+	for (unsigned n = 1; n <= 300; n++)
+		apply_entry(f, n);
+	assert_int_equal(store_checkpoint(f->store, record, &applied), 0);
+	assert_int_equal(applied, 300);
+	assert_true(store_snapshot_is_checkpoint(record, sizeof(record)));
+	assert_int_equal(store_snapshot_index(record, sizeof(record), &index), 0);
+	assert_int_equal(index, 300);
+	store_checkpoint_settle(f->store, true);
+	snprintf(data, sizeof(data), "%s/data.mdb", f->path);
+	then = (uint8_t *)slurp(data, &then_len); /* what the checkpoint left on disk */
+	for (unsigned n = 301; n <= 1000; n++)
+		apply_entry(f, n);
+	store_close(f->store); /* flushes: the file now holds every later commit */
+	f->store = NULL;
+
+	/* Every page written after the checkpoint is torn; the others are as they were. */
+	now = (uint8_t *)slurp(data, &now_len);
+	assert_true(now_len >= then_len);
+	for (size_t at = 0; at < now_len; at += psize) {
+		size_t n = now_len - at < psize ? now_len - at : psize;
+
+		if (at + n <= then_len && memcmp(now + at, then + at, n) == 0)
+			continue;
+		memset(now + at, 0xA5, n);
+		garbled++;
+	}
+	assert_true(garbled > 10);
+
+	/* Another file with the same contents is not the one the checkpoint was taken of. */
+	snprintf(copy, sizeof(copy), "%s/data.mdb.unflushed", f->path);
+	file = fopen(copy, "wb");
+	assert_non_null(file);
+	assert_int_equal(fwrite(now, 1, now_len, file), now_len);
+	assert_int_equal(fclose(file), 0);
+	assert_int_equal(open_lazy(f), 0);
+	assert_int_equal(
+		store_rollback(f->store, record, sizeof(record), f->errmsg, sizeof(f->errmsg)),
+		KMIPD_EMALFORMED);
+	assert_non_null(strstr(f->errmsg, "is not the store the checkpoint at index 300"));
+	store_close(f->store);
+	f->store = NULL;
+	remove_in(f->path, "data.mdb.unflushed");
+
+	/* The torn file in place, then the machine's reboot sets it aside. */
+	file = fopen(data, "r+b");
+	assert_non_null(file);
+	assert_int_equal(fwrite(now, 1, now_len, file), now_len);
+	assert_int_equal(fclose(file), 0);
+	write_mark(f, "00000000-0000-0000-0000-000000000000\n");
+	assert_int_equal(open_lazy(f), 0);
+	assert_true(store_discarded(f->store));
+	record[CKP_TEST_META_BYTE] ^= 1; /* a damaged record is refused, nothing touched */
+	assert_int_equal(
+		store_rollback(f->store, record, sizeof(record), f->errmsg, sizeof(f->errmsg)),
+		KMIPD_EMALFORMED);
+	record[CKP_TEST_META_BYTE] ^= 1;
+	if (store_rollback(f->store, record, sizeof(record), f->errmsg, sizeof(f->errmsg)) != 0)
+		fail_msg("rollback: %s", f->errmsg);
+	assert_false(store_discarded(f->store));
+	assert_false(exists_in(f->path, "data.mdb.unflushed"));
+
+	BEGIN_READ(t);
+	assert_int_equal(store_applied_index(t, &index), 0);
+	assert_int_equal(index, 300);
+	for (unsigned n = 1; n <= 301; n++) {
+		make_uid(uid, n);
+		assert_int_equal(store_object_get(t, "acme", uid, &f->arena, &back),
+				 n <= 300 ? 0 : KMIPD_ENOT_FOUND);
+		if (n <= 298)
+			assert_int_equal(back.state, n % 3 == 1 && n + 2 <= 300 ? 6 : 1);
+	}
+	store_txn_abort(t);
+	assert_int_equal(count_in(f->store, "acme"), 300);
+	for (unsigned n = 301; n <= 600; n++) /* the log after the checkpoint, applied again */
+		apply_entry(f, n);
+	assert_int_equal(count_in(f->store, "acme"), 600);
+	free(then);
+	free(now);
+}
+
 /* Purging a tenant deletes its objects and names and nothing of any other tenant (one whose
  * name starts with the same letters included); a deleted tenant's record says so. */
 static void tenant_purge_and_deleted_record(void **state)
@@ -1654,6 +1780,7 @@ int main(void)
 		T(restore_beside_readers),
 		T(lazy_store_marks_itself_while_open),
 		T(lazy_store_of_another_boot_is_set_aside),
+		T(checkpoint_rolls_a_torn_store_back),
 		T(tenant_purge_and_deleted_record),
 		T(requests_are_pruned_by_index),
 		T(requests_of_an_older_store_are_ordered_at_open),
