@@ -22,9 +22,12 @@
 #define COMMAND_FORMAT 1 /* the encoding written by this version */
 /* What a node can apply, as a level: 2 = every command up to COMMAND_CERT_DELETE and
  * batch entries; 3 = also the root-key commands from COMMAND_TENANT_REWRAP on and sealed
- * material of format 2. A node skips an entry it cannot decode, so a command is only
- * proposed when every member of the cluster is at its level (rolling upgrades). */
-#define COMMAND_LEVEL	3
+ * material of format 2; 4 = no new command, but the node keeps checkpoints as its Raft
+ * snapshots on disk (store_checkpoint), which a version below 4 cannot read at start-up:
+ * a node's own setting below 4 keeps copies, for a rollback of the binary. A node skips an
+ * entry it cannot decode, so a command is only proposed when every member of the cluster
+ * is at its level (rolling upgrades). */
+#define COMMAND_LEVEL	4
 #define COMMAND_MAX_LEN 0xFFFFFF /* the most msgpack bytes one entry's header can describe */
 
 enum command_type {

@@ -61,8 +61,9 @@ struct config {
 	char members[2048];  /* the initial voters: "ID@HOST:PORT,..."; "" = this node alone */
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
-	unsigned write_timeout_ms; /* a write without quorum fails after this */
-	unsigned snapshot_threshold;
+	unsigned write_timeout_ms;   /* a write without quorum fails after this */
+	unsigned snapshot_threshold; /* entries between snapshots */
+	unsigned snapshot_trailing;  /* entries of log kept behind a snapshot */
 	/* The highest command level (command.h) this node lets the cluster use; the cluster
 	 * uses the lowest of its members'. Set it to the old level on every node during an
 	 * upgrade that may be rolled back. Default: COMMAND_LEVEL. */

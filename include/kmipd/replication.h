@@ -35,8 +35,10 @@ struct replication_config {
 	 * alone. Every initial voter must be given the same list. */
 	const char *members;
 	unsigned write_timeout_ms; /* a write not confirmed by then fails; 0 = 5000 */
-	/* Entries between snapshots, and entries kept behind one; 0 = 8192. */
+	/* Entries between snapshots (0 = 1024), and entries of log kept behind one, for
+	 * nodes a little behind to catch up by log rather than by a copy (0 = 8192). */
 	unsigned snapshot_threshold;
+	unsigned snapshot_trailing;
 	/* The peer channel (forwarding writes to the leader), on the port after the Raft
 	 * port: mutual TLS with node certificates from the cluster CA. */
 	SSL_CTX *peer_server_tls;

@@ -158,12 +158,19 @@ struct replication {
 	uv_async_t snapshot_done;	    /* ... and wakes the loop when it is made */
 	bool snapshot_copying;		    /* snapshot_thread is running */
 	bool close_after_copy;		    /* shut_down() waits for the copy */
-	int snapshot_rv;		    /* how the copy ended */
-	uint64_t snapshot_ns;		    /* how long the copy took */
+	bool snapshot_checkpoint;	    /* this one is a checkpoint, not a copy */
+	uint8_t checkpoint[STORE_CHECKPOINT_LEN];   /* its record */
+	uint64_t checkpoint_index;		    /* ... at this applied index */
+	struct raft_io_snapshot_put checkpoint_put; /* its put, to settle it when written */
+	unsigned snapshot_sends;		    /* copies being made to send (snapshot_get) */
+	int snapshot_rv;			    /* how the copy ended */
+	uint64_t snapshot_ns;			    /* how long the copy took */
 	int (*uv_snapshot_put)(struct raft_io *io, unsigned trailing,
 			       struct raft_io_snapshot_put *req,
 			       const struct raft_snapshot *snapshot,
 			       raft_io_snapshot_put_cb cb); /* raft_uv's own */
+	int (*uv_snapshot_get)(struct raft_io *io, struct raft_io_snapshot_get *req,
+			       raft_io_snapshot_get_cb cb); /* raft_uv's own */
 	struct {
 		unsigned trailing;
 		struct raft_io_snapshot_put *req;

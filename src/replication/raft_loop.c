@@ -320,12 +320,13 @@ static void voter_position(const struct replication *repl, unsigned *position, u
 		*position = 0;
 }
 
-/* A snapshot copies the whole store, and every node writes it to disk. Taken every
- * snapshot_threshold entries, its cost per write grew with the store (at 155,000 keys a
- * 93 MB copy every 8,192 entries: twenty times the bytes of the log itself, and the long
- * tail of every write's latency). So snapshots come a period apart that is about as many
- * entries as it takes the log to write as many bytes as the store holds, and never fewer
- * than the configured threshold: snapshots then cost about what the log costs, whatever
+/* Checkpoints (image_len 0) come every snapshot_threshold entries. What follows is about
+ * copies (below format level 4). A copy holds the whole store, and every node writes it to
+ * disk. Taken every snapshot_threshold entries, its cost per write grew with the store (at
+ * 155,000 keys a 93 MB copy every 8,192 entries: twenty times the bytes of the log itself,
+ * and the long tail of every write's latency). So copies come a period apart that is about
+ * as many entries as it takes the log to write as many bytes as the store holds, and never
+ * fewer than the configured threshold: copies then cost about what the log costs, whatever
  * the store's size. (How many entries are kept behind one is not changed.)
  *
  * Every node applies the same entries, so with one period they would all write their
@@ -377,24 +378,40 @@ void snapshots_start(struct replication *repl)
 	raft_set_snapshot_threshold(&repl->raft, repl->snapshot_threshold);
 }
 
-/* Raft asks for a snapshot every snapshot_threshold entries, and sends it to a node too
- * far behind to catch up by log. It is the whole store (store_snapshot_map), and copying
- * it on this thread held every node's raft loop at once: at 136 MB, 66 to 490 ms, during
- * which no node acknowledged anything. So libraft gets placeholder buffers here, and its
- * I/O's put of this snapshot (snapshot_put, below) waits while a thread of its own copies the
- * store; then the buffers are filled in and libraft's own put writes them. The copy may
- * hold entries applied after the index libraft records for the snapshot: its header gives
- * the index it was taken at, restoring sets the store to that, and the entries between
- * are then skipped as already applied, as after any restore. */
+/* Whether this node's snapshots on disk are checkpoints (format level 4): a mark in the
+ * store, not a copy of it. Below that level they are copies, which the previous version
+ * can read back after a rollback of the binary. */
+static bool checkpoints(const struct replication *repl)
+{
+	return repl->config.format_level == 0 || repl->config.format_level >= 4;
+}
+
+/* Raft asks for a snapshot every snapshot_threshold entries: to truncate its log, and to
+ * send to a node too far behind to catch up by log.
+ *
+ * What this node keeps is a checkpoint (store_checkpoint): the store is on disk already, so
+ * the snapshot pins one commit of it, flushes it and records where it is. A copy of the
+ * whole store (300 MB at 450,000 keys), written by every node once a period, was the
+ * long tail of every write's latency. A node that needs the store is sent a copy made
+ * then (snapshot_get, below).
+ *
+ * Either way the work is not done on this thread: copying 136 MB here held every node's
+ * raft loop 66 to 490 ms at once. libraft gets placeholder buffers, and its I/O's put of
+ * this snapshot (snapshot_put) waits while a thread of its own takes the checkpoint or
+ * copies the store; then the buffers are filled in and libraft's own put writes them. The
+ * store may hold entries applied after the index libraft records for the snapshot: the
+ * record or the copy gives the index it was taken at, restoring sets the store to that,
+ * and the entries between are then skipped as already applied, as after any restore. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	struct replication *repl = fsm->data;
 
-	commit_applied(repl); /* the copy holds at least what libraft thinks it does */
-	*bufs = raft_calloc(3, sizeof(**bufs));
+	commit_applied(repl); /* the snapshot holds at least what libraft thinks it does */
+	repl->snapshot_checkpoint = checkpoints(repl);
+	*n_bufs = repl->snapshot_checkpoint ? 1 : 3;
+	*bufs = raft_calloc(*n_bufs, sizeof(**bufs));
 	if (*bufs == NULL)
 		return RAFT_NOMEM;
-	*n_bufs = 3;
 	repl->snapshot_bufs = *bufs;
 	return 0;
 }
@@ -429,6 +446,13 @@ static void *snapshot_copy(void *arg)
 	uint64_t started = uv_hrtime();
 
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SNAPSHOT_COPY_NICE);
+	if (repl->snapshot_checkpoint) {
+		repl->snapshot_rv = store_checkpoint(repl->config.store, repl->checkpoint,
+						     &repl->checkpoint_index);
+		repl->snapshot_ns = uv_hrtime() - started;
+		uv_async_send(&repl->snapshot_done);
+		return NULL;
+	}
 	repl->snapshot_image = calloc(1, sizeof(*repl->snapshot_image));
 	repl->snapshot_rv = repl->snapshot_image == NULL
 				    ? KMIPD_ENOMEM
@@ -438,7 +462,17 @@ static void *snapshot_copy(void *arg)
 	return NULL;
 }
 
-static void raft_close_now(struct replication *repl);
+static void close_when_idle(struct replication *repl);
+
+/* libraft's put of a checkpoint is done: only once its record is on disk may the pages of
+ * the previous one be reused. */
+static void checkpoint_written(struct raft_io_snapshot_put *own, int status)
+{
+	struct replication *repl = own->data;
+
+	store_checkpoint_settle(repl->config.store, status == 0);
+	repl->deferred_put.cb(repl->deferred_put.req, status);
+}
 
 /* The copy is made: fill in the placeholder and let libraft's put write it. */
 static void snapshot_copied(uv_async_t *async)
@@ -455,30 +489,48 @@ static void snapshot_copied(uv_async_t *async)
 	repl->snapshot_copying = false;
 	if (repl->snapshot_rv != 0) {
 		/* libraft cannot be told that a snapshot it asked for failed after all, and a
-		 * wrong one must never be written: out of memory for a copy of the store. */
-		log_fatal("raft: copying the key store for a snapshot failed: %s; stopping",
+		 * wrong one must never be written: out of memory for a copy of the store, or
+		 * a store that could not be flushed. */
+		log_fatal("raft: %s the key store for a snapshot failed: %s; stopping",
+			  repl->snapshot_checkpoint ? "flushing" : "copying",
 			  kmipd_strerror(repl->snapshot_rv));
 		abort();
 	}
-	bufs[0] = (struct raft_buffer){image->header, sizeof(image->header)};
-	bufs[1] = (struct raft_buffer){image->image, image->image_len};
-	bufs[2] = (struct raft_buffer){zeros, image->pad};
-	log_info("raft: snapshot of the key store at index %llu (%zu bytes, copied in %.1f ms "
-		 "beside the raft loop)",
-		 (unsigned long long)image->applied_index,
-		 sizeof(image->header) + image->image_len + image->pad,
-		 (double)repl->snapshot_ns / 1e6);
-	space_snapshots(repl, sizeof(image->header) + image->image_len + image->pad,
-			repl->deferred_put.snapshot->index);
-	rv = repl->uv_snapshot_put(&repl->io, repl->deferred_put.trailing, repl->deferred_put.req,
-				   repl->deferred_put.snapshot, repl->deferred_put.cb);
+	if (repl->snapshot_checkpoint) {
+		bufs[0] = (struct raft_buffer){repl->checkpoint, sizeof(repl->checkpoint)};
+		log_info("raft: checkpoint of the key store at index %llu (flushed in %.1f ms "
+			 "beside the raft loop)",
+			 (unsigned long long)repl->checkpoint_index,
+			 (double)repl->snapshot_ns / 1e6);
+		space_snapshots(repl, 0, repl->deferred_put.snapshot->index);
+	} else {
+		bufs[0] = (struct raft_buffer){image->header, sizeof(image->header)};
+		bufs[1] = (struct raft_buffer){image->image, image->image_len};
+		bufs[2] = (struct raft_buffer){zeros, image->pad};
+		log_info("raft: snapshot of the key store at index %llu (%zu bytes, copied in "
+			 "%.1f ms beside the raft loop)",
+			 (unsigned long long)image->applied_index,
+			 sizeof(image->header) + image->image_len + image->pad,
+			 (double)repl->snapshot_ns / 1e6);
+		space_snapshots(repl, sizeof(image->header) + image->image_len + image->pad,
+				repl->deferred_put.snapshot->index);
+	}
+	if (repl->snapshot_checkpoint) {
+		repl->checkpoint_put.data = repl;
+		rv = repl->uv_snapshot_put(&repl->io, repl->deferred_put.trailing,
+					   &repl->checkpoint_put, repl->deferred_put.snapshot,
+					   checkpoint_written);
+	} else {
+		rv = repl->uv_snapshot_put(&repl->io, repl->deferred_put.trailing,
+					   repl->deferred_put.req, repl->deferred_put.snapshot,
+					   repl->deferred_put.cb);
+	}
 	if (rv != 0) {
 		log_fatal("raft: writing a snapshot failed to start: %s; stopping",
 			  raft_strerror(rv));
 		abort();
 	}
-	if (repl->close_after_copy)
-		raft_close_now(repl);
+	close_when_idle(repl);
 }
 
 /* libraft's I/O puts a snapshot: one this node takes waits for its copy (fsm_snapshot);
@@ -503,20 +555,151 @@ static int snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_sn
 	return 0;
 }
 
+/* A snapshot sent to a node too far behind: raft_uv loads what this node keeps, and a
+ * checkpoint is replaced by a copy of the store, made on a thread of its own at low
+ * priority (as snapshot_copy) and handed to libraft, which sends it and frees it. */
+struct snapshot_send {
+	struct raft_io_snapshot_get get; /* raft_uv's load of the kept snapshot */
+	struct replication *repl;
+	struct raft_io_snapshot_get *req; /* libraft's */
+	raft_io_snapshot_get_cb cb;
+	struct raft_snapshot *snapshot;
+	pthread_t thread;
+	uv_async_t done;
+	struct buf image;
+	uint64_t index;
+	uint64_t ns;
+	int rv;
+};
+
+static void *send_copy(void *arg)
+{
+	struct snapshot_send *send = arg;
+	uint64_t started = uv_hrtime();
+
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SNAPSHOT_COPY_NICE);
+	send->rv = store_snapshot(send->repl->config.store, &send->image, &send->index);
+	send->ns = uv_hrtime() - started;
+	uv_async_send(&send->done);
+	return NULL;
+}
+
+static void free_send(uv_handle_t *handle)
+{
+	struct snapshot_send *send = handle->data;
+
+	buf_free(&send->image);
+	free(send);
+}
+
+/* No copy to send: libraft is told, and tries again later. */
+static void fail_send(struct snapshot_send *send, int rv)
+{
+	struct raft_snapshot *snapshot = send->snapshot;
+
+	log_error("raft: copying the key store to send it to a node behind failed: %s; "
+		  "Raft tries again later",
+		  kmipd_strerror(rv));
+	for (unsigned i = 0; i < snapshot->n_bufs; i++)
+		raft_free(snapshot->bufs[i].base);
+	raft_free(snapshot->bufs);
+	raft_configuration_close(&snapshot->configuration);
+	raft_free(snapshot);
+	send->cb(send->req, NULL, rv == KMIPD_ENOMEM ? RAFT_NOMEM : RAFT_IOERR);
+}
+
+static void send_copied(uv_async_t *async)
+{
+	struct snapshot_send *send = async->data;
+	struct replication *repl = send->repl;
+	struct raft_snapshot *snapshot = send->snapshot;
+
+	pthread_join(send->thread, NULL);
+	repl->snapshot_sends--;
+	if (send->rv != 0) {
+		fail_send(send, send->rv);
+	} else {
+		log_info("raft: the key store at index %llu copied to send to a node behind "
+			 "(%zu bytes, in %.1f ms)",
+			 (unsigned long long)send->index, send->image.len, (double)send->ns / 1e6);
+		raft_free(snapshot->bufs[0].base);
+		snapshot->bufs[0] = (struct raft_buffer){send->image.data, send->image.len};
+		send->image = (struct buf)BUF_INIT; /* libraft frees it once sent */
+		send->cb(send->req, snapshot, 0);
+	}
+	uv_close((uv_handle_t *)&send->done, free_send);
+	close_when_idle(repl);
+}
+
+static void snapshot_loaded(struct raft_io_snapshot_get *get, struct raft_snapshot *snapshot,
+			    int status)
+{
+	struct snapshot_send *send = get->data;
+	struct replication *repl = send->repl;
+	int rv;
+
+	if (status != 0 || snapshot == NULL || snapshot->n_bufs != 1 ||
+	    !store_snapshot_is_checkpoint(snapshot->bufs[0].base, snapshot->bufs[0].len)) {
+		send->cb(send->req, snapshot, status); /* a copy already, or a failure */
+		free(send);
+		return;
+	}
+	send->snapshot = snapshot;
+	send->done.data = send;
+	rv = uv_async_init(&repl->loop, &send->done, send_copied);
+	if (rv != 0) {
+		fail_send(send, KMIPD_ENOMEM);
+		free(send);
+		return;
+	}
+	rv = pthread_create(&send->thread, NULL, send_copy, send);
+	if (rv != 0) {
+		fail_send(send, KMIPD_ENOMEM);
+		uv_close((uv_handle_t *)&send->done, free_send);
+		return;
+	}
+	repl->snapshot_sends++;
+}
+
+/* libraft's I/O loads the snapshot to send to a node behind. */
+static int snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
+			raft_io_snapshot_get_cb cb)
+{
+	struct replication *repl =
+		(struct replication *)((char *)io - offsetof(struct replication, io));
+	struct snapshot_send *send = calloc(1, sizeof(*send));
+	int rv;
+
+	if (send == NULL)
+		return RAFT_NOMEM;
+	send->repl = repl;
+	send->req = req;
+	send->cb = cb;
+	send->get.data = send;
+	rv = repl->uv_snapshot_get(io, &send->get, snapshot_loaded);
+	if (rv != 0)
+		free(send);
+	return rv;
+}
+
 /* Replaces the store with a snapshot from the leader, unless the local store is already
- * at or past it (at start-up the local LMDB is usually newer than the last snapshot). */
+ * at or past it (at start-up the local LMDB is usually newer than the last snapshot). At
+ * start-up the snapshot may be this node's own checkpoint: a store the machine's crash set
+ * aside is rolled back to it. */
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
 	struct replication *repl = fsm->data;
 	struct store_txn *txn;
 	uint64_t snapshot_index, local_index = 0;
+	bool checkpoint = store_snapshot_is_checkpoint(buf->base, buf->len);
 	char errmsg[256];
 	int rv;
 
 	commit_applied(repl);
 	rv = store_snapshot_index(buf->base, buf->len, &snapshot_index);
 	if (rv != 0) {
-		log_error("raft: refusing a snapshot that is not a kmipd store image");
+		log_error(
+			"raft: refusing a snapshot that is not a kmipd store image or checkpoint");
 		return RAFT_MALFORMED;
 	}
 	if (store_txn_begin(repl->config.store, false, &txn) == 0) {
@@ -524,8 +707,29 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		store_txn_abort(txn);
 	}
 	if (local_index >= snapshot_index) {
-		log_info("raft: keeping the local store (index %llu) over a snapshot at %llu",
-			 (unsigned long long)local_index, (unsigned long long)snapshot_index);
+		log_info("raft: keeping the local store (index %llu) over a %s at %llu",
+			 (unsigned long long)local_index, checkpoint ? "checkpoint" : "snapshot",
+			 (unsigned long long)snapshot_index);
+	} else if (checkpoint) {
+		rv = store_rollback(repl->config.store, buf->base, buf->len, errmsg,
+				    sizeof(errmsg));
+		if (rv != 0) {
+			/* Raft's log before the checkpoint is gone: nothing else can rebuild it. */
+			log_fatal(
+				"raft: the key store (index %llu) is behind its checkpoint at "
+				"index %llu and cannot be rolled back to it: %s. Move this node's "
+				"raft and store directories away and start it again: it rejoins "
+				"and is sent the store by the leader",
+				(unsigned long long)local_index, (unsigned long long)snapshot_index,
+				errmsg);
+			abort();
+		}
+		log_info("raft: key store rolled back to its checkpoint at index %llu (a machine "
+			 "crash may have torn what came after; Raft's log brings it back)",
+			 (unsigned long long)snapshot_index);
+		load_tenants(repl);
+		repl->txn_last = snapshot_index;
+		repl->committed = snapshot_index;
 	} else {
 		rv = store_restore(repl->config.store, buf->base, buf->len, errmsg, sizeof(errmsg));
 		if (rv != 0) {
@@ -1197,9 +1401,15 @@ static void shut_down(struct replication *repl)
 		uv_timer_stop(&repl->transfer_timer);
 	uv_close((uv_handle_t *)&repl->transfer_timer, NULL);
 	peer_close_all(repl);
-	if (repl->snapshot_copying)
-		repl->close_after_copy = true;
-	else
+	repl->close_after_copy = true;
+	close_when_idle(repl);
+}
+
+/* Once shut_down() has asked, closes Raft when no copy or checkpoint is being made: libraft
+ * waits for its put, and for the snapshot it asked to send. */
+static void close_when_idle(struct replication *repl)
+{
+	if (repl->close_after_copy && !repl->snapshot_copying && repl->snapshot_sends == 0)
 		raft_close_now(repl);
 }
 
@@ -1340,6 +1550,8 @@ static int loop_start(struct replication *repl)
 	}
 	repl->uv_snapshot_put = repl->io.snapshot_put;
 	repl->io.snapshot_put = snapshot_put;
+	repl->uv_snapshot_get = repl->io.snapshot_get;
+	repl->io.snapshot_get = snapshot_get;
 	repl->fsm.version = 2;
 	repl->fsm.data = repl;
 	repl->fsm.apply = fsm_apply;
@@ -1376,7 +1588,7 @@ static int loop_start(struct replication *repl)
 	raft_set_heartbeat_timeout(&repl->raft, repl->config.heartbeat_ms);
 	raft_set_pre_vote(&repl->raft, true);
 	raft_set_snapshot_threshold(&repl->raft, repl->config.snapshot_threshold);
-	raft_set_snapshot_trailing(&repl->raft, repl->config.snapshot_threshold);
+	raft_set_snapshot_trailing(&repl->raft, repl->config.snapshot_trailing);
 	return cluster_start(repl);
 }
 
@@ -1600,7 +1812,9 @@ int replication_start(struct replication **out, const struct replication_config 
 	if (repl->config.write_timeout_ms == 0)
 		repl->config.write_timeout_ms = 5000;
 	if (repl->config.snapshot_threshold == 0)
-		repl->config.snapshot_threshold = 8192;
+		repl->config.snapshot_threshold = 1024;
+	if (repl->config.snapshot_trailing == 0)
+		repl->config.snapshot_trailing = 8192;
 	repl->dir = strdup(config->dir);
 	repl->address = strdup(config->address);
 	if (repl->dir == NULL || repl->address == NULL) {

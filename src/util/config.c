@@ -38,7 +38,8 @@ void config_defaults(struct config *config)
 	config->election_timeout_ms = 1000;
 	config->heartbeat_ms = 25;
 	config->write_timeout_ms = 5000;
-	config->snapshot_threshold = 8192;
+	config->snapshot_threshold = 1024;
+	config->snapshot_trailing = 8192;
 	config->format_level = COMMAND_LEVEL;
 	config->check_interval_ms = 300000;
 	provider_defaults(&config->keyprotect, "keyprotect");
@@ -238,6 +239,7 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	NUMBER("cluster.heartbeat_ms", heartbeat_ms, 10000)
 	NUMBER("cluster.write_timeout_ms", write_timeout_ms, 600000)
 	NUMBER("cluster.snapshot_threshold", snapshot_threshold, 100000000)
+	NUMBER("cluster.snapshot_trailing", snapshot_trailing, 100000000)
 	if (strcmp(name, "cluster.format_level") == 0) {
 		if (parse_unsigned(value, COMMAND_LEVEL, &number) != 0 || number < 2) {
 			snprintf(errmsg, errlen,

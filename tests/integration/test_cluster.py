@@ -166,8 +166,9 @@ def test_node_down_for_many_writes_catches_up(cluster):
 
 def test_node_far_behind_catches_up_by_snapshot(build, tmp_path):
     # A low threshold: the leader compacts its log while node 3 is down, so node 3 can
-    # only catch up by installing a snapshot of the leader's store.
-    c = Cluster(build, tmp_path / "snap", extra_args=["--cluster.snapshot_threshold", "64"])
+    # only catch up by installing a snapshot of the leader's store, copied for it.
+    c = Cluster(build, tmp_path / "snap", extra_args=["--cluster.snapshot_threshold", "64",
+                                                      "--cluster.snapshot_trailing", "64"])
     c.start()
     try:
         down = c.nodes[2]
@@ -178,7 +179,9 @@ def test_node_far_behind_catches_up_by_snapshot(build, tmp_path):
             uid = cl.create(enums.CryptographicAlgorithm.AES, 256)
             keys[uid] = cl.get(uid).value
         cl.close()
-        assert any("snapshot of the key store" in n.stderr() for n in c.nodes[:2])
+        # What the nodes keep are checkpoints; the leader sends a copy of its store.
+        assert all("checkpoint of the key store" in n.stderr() for n in c.nodes[:2])
+        assert not any("snapshot of the key store" in n.stderr() for n in c.nodes[:2])
         down.start_at(down.host, c.kmip_port)
         cl = client(down)
         try:
@@ -187,6 +190,7 @@ def test_node_far_behind_catches_up_by_snapshot(build, tmp_path):
         finally:
             cl.close()
         assert "restored from a snapshot" in down.stderr()
+        assert any("copied to send to a node behind" in n.stderr() for n in c.nodes[:2])
     finally:
         for rc in c.stop():
             assert rc == 0

@@ -396,8 +396,10 @@ def test_bad_cluster_members_are_clear_errors(build, tmp_path, members, message)
 def test_store_torn_by_a_machine_crash_is_refilled_from_raft(build, tmp_path):
     # kmipd leaves LMDB's pages to the kernel (MDB_NOSYNC): a killed process loses none
     # of them, a machine that stops can. The store's "unflushed" mark carries the boot
-    # id; found with another boot's, the store is set aside and Raft's own flushed
-    # snapshot and log refill it. A low threshold puts the keys in both.
+    # id; found with another boot's, the store is set aside, rolled back to Raft's last
+    # checkpoint (whose pages were flushed and kept) and Raft's log refills the rest. A
+    # low threshold puts the keys in both. The meta pages, which every commit rewrites,
+    # are torn here: the roll-back writes the checkpoint's own back.
     n = Node(build, tmp_path / "n", ["--cluster.snapshot_threshold", "64"]).start()
     store = n.data_dir / "store"
     c = n.pykmip()
@@ -409,7 +411,7 @@ def test_store_torn_by_a_machine_crash_is_refilled_from_raft(build, tmp_path):
             c.activate(uid)
         keys[uid] = c.get(uid).value
     c.close()
-    assert "snapshot of the key store" in n.stderr()
+    assert "checkpoint of the key store" in n.stderr()
     mark = (store / "unflushed").read_text()
     assert mark == open("/proc/sys/kernel/random/boot_id").read().strip()
 
@@ -418,10 +420,13 @@ def test_store_torn_by_a_machine_crash_is_refilled_from_raft(build, tmp_path):
     assert "not flushed" not in n.stderr()
     n.kill()
     (store / "unflushed").write_text("00000000-0000-0000-0000-000000000000")  # a reboot
+    with open(store / "data.mdb", "r+b") as f:
+        f.write(b"\xa5" * 8192)  # both meta pages torn
     n.start()
     try:
         assert "was not flushed before the machine stopped" in n.stderr()
-        assert (store / "data.mdb.unflushed").exists()
+        assert "key store rolled back to its checkpoint at index" in n.stderr()
+        assert not (store / "data.mdb.unflushed").exists()
         c = n.pykmip()
         c.open()
         try:
@@ -434,6 +439,34 @@ def test_store_torn_by_a_machine_crash_is_refilled_from_raft(build, tmp_path):
             c.close()
         assert n.stop() == 0
         assert not (store / "unflushed").exists()  # a clean stop flushed and unmarked
+    finally:
+        if n.proc is not None:
+            n.kill()
+
+
+def test_below_level_4_snapshots_are_copies_the_previous_version_reads(build, tmp_path):
+    # cluster.format_level 3 keeps the option of going back to the previous binary, which
+    # reads only copies of the store at start-up: so copies are what such a node keeps,
+    # and a store torn by a machine crash is refilled from the copy and the log.
+    n = Node(build, tmp_path / "n", ["--cluster.snapshot_threshold", "64",
+                                     "--cluster.format_level", "3"]).start()
+    store = n.data_dir / "store"
+    try:
+        with n.pykmip() as c:
+            keys = {}
+            for _ in range(150):
+                uid = c.create(enums.CryptographicAlgorithm.AES, 256)
+                keys[uid] = c.get(uid).value
+        assert "snapshot of the key store at index" in n.stderr()
+        assert "checkpoint" not in n.stderr()
+        n.kill()
+        (store / "unflushed").write_text("00000000-0000-0000-0000-000000000000")
+        n.start()
+        assert "key store restored from a snapshot at index" in n.stderr()
+        with n.pykmip() as c:
+            for uid, value in keys.items():
+                assert c.get(uid).value == value
+        assert n.stop() == 0
     finally:
         if n.proc is not None:
             n.kill()

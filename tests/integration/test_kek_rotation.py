@@ -131,7 +131,7 @@ def test_rotation_under_load_reseals_everything_and_fails_nothing(build, cluster
 def test_new_commands_wait_until_every_node_can_apply_them(build, tmp_path):
     """A node pinned to command level 2 (as an older kmipd is) holds back the commands
     it could not apply: a rotation is refused with the node named, on every node, and
-    goes through once that node is at level 3."""
+    goes through once that node is at the current level (4)."""
     from node import Cluster
     c = Cluster(build, tmp_path / "cluster",
                 node_args={3: ["--cluster.format_level", "2"]}).start()
@@ -149,14 +149,14 @@ def test_new_commands_wait_until_every_node_can_apply_them(build, tmp_path):
         assert status == 409 and "this node's cluster.format_level is 2" in body["error"]
         status, cluster = c.nodes[0].admin("GET", "/v1/cluster")
         levels = {m["id"]: m.get("format_level") for m in cluster["members"]}
-        assert levels == {1: 3, 2: 3, 3: 2}, levels
+        assert levels == {1: 4, 2: 4, 3: 2}, levels
 
         node = c.nodes[2]
         assert node.stop() == 0
         node.extra_args = [a for a in node.extra_args
                            if a not in ("--cluster.format_level", "2")]
         node.start_at(node.host, c.kmip_port)
-        wait_for("the rotation once node 3 is at level 3",
+        wait_for("the rotation once node 3 is at level 4",
                  lambda: rotate(c.nodes[0])[0] == 200, timeout=20)
         for n in c.nodes:
             wait_for(f"version 1 retired on node {n.id}",

@@ -59,7 +59,8 @@ def stopped_at_end():
 
 
 def test_wiped_node_rejoins_refills_and_votes(build, tmp_path, stopped_at_end):
-    c = Cluster(build, tmp_path / "c", extra_args=["--cluster.snapshot_threshold", "64"])
+    c = Cluster(build, tmp_path / "c", extra_args=["--cluster.snapshot_threshold", "64",
+                                                   "--cluster.snapshot_trailing", "64"])
     stopped_at_end(c)
     c.start()
     keys = create_keys(c.nodes[0], 150)
