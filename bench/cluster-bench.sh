@@ -175,7 +175,7 @@ fi
 field() { sed -nE "s/.*[ ]$1=([^ ]*).*/\\1/p" <<<" $2"; }
 
 snapshots() { # LOGS...: the number of store snapshots taken so far
-	cat "$@" | grep -c 'raft: snapshot of the key store' || true
+	cat "$@" | grep -c -E 'raft: (snapshot|checkpoint) of the key store' || true
 }
 
 declare -A RES # RES[mode.conns.round] = the RESULT line (plus snapshots=N)
