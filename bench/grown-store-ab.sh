@@ -54,6 +54,9 @@ run() { # binary label round flags
 			--ca "$d/pki/ca.pem" --cert "$d/pki/client.pem" --key "$d/pki/client-key.pem" |
 			grep '^RESULT ' | sed "s/^/$2 round=$3 run=$run /"
 	done
+	# A clean stop flushes what the kernel still held: counted, so that writes put off are
+	# not missed.
+	cluster/local.sh --dir "$d" down >/dev/null
 	echo "$2 round=$3 disk_written_mb=$((($(written) - before) / 2048))"
 	for i in 1 2 3; do
 		printf '%s round=%s node%s store_bytes=%s copies=%s checkpoints=%s\n' "$2" "$3" "$i" \
@@ -61,7 +64,6 @@ run() { # binary label round flags
 			"$(grep -c 'snapshot of the key store at' "$d/node$i.log" 2>/dev/null || true)" \
 			"$(grep -c 'checkpoint of the key store at' "$d/node$i.log" 2>/dev/null || true)"
 	done
-	cluster/local.sh --dir "$d" down >/dev/null
 	rm -rf "$d"
 }
 
