@@ -592,20 +592,24 @@ static void free_send(uv_handle_t *handle)
 	free(send);
 }
 
-/* No copy to send: libraft is told, and tries again later. */
+/* No copy to send (@rv a KMIPD_E* code): libraft is told, and tries again later. */
 static void fail_send(struct snapshot_send *send, int rv)
 {
 	struct raft_snapshot *snapshot = send->snapshot;
 
-	log_error("raft: copying the key store to send it to a node behind failed: %s; "
-		  "Raft tries again later",
-		  kmipd_strerror(rv));
+	if (rv != KMIPD_ECANCELED)
+		log_error("raft: copying the key store to send it to a node behind failed: %s; "
+			  "Raft tries again later",
+			  kmipd_strerror(rv));
 	for (unsigned i = 0; i < snapshot->n_bufs; i++)
 		raft_free(snapshot->bufs[i].base);
 	raft_free(snapshot->bufs);
 	raft_configuration_close(&snapshot->configuration);
 	raft_free(snapshot);
-	send->cb(send->req, NULL, rv == KMIPD_ENOMEM ? RAFT_NOMEM : RAFT_IOERR);
+	send->cb(send->req, NULL,
+		 rv == KMIPD_ENOMEM	 ? RAFT_NOMEM
+		 : rv == KMIPD_ECANCELED ? RAFT_CANCELED
+					 : RAFT_IOERR);
 }
 
 static void send_copied(uv_async_t *async)
@@ -645,6 +649,11 @@ static void snapshot_loaded(struct raft_io_snapshot_get *get, struct raft_snapsh
 		return;
 	}
 	send->snapshot = snapshot;
+	if (repl->shut_down) { /* Raft may be closing: no copy, and never the checkpoint */
+		fail_send(send, KMIPD_ECANCELED);
+		free(send);
+		return;
+	}
 	send->done.data = send;
 	rv = uv_async_init(&repl->loop, &send->done, send_copied);
 	if (rv != 0) {
@@ -700,6 +709,11 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	if (rv != 0) {
 		log_error(
 			"raft: refusing a snapshot that is not a kmipd store image or checkpoint");
+		return RAFT_MALFORMED;
+	}
+	if (checkpoint && repl->raft_started) {
+		/* Only this node's own, at start-up: another node's names pages of its file. */
+		log_error("raft: refusing a checkpoint sent by another node instead of a copy");
 		return RAFT_MALFORMED;
 	}
 	if (store_txn_begin(repl->config.store, false, &txn) == 0) {
