@@ -159,6 +159,7 @@ struct replication {
 	bool snapshot_copying;		    /* snapshot_thread is running */
 	bool close_after_copy;		    /* shut_down() waits for the copy */
 	bool snapshot_checkpoint;	    /* this one is a checkpoint, not a copy */
+	bool checkpoints_unsupported;	    /* probe_checkpoints() found another LMDB */
 	uint8_t checkpoint[STORE_CHECKPOINT_LEN];   /* its record */
 	uint64_t checkpoint_index;		    /* ... at this applied index */
 	struct raft_io_snapshot_put checkpoint_put; /* its put, to settle it when written */

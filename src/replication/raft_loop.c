@@ -383,7 +383,23 @@ void snapshots_start(struct replication *repl)
  * can read back after a rollback of the binary. */
 static bool checkpoints(const struct replication *repl)
 {
-	return repl->config.format_level == 0 || repl->config.format_level >= 4;
+	return (repl->config.format_level == 0 || repl->config.format_level >= 4) &&
+	       !repl->checkpoints_unsupported;
+}
+
+/* A checkpoint reads LMDB's meta page by its layout (store_checkpoint). One is taken and
+ * dropped at start-up: with an LMDB whose layout is another, snapshots stay copies. */
+static void probe_checkpoints(struct replication *repl)
+{
+	uint8_t record[STORE_CHECKPOINT_LEN];
+	uint64_t index;
+
+	if (store_checkpoint(repl->config.store, record, &index) == KMIPD_EUNSUPPORTED) {
+		repl->checkpoints_unsupported = true;
+		log_warn("raft: this LMDB's meta page is not laid out as kmipd reads it; Raft "
+			 "snapshots will be copies of the store");
+	}
+	store_checkpoint_settle(repl->config.store, false);
 }
 
 /* Raft asks for a snapshot every snapshot_threshold entries: to truncate its log, and to
@@ -1603,6 +1619,7 @@ static int loop_start(struct replication *repl)
 	raft_set_pre_vote(&repl->raft, true);
 	raft_set_snapshot_threshold(&repl->raft, repl->config.snapshot_threshold);
 	raft_set_snapshot_trailing(&repl->raft, repl->config.snapshot_trailing);
+	probe_checkpoints(repl);
 	return cluster_start(repl);
 }
 
