@@ -176,6 +176,12 @@ int store_checkpoint(struct store *store, uint8_t record[STORE_CHECKPOINT_LEN],
  * the previous checkpoint stays pinned). */
 void store_checkpoint_settle(struct store *store, bool kept);
 
+/* Starts writing the store's dirty pages to disk without waiting for them
+ * (sync_file_range, SYNC_FILE_RANGE_WRITE), so that the next checkpoint's flush finds
+ * few left: between checkpoints the pinned pages are never rewritten, so writing them
+ * early costs nothing more. Any thread. 0, -errno or KMIPD_ESTATE. */
+int store_write_back(struct store *store);
+
 /* true when @data (@len bytes) is a checkpoint record, not a store image; its applied
  * index is read by store_snapshot_index(). */
 bool store_snapshot_is_checkpoint(const uint8_t *data, size_t len);

@@ -4,6 +4,7 @@
 #define KMIPD_SRC_REPLICATION_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -160,6 +161,9 @@ struct replication {
 	bool close_after_copy;		    /* shut_down() waits for the copy */
 	bool snapshot_checkpoint;	    /* this one is a checkpoint, not a copy */
 	bool checkpoints_unsupported;	    /* probe_checkpoints() found another LMDB */
+	pthread_t write_back_thread;	    /* writes the store's new pages back (write_back) */
+	bool write_back_running;
+	atomic_bool write_back_stop;
 	uint8_t checkpoint[STORE_CHECKPOINT_LEN];   /* its record */
 	uint64_t checkpoint_index;		    /* ... at this applied index */
 	struct raft_io_snapshot_put checkpoint_put; /* its put, to settle it when written */

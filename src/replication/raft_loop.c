@@ -387,6 +387,31 @@ static bool checkpoints(const struct replication *repl)
 	       !repl->checkpoints_unsupported;
 }
 
+/* Between checkpoints the store's new pages are written back as they come, a tenth of a
+ * second at a time, instead of all at the next checkpoint's flush. */
+#define WRITE_BACK_MS 100
+
+static void *write_back(void *arg)
+{
+	struct replication *repl = arg;
+	struct timespec pause = {0, WRITE_BACK_MS * 1000000L};
+
+	while (!atomic_load(&repl->write_back_stop)) {
+		nanosleep(&pause, NULL);
+		(void)store_write_back(repl->config.store);
+	}
+	return NULL;
+}
+
+static void stop_write_back(struct replication *repl)
+{
+	if (!repl->write_back_running)
+		return;
+	atomic_store(&repl->write_back_stop, true);
+	pthread_join(repl->write_back_thread, NULL);
+	repl->write_back_running = false;
+}
+
 /* A checkpoint reads LMDB's meta page by its layout (store_checkpoint). One is taken and
  * dropped at start-up: with an LMDB whose layout is another, snapshots stay copies. */
 static void probe_checkpoints(struct replication *repl)
@@ -1404,6 +1429,7 @@ static void on_raft_closed(struct raft *raft)
 	uv_close((uv_handle_t *)&repl->commit_check, NULL);
 	uv_close((uv_handle_t *)&repl->batch_idle, NULL);
 	uv_close((uv_handle_t *)&repl->snapshot_done, NULL); /* no copy runs: raft waited */
+	stop_write_back(repl);
 	mailbox_close(&repl->own_replies, NULL);
 }
 
@@ -1620,6 +1646,9 @@ static int loop_start(struct replication *repl)
 	raft_set_snapshot_threshold(&repl->raft, repl->config.snapshot_threshold);
 	raft_set_snapshot_trailing(&repl->raft, repl->config.snapshot_trailing);
 	probe_checkpoints(repl);
+	if (checkpoints(repl) &&
+	    pthread_create(&repl->write_back_thread, NULL, write_back, repl) == 0)
+		repl->write_back_running = true;
 	return cluster_start(repl);
 }
 
@@ -1884,6 +1913,7 @@ int replication_start(struct replication **out, const struct replication_config 
 		rv = repl->start_rv;
 		snprintf(errmsg, errlen, "%s", repl->errmsg);
 		pthread_join(repl->thread, NULL);
+		stop_write_back(repl);
 		uv_loop_close(&repl->loop);
 		goto err;
 	}
@@ -1903,6 +1933,7 @@ void replication_stop(struct replication *repl)
 		return;
 	uv_async_send(&repl->stop);
 	pthread_join(repl->thread, NULL);
+	stop_write_back(repl); /* already, unless Raft never started */
 	uv_loop_close(&repl->loop);
 	arena_free(&repl->arena);
 	raft_configuration_close(&repl->founders);

@@ -2283,6 +2283,21 @@ int store_checkpoint(struct store *s, uint8_t record[STORE_CHECKPOINT_LEN], uint
 	return rc;
 }
 
+int store_write_back(struct store *s)
+{
+	int fd = -1, rc;
+
+	if (s == NULL)
+		return KMIPD_EINVAL;
+	if (pthread_rwlock_rdlock(&s->readers) != 0)
+		return KMIPD_EAGAIN;
+	rc = s->env == NULL ? KMIPD_ESTATE : map_error(mdb_env_get_fd(s->env, &fd));
+	if (rc == 0 && sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
+		rc = -errno;
+	pthread_rwlock_unlock(&s->readers);
+	return rc;
+}
+
 void store_checkpoint_settle(struct store *s, bool kept)
 {
 	if (s == NULL)
