@@ -359,6 +359,18 @@ static void print_tenant_row(json_t *t)
 	       (long long)json_integer_value(json_object_get(t, "objects")), ctl_str(t, "created"));
 }
 
+/* POST {} to /v1/tenants/NAME@action for the tenant in c->args[1]. */
+static int tenant_action(struct ctl *c, struct buf *path, const char *action, json_t **answer)
+{
+	json_t *body = json_object();
+	int rv;
+
+	ctl_tenant_path(path, c->args[1], action, NULL, false);
+	rv = ctl_call(c, "POST", (char *)path->data, body, answer);
+	json_decref(body);
+	return rv;
+}
+
 static int tenant_command(const char *data_dir, int argc, char **argv)
 {
 	struct ctl c;
@@ -436,26 +448,19 @@ static int tenant_command(const char *data_dir, int argc, char **argv)
 			       (long long)json_integer_value(json_object_get(answer, "state")),
 			       ctl_str(answer, "key_version"));
 	} else if (strcmp(sub, "rewrap") == 0 && c.nargs == 2) {
-		json_t *body = json_object();
-
-		ctl_tenant_path(&path, c.args[1], "/rewrap", NULL, false);
-		rv = ctl_call(&c, "POST", (char *)path.data, body, &answer);
-		json_decref(body);
+		rv = tenant_action(&c, &path, "/rewrap", &answer);
 		if (rv == 0 && !c.json)
 			printf("tenant %s: its key-encryption key is wrapped under the root key's "
 			       "current version\n",
 			       c.args[1]);
 	} else if (strcmp(sub, "rotate-kek") == 0 && c.nargs == 2) {
-		json_t *body = json_object();
-
-		ctl_tenant_path(&path, c.args[1], "/rotate-kek", NULL, false);
-		rv = ctl_call(&c, "POST", (char *)path.data, body, &answer);
-		json_decref(body);
+		rv = tenant_action(&c, &path, "/rotate-kek", &answer);
 		if (rv == 0 && !c.json)
 			printf("tenant %s: key-encryption key version %lld is current; version "
 			       "%lld "
 			       "is retired once the leader has re-sealed every object under the "
-			       "new one\n",
+			       "new "
+			       "one\n",
 			       c.args[1],
 			       (long long)json_integer_value(
 				       json_object_get(answer, "kek_version")),
