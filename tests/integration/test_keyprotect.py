@@ -241,14 +241,18 @@ def test_server_errors_and_hung_requests_count_as_unreachable_not_revoked(
         build, cluster, kp, tmp_path):
     root, cert, key = make_tenant(build, cluster, kp, tmp_path, "kp-5xx")
     uid, material = create_key(cluster.nodes[0], cert, key)
+
+    def served_while_unreachable(fault):
+        for n in cluster.nodes:
+            wait_for(f"node {n.id} noticing {fault}", lambda n=n: not kek_state(
+                n, "kp-5xx").get("provider_reachable", True), timeout=20)
+            assert kek_state(n, "kp-5xx")["state"] == "ready"
+            assert get_key(n, cert, key, uid) == material
+
     for fault in ({"status": 503}, {"status": 500}, {"status": 0}):  # 0: dropped unanswered
         kp.inject(count=None, path_contains=f"{root}/actions/unwrap", **fault)
         try:
-            for n in cluster.nodes:
-                wait_for(f"node {n.id} noticing {fault}", lambda n=n: not kek_state(
-                    n, "kp-5xx").get("provider_reachable", True), timeout=20)
-                assert kek_state(n, "kp-5xx")["state"] == "ready"
-                assert get_key(n, cert, key, uid) == material
+            served_while_unreachable(fault)
         finally:
             kp.clear_faults()
         for n in cluster.nodes:
@@ -258,11 +262,7 @@ def test_server_errors_and_hung_requests_count_as_unreachable_not_revoked(
     kp.clear_requests()
     kp.inject(501, count=None, path_contains=f"{root}/actions/unwrap")
     try:
-        for n in cluster.nodes:
-            wait_for(f"node {n.id} noticing 501", lambda n=n: not kek_state(
-                n, "kp-5xx").get("provider_reachable", True), timeout=20)
-            assert kek_state(n, "kp-5xx")["state"] == "ready"
-            assert get_key(n, cert, key, uid) == material
+        served_while_unreachable(501)
         time.sleep(CHECK_MS / 1000 * 2)
     finally:
         kp.clear_faults()
