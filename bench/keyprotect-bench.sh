@@ -38,10 +38,7 @@ while [ $# -gt 0 ]; do
 	*) echo "$ME: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
-BUILD=$(cd "$BUILD" && pwd)
-for f in kmipd kmipctl bench/kmip-bench; do
-	[ -x "$BUILD/$f" ] || { echo "$ME: $BUILD/$f is missing: run make first" >&2; exit 1; }
-done
+BUILD=$(built "$BUILD" kmipd kmipctl bench/kmip-bench)
 
 TMP=$(mktemp -d /tmp/kp-bench.XXXXXX)
 FAKE_PID=

@@ -94,3 +94,15 @@ admin_args() {
 		printf -- '--admin.listen\n%s:0\n' "$2"
 	fi
 }
+
+# BUILD FILE...: prints BUILD as an absolute path once every FILE under it is executable;
+# exits naming the first that is not (the caller's $ME first).
+built() {
+	local dir=$1 f
+	shift
+	dir=$(cd "$dir" && pwd)
+	for f in "$@"; do
+		[ -x "$dir/$f" ] || { echo "$ME: $dir/$f is missing: run make first" >&2; exit 1; }
+	done
+	echo "$dir"
+}
