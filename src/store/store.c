@@ -2077,9 +2077,8 @@ out:
 	return rc;
 }
 
-/* Closes the environment, puts @copy in place of data.mdb and reopens. @readers and
- * @writer are held. */
-static int swap_env(struct store *s, const char *copy, char *errmsg, size_t errlen)
+/* swap_env(), with @readers and @writer held. */
+static int swap_files(struct store *s, const char *copy, char *errmsg, size_t errlen)
 {
 	char data[PATH_MAX], lock[PATH_MAX];
 	int rc, rc_open;
@@ -2105,6 +2104,19 @@ static int swap_env(struct store *s, const char *copy, char *errmsg, size_t errl
 	}
 	rc_open = open_env(s, errmsg, errlen);
 	return rc_open != 0 ? rc_open : rc;
+}
+
+/* Closes the environment, puts @copy in place of data.mdb and reopens. @writer is held;
+ * @readers is taken here: read transactions on other threads finish theirs first, and new
+ * ones wait until the new environment is open. */
+static int swap_env(struct store *s, const char *copy, char *errmsg, size_t errlen)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&s->readers);
+	rc = swap_files(s, copy, errmsg, errlen);
+	pthread_rwlock_unlock(&s->readers);
+	return rc;
 }
 
 int store_restore(struct store *store, const uint8_t *data, size_t len, char *errmsg, size_t errlen)
@@ -2151,11 +2163,7 @@ int store_restore(struct store *store, const uint8_t *data, size_t len, char *er
 		unlink(copy);
 		goto out;
 	}
-	/* Readers on other threads finish their transactions; new ones wait until the new
-	 * environment is open. */
-	pthread_rwlock_wrlock(&store->readers);
 	rc = swap_env(store, copy, errmsg, errlen);
-	pthread_rwlock_unlock(&store->readers);
 out:
 	writer_unlock(store);
 	return rc;
@@ -2400,9 +2408,7 @@ int store_rollback(struct store *s, const uint8_t *record, size_t len, char *err
 	rc = check_image(s, aside, (size_t)st.st_size, applied, errmsg, errlen);
 	if (rc != 0)
 		goto out;
-	pthread_rwlock_wrlock(&s->readers);
 	rc = swap_env(s, aside, errmsg, errlen);
-	pthread_rwlock_unlock(&s->readers);
 	if (rc == 0)
 		s->discarded = false;
 out:
