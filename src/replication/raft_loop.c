@@ -490,14 +490,13 @@ static void *snapshot_copy(void *arg)
 	if (repl->snapshot_checkpoint) {
 		repl->snapshot_rv = store_checkpoint(repl->config.store, repl->checkpoint,
 						     &repl->checkpoint_index);
-		repl->snapshot_ns = uv_hrtime() - started;
-		uv_async_send(&repl->snapshot_done);
-		return NULL;
+	} else {
+		repl->snapshot_image = calloc(1, sizeof(*repl->snapshot_image));
+		repl->snapshot_rv =
+			repl->snapshot_image == NULL
+				? KMIPD_ENOMEM
+				: store_snapshot_map(repl->config.store, repl->snapshot_image);
 	}
-	repl->snapshot_image = calloc(1, sizeof(*repl->snapshot_image));
-	repl->snapshot_rv = repl->snapshot_image == NULL
-				    ? KMIPD_ENOMEM
-				    : store_snapshot_map(repl->config.store, repl->snapshot_image);
 	repl->snapshot_ns = uv_hrtime() - started;
 	uv_async_send(&repl->snapshot_done);
 	return NULL;
