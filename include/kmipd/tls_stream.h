@@ -33,8 +33,9 @@ int tls_stream_accept(uv_stream_t *server, SSL_CTX *ctx, const struct tls_stream
 int tls_stream_connect(uv_loop_t *loop, const struct sockaddr *addr, SSL_CTX *ctx,
 		       const struct tls_stream_callbacks *cb, void *data, struct tls_stream **out);
 
-/* Queues @len bytes of plaintext (copied). Before on_open they wait for the handshake.
- * 0 or KMIPD_ENOMEM / KMIPD_EIO. */
+/* Queues @len bytes of plaintext (copied). They are sent before the loop next polls, with
+ * whatever else this turn of the loop writes to the stream (at 64 KiB held, at once);
+ * before on_open they wait for the handshake. 0 or KMIPD_ENOMEM / KMIPD_EIO. */
 int tls_stream_write(struct tls_stream *stream, const void *data, size_t len);
 
 /* Starts closing; on_close follows. Plaintext not yet sent is dropped. */

@@ -15,6 +15,12 @@
 
 struct tls_stream {
 	uv_tcp_t tcp;
+	/* Both active while @out holds plaintext: @flush_check sends it once the callbacks of
+	 * the loop's current poll have run, @flush_idle before the loop next polls (for what
+	 * is written after the check, and so that the poll does not block meanwhile). */
+	uv_check_t flush_check;
+	uv_idle_t flush_idle;
+	unsigned handles; /* of the three, not yet closed */
 	uv_connect_t connect;
 	SSL *ssl;
 	BIO *rbio, *wbio;
@@ -24,7 +30,10 @@ struct tls_stream {
 	bool closing;
 	bool ending; /* tls_stream_end(): closes once what was written has gone */
 	uv_shutdown_t shutdown;
-	struct buf early; /* plaintext written before the handshake finished */
+	/* Plaintext written and not yet given to OpenSSL: what one turn of the loop writes
+	 * leaves as one TLS record and one send, not one of each per call. Before the
+	 * handshake has finished it waits for it. */
+	struct buf out;
 	char why[160];
 };
 
@@ -34,13 +43,18 @@ struct write_req {
 	uint8_t bytes[];
 };
 
+/* Sent at once rather than at the end of the loop's turn: bounds what one stream holds. */
+#define OUT_FLUSH_BYTES (64 * 1024)
+
 static void on_closed(uv_handle_t *handle)
 {
 	struct tls_stream *s = handle->data;
 
+	if (--s->handles > 0)
+		return;
 	s->cb->on_close(s, s->why);
 	SSL_free(s->ssl);
-	buf_free(&s->early);
+	buf_free(&s->out);
 	free(s);
 }
 
@@ -51,10 +65,13 @@ void tls_stream_close(struct tls_stream *s, const char *why)
 	s->closing = true;
 	if (why != s->why) /* tls_stream_end() set it already */
 		snprintf(s->why, sizeof(s->why), "%s", why ? why : "closed");
+	uv_close((uv_handle_t *)&s->flush_check, on_closed);
+	uv_close((uv_handle_t *)&s->flush_idle, on_closed);
 	uv_close((uv_handle_t *)&s->tcp, on_closed);
 }
 
 static int flush(struct tls_stream *s);
+static int send_out(struct tls_stream *s);
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
@@ -71,6 +88,7 @@ void tls_stream_end(struct tls_stream *s, const char *why)
 	s->ending = true;
 	snprintf(s->why, sizeof(s->why), "%s", why ? why : "closed");
 	if (s->open) {
+		send_out(s);
 		SSL_shutdown(s->ssl); /* close_notify, best effort */
 		flush(s);
 	}
@@ -128,13 +146,50 @@ static int write_plain(struct tls_stream *s, const void *data, size_t len)
 	return flush(s);
 }
 
+/* Gives what was written to OpenSSL and the socket. */
+static int send_out(struct tls_stream *s)
+{
+	int rv;
+
+	uv_check_stop(&s->flush_check);
+	uv_idle_stop(&s->flush_idle);
+	if (s->out.len == 0)
+		return 0;
+	rv = write_plain(s, s->out.data, s->out.len);
+	buf_clear(&s->out);
+	return rv;
+}
+
+static void flush_out(struct tls_stream *s)
+{
+	if (send_out(s) != 0)
+		tls_stream_close(s, "write failed");
+}
+
+static void on_flush_check(uv_check_t *check)
+{
+	flush_out(check->data);
+}
+
+static void on_flush_idle(uv_idle_t *idle)
+{
+	flush_out(idle->data);
+}
+
 int tls_stream_write(struct tls_stream *s, const void *data, size_t len)
 {
+	int rv;
+
 	if (s->closing || s->ending)
 		return KMIPD_EIO;
-	if (!s->open)
-		return buf_append(&s->early, data, len);
-	return write_plain(s, data, len);
+	rv = buf_append(&s->out, data, len);
+	if (rv != 0 || !s->open)
+		return rv;
+	if (s->out.len >= OUT_FLUSH_BYTES)
+		return send_out(s);
+	uv_check_start(&s->flush_check, on_flush_check);
+	uv_idle_start(&s->flush_idle, on_flush_idle);
+	return 0;
 }
 
 static void pump(struct tls_stream *s)
@@ -159,14 +214,9 @@ static void pump(struct tls_stream *s)
 			tls_stream_close(s, "peer refused");
 			return;
 		}
-		if (s->early.len > 0) {
-			int rv = write_plain(s, s->early.data, s->early.len);
-
-			buf_clear(&s->early);
-			if (rv != 0) {
-				tls_stream_close(s, "write failed");
-				return;
-			}
+		if (send_out(s) != 0) {
+			tls_stream_close(s, "write failed");
+			return;
 		}
 	}
 	while (!s->closing) {
@@ -231,6 +281,11 @@ static struct tls_stream *stream_new(uv_loop_t *loop, SSL_CTX *ctx,
 	s->data = data;
 	uv_tcp_init(loop, &s->tcp);
 	s->tcp.data = s;
+	uv_check_init(loop, &s->flush_check);
+	s->flush_check.data = s;
+	uv_idle_init(loop, &s->flush_idle);
+	s->flush_idle.data = s;
+	s->handles = 3;
 	return s;
 }
 

@@ -177,14 +177,28 @@ static int setup(void **state)
 	return 0;
 }
 
-/* Every handle must be closed by now: the loop closes cleanly. */
+static void close_left_open(uv_handle_t *handle, void *arg)
+{
+	unsigned *left = arg;
+
+	if (!uv_is_closing(handle)) {
+		(*left)++;
+		uv_close(handle, NULL);
+	}
+}
+
+/* Every handle must be closed by now: the loop closes cleanly. (After a failed assertion
+ * some are not: they are closed here, so that the run goes on to report it.) */
 static int teardown(void **state)
 {
 	struct world *w = *state;
 	const struct group *g = w->g;
+	unsigned left = 0;
 
 	uv_close((uv_handle_t *)&w->timer, NULL);
+	uv_walk(&w->loop, close_left_open, &left);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(left, 0);
 	assert_int_equal(uv_loop_close(&w->loop), 0);
 	free(w);
 	*state = (void *)g;
@@ -711,6 +725,151 @@ static void close_right_after_connect_cancels(void **state)
 	assert_int_equal(n2.accepts, 0);
 }
 
+/* Both ends of a tls_stream pair on one loop: what the server end received, and in how
+ * many pieces (one per TLS record: OpenSSL's read returns one record's data at a time). */
+struct stream_pair {
+	uv_tcp_t listener;
+	SSL_CTX *server_ctx;
+	struct tls_stream *client, *server;
+	struct buf got;
+	unsigned pieces;
+	bool client_closed, server_closed;
+	uv_timer_t wake;
+	uv_check_t late;
+	bool late_sent;
+};
+
+static int pair_server_open(struct tls_stream *stream)
+{
+	(void)stream;
+	return 0;
+}
+
+static void pair_server_data(struct tls_stream *stream, const uint8_t *data, size_t len)
+{
+	struct stream_pair *p = tls_stream_data(stream);
+
+	assert_int_equal(buf_append(&p->got, data, len), 0);
+	p->pieces++;
+}
+
+static void pair_close(struct tls_stream *stream, const char *why)
+{
+	struct stream_pair *p = tls_stream_data(stream);
+
+	(void)why;
+	*(stream == p->client ? &p->client_closed : &p->server_closed) = true;
+}
+
+static const struct tls_stream_callbacks pair_server = {pair_server_open, pair_server_data,
+							pair_close};
+
+/* One turn of the loop: a hundred small writes. */
+static int pair_client_open(struct tls_stream *stream)
+{
+	char frame[16];
+
+	for (int i = 0; i < 100; i++) {
+		snprintf(frame, sizeof(frame), "frame %03d,", i);
+		assert_int_equal(tls_stream_write(stream, frame, 10), 0);
+	}
+	return 0;
+}
+
+static const struct tls_stream_callbacks pair_client = {pair_client_open, raw_data, pair_close};
+
+static void on_pair_connection(uv_stream_t *listener, int status)
+{
+	struct stream_pair *p = listener->data;
+
+	assert_int_equal(status, 0);
+	assert_int_equal(tls_stream_accept(listener, p->server_ctx, &pair_server, p, &p->server),
+			 0);
+}
+
+/* A write from a check callback, once, in a turn with nothing else to do: the stream's
+ * own check callback is not due before the loop's next poll. */
+static void on_late_check(uv_check_t *check)
+{
+	struct stream_pair *p = check->data;
+
+	assert_int_equal(tls_stream_write(p->client, "late", 4), 0);
+	p->late_sent = true;
+	uv_check_stop(check);
+}
+
+static void on_wake(uv_timer_t *timer)
+{
+	struct stream_pair *p = timer->data;
+
+	uv_check_start(&p->late, on_late_check);
+}
+
+/* What one turn of the loop writes leaves as one record, in order; a write made in a
+ * check callback leaves without waiting for other traffic to wake the loop; a write
+ * larger than what a stream holds arrives whole. */
+static void writes_of_one_turn_leave_as_one_record(void **state)
+{
+	struct world *w = *state;
+	struct stream_pair p = {.got = BUF_INIT, .server_ctx = w->g->node_server};
+	struct sockaddr_in addr;
+	struct buf want = BUF_INIT;
+	uint8_t *big = malloc(300000);
+	int port = free_port();
+
+	assert_non_null(big);
+	assert_int_equal(uv_ip4_addr("127.0.0.1", port, &addr), 0);
+	uv_tcp_init(&w->loop, &p.listener);
+	p.listener.data = &p;
+	assert_int_equal(uv_tcp_bind(&p.listener, (struct sockaddr *)&addr, 0), 0);
+	assert_int_equal(uv_listen((uv_stream_t *)&p.listener, 8, on_pair_connection), 0);
+	uv_check_init(&w->loop, &p.late);
+	p.late.data = &p;
+	uv_timer_init(&w->loop, &p.wake);
+	p.wake.data = &p;
+	assert_int_equal(tls_stream_connect(&w->loop, (struct sockaddr *)&addr, w->g->node_client,
+					    &pair_client, &p, &p.client),
+			 0);
+
+	for (int i = 0; i < 100; i++) {
+		char frame[16];
+
+		snprintf(frame, sizeof(frame), "frame %03d,", i);
+		assert_int_equal(buf_append(&want, frame, 10), 0);
+	}
+	RUN_UNTIL(w, p.got.len >= want.len);
+	assert_int_equal(p.got.len, want.len);
+	assert_memory_equal(p.got.data, want.data, want.len);
+	assert_int_equal(p.pieces, 1);
+
+	/* Nothing else happens on the loop: a write left waiting would time out. */
+	uv_timer_start(&p.wake, on_wake, 0, 0);
+	assert_int_equal(buf_append(&want, "late", 4), 0);
+	RUN_UNTIL(w, p.got.len >= want.len);
+	assert_true(p.late_sent);
+	assert_int_equal(p.got.len, want.len);
+	assert_memory_equal(p.got.data, want.data, want.len);
+	assert_int_equal(p.pieces, 2);
+
+	for (size_t i = 0; i < 300000; i++)
+		big[i] = (uint8_t)(i * 7 + i / 251);
+	assert_int_equal(tls_stream_write(p.client, big, 300000), 0);
+	assert_int_equal(buf_append(&want, big, 300000), 0);
+	RUN_UNTIL(w, p.got.len >= want.len);
+	assert_int_equal(p.got.len, want.len);
+	assert_memory_equal(p.got.data, want.data, want.len);
+
+	tls_stream_end(p.client, "done");
+	RUN_UNTIL(w, p.client_closed && p.server_closed);
+	uv_close((uv_handle_t *)&p.late, NULL);
+	uv_close((uv_handle_t *)&p.wake, NULL);
+	uv_close((uv_handle_t *)&p.listener, NULL);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	buf_free(&p.got);
+	buf_free(&want);
+	free(big);
+}
+
 static void init_checks_its_arguments(void **state)
 {
 	struct world *w = *state;
@@ -754,6 +913,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_silent_peer_is_given_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(close_right_after_connect_cancels, setup, teardown),
 		cmocka_unit_test_setup_teardown(init_checks_its_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(writes_of_one_turn_leave_as_one_record, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
