@@ -162,14 +162,24 @@ int store_restore(struct store *store, const uint8_t *data, size_t len, char *er
 #define STORE_CHECKPOINT_LEN 176
 
 /* Takes a checkpoint of the latest commit into @record and its applied index into
- * @applied_index: pins it, flushes the data file (fdatasync) and reads its meta page.
- * Writers are held up only while the pin is taken (no fsync under the lock). The pin
- * stays pending until store_checkpoint_settle(). Run on any thread, one checkpoint at a
- * time, never beside store_restore(). 0, KMIPD_EIO (the flush failed: no record),
- * KMIPD_EUNSUPPORTED (an LMDB whose meta page this kmipd does not know), KMIPD_ESTATE or
- * KMIPD_EINVAL. */
+ * @applied_index: store_checkpoint_pin(), then store_checkpoint_flush(). 0, KMIPD_EIO
+ * (the flush failed: no record), KMIPD_EUNSUPPORTED (an LMDB whose meta page this kmipd
+ * does not know), KMIPD_ESTATE or KMIPD_EINVAL. */
 int store_checkpoint(struct store *store, uint8_t record[STORE_CHECKPOINT_LEN],
 		     uint64_t *applied_index);
+
+/* The first half of store_checkpoint(): pins the latest commit and reads its meta page
+ * into @record. It holds up writers while it runs (a read transaction's begin and two
+ * page reads, no I/O to wait for): run it where a wait for the CPU cannot stall them,
+ * never on a thread inside a write transaction. The pin stays pending until
+ * store_checkpoint_settle(); @record is a checkpoint only once store_checkpoint_flush()
+ * has returned 0. One checkpoint at a time, never beside store_restore(). */
+int store_checkpoint_pin(struct store *store, uint8_t record[STORE_CHECKPOINT_LEN],
+			 uint64_t *applied_index);
+
+/* The second half: flushes the data file (fdatasync), with no lock a writer needs, so it
+ * may run on any thread at any priority. 0, KMIPD_EIO, or KMIPD_ESTATE (nothing pinned). */
+int store_checkpoint_flush(struct store *store);
 
 /* The record of the last store_checkpoint() was written durably (@kept: its pin replaces
  * the previous checkpoint's, whose pages may now be reused) or not (its pin is dropped,

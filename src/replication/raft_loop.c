@@ -436,13 +436,13 @@ static void probe_checkpoints(struct replication *repl)
  * long tail of every write's latency. A node that needs the store is sent a copy made
  * then (snapshot_get, below).
  *
- * Either way the work is not done on this thread: copying 136 MB here held every node's
- * raft loop 66 to 490 ms at once. libraft gets placeholder buffers, and its I/O's put of
- * this snapshot (snapshot_put) waits while a thread of its own takes the checkpoint or
- * copies the store; then the buffers are filled in and libraft's own put writes them. The
- * store may hold entries applied after the index libraft records for the snapshot: the
- * record or the copy gives the index it was taken at, restoring sets the store to that,
- * and the entries between are then skipped as already applied, as after any restore. */
+ * Either way the slow part is not done on this thread: copying 136 MB here held every
+ * node's raft loop 66 to 490 ms at once. libraft gets placeholder buffers, and its I/O's
+ * put of this snapshot (snapshot_put) pins the checkpoint, then waits while a thread of
+ * its own flushes it or copies the store; then the buffers are filled in and libraft's own put
+ * writes them. The store may hold entries applied after the index libraft records for the snapshot:
+ * the record or the copy gives the index it was taken at, restoring sets the store to that, and the
+ * entries between are then skipped as already applied, as after any restore. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	struct replication *repl = fsm->data;
@@ -488,8 +488,8 @@ static void *snapshot_copy(void *arg)
 
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SNAPSHOT_COPY_NICE);
 	if (repl->snapshot_checkpoint) {
-		repl->snapshot_rv = store_checkpoint(repl->config.store, repl->checkpoint,
-						     &repl->checkpoint_index);
+		if (repl->snapshot_rv == 0) /* pinned by snapshot_put */
+			repl->snapshot_rv = store_checkpoint_flush(repl->config.store);
 	} else {
 		repl->snapshot_image = calloc(1, sizeof(*repl->snapshot_image));
 		repl->snapshot_rv =
@@ -588,6 +588,13 @@ static int snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_sn
 	repl->deferred_put.req = req;
 	repl->deferred_put.snapshot = snapshot;
 	repl->deferred_put.cb = cb;
+	/* The pin holds up this loop's writes while it is taken (microseconds, no I/O), so
+	 * it is taken here: on the low-priority thread it would hold them for as long as
+	 * that thread waits for the CPU. Only the flush is left to the thread. */
+	repl->snapshot_rv = 0;
+	if (repl->snapshot_checkpoint)
+		repl->snapshot_rv = store_checkpoint_pin(repl->config.store, repl->checkpoint,
+							 &repl->checkpoint_index);
 	rv = pthread_create(&repl->snapshot_thread, NULL, snapshot_copy, repl);
 	if (rv != 0)
 		return RAFT_IOERR;

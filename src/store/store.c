@@ -2224,7 +2224,8 @@ static bool meta_is(const uint8_t meta[LMDB_META_LEN], size_t psize, uint64_t tx
 	       get_le(meta + META_PSIZE, 4) == psize && get_le(meta + META_TXNID, 8) == txnid;
 }
 
-int store_checkpoint(struct store *s, uint8_t record[STORE_CHECKPOINT_LEN], uint64_t *applied_index)
+int store_checkpoint_pin(struct store *s, uint8_t record[STORE_CHECKPOINT_LEN],
+			 uint64_t *applied_index)
 {
 	char data[PATH_MAX];
 	uint8_t meta[2][LMDB_META_LEN];
@@ -2267,9 +2268,6 @@ int store_checkpoint(struct store *s, uint8_t record[STORE_CHECKPOINT_LEN], uint
 						       : -1;
 	if (rc == 0 && which < 0)
 		rc = KMIPD_EUNSUPPORTED;
-	/* The commit's pages reach the disk; later commits cannot overwrite them now. */
-	if (rc == 0 && mdb_env_sync(s->env, 1) != 0)
-		rc = KMIPD_EIO;
 	if (rc == 0) {
 		memset(record, 0, STORE_CHECKPOINT_LEN);
 		memcpy(record, CHECKPOINT_MAGIC, 8);
@@ -2289,6 +2287,30 @@ int store_checkpoint(struct store *s, uint8_t record[STORE_CHECKPOINT_LEN], uint
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+int store_checkpoint_flush(struct store *s)
+{
+	int rc;
+
+	if (s == NULL)
+		return KMIPD_EINVAL;
+	if (pthread_rwlock_rdlock(&s->readers) != 0)
+		return KMIPD_EAGAIN;
+	/* The pinned commit's pages reach the disk; later commits cannot overwrite them. */
+	rc = s->env == NULL	       ? KMIPD_ESTATE
+	     : s->pinning == NULL      ? KMIPD_ESTATE
+	     : mdb_env_sync(s->env, 1) ? KMIPD_EIO
+				       : 0;
+	pthread_rwlock_unlock(&s->readers);
+	return rc;
+}
+
+int store_checkpoint(struct store *s, uint8_t record[STORE_CHECKPOINT_LEN], uint64_t *applied_index)
+{
+	int rc = store_checkpoint_pin(s, record, applied_index);
+
+	return rc != 0 ? rc : store_checkpoint_flush(s);
 }
 
 int store_write_back(struct store *s)
