@@ -2119,6 +2119,28 @@ static int swap_env(struct store *s, const char *copy, char *errmsg, size_t errl
 	return rc;
 }
 
+/* Takes the writer lock to replace the store's file (@doing names that in @errmsg:
+ * "restoring", "rolling back"), and keeps it on success. KMIPD_ESTATE when a write
+ * transaction is open on this thread or the store is closed; KMIPD_EIO when the lock
+ * fails. */
+static int writer_lock_open(struct store *s, const char *doing, char *errmsg, size_t errlen)
+{
+	int rc = writer_lock(s);
+
+	if (rc != 0) {
+		errmsgf(errmsg, errlen, "%s the store in %s: %s", doing, s->dir,
+			rc == KMIPD_ESTATE ? "a write transaction is open on this thread"
+					   : "its lock failed");
+		return rc;
+	}
+	if (s->env == NULL) {
+		writer_unlock(s);
+		errmsgf(errmsg, errlen, "%s the store in %s: the store is closed", doing, s->dir);
+		return KMIPD_ESTATE;
+	}
+	return 0;
+}
+
 int store_restore(struct store *store, const uint8_t *data, size_t len, char *errmsg, size_t errlen)
 {
 	char copy[PATH_MAX];
@@ -2138,19 +2160,9 @@ int store_restore(struct store *store, const uint8_t *data, size_t len, char *er
 			store->dir, len);
 		return rc;
 	}
-	rc = writer_lock(store);
-	if (rc != 0) {
-		errmsgf(errmsg, errlen,
-			"restoring the store in %s: a write transaction is open on this thread",
-			store->dir);
+	rc = writer_lock_open(store, "restoring", errmsg, errlen);
+	if (rc != 0)
 		return rc;
-	}
-	if (store->env == NULL) {
-		errmsgf(errmsg, errlen, "restoring the store in %s: the store is closed",
-			store->dir);
-		rc = KMIPD_ESTATE;
-		goto out;
-	}
 	path_in(copy, store->dir, RESTORE_FILE); /* fitted at open */
 	rc = write_file(copy, data + SNAPSHOT_HEADER_LEN, image_len);
 	if (rc != 0) {
@@ -2392,18 +2404,9 @@ int store_rollback(struct store *s, const uint8_t *record, size_t len, char *err
 	}
 	last_pg = get_le(record + CKP_META + META_LAST_PG, 8);
 	path_in(aside, s->dir, "data.mdb.unflushed"); /* fitted at open */
-	rc = writer_lock(s);
-	if (rc != 0) {
-		errmsgf(errmsg, errlen, "rolling the store back in %s: a write transaction is open",
-			s->dir);
+	rc = writer_lock_open(s, "rolling back", errmsg, errlen);
+	if (rc != 0)
 		return rc;
-	}
-	if (s->env == NULL) {
-		errmsgf(errmsg, errlen, "rolling the store back in %s: the store is closed",
-			s->dir);
-		rc = KMIPD_ESTATE;
-		goto out;
-	}
 	fd = open(aside, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		rc = errno == ENOENT ? KMIPD_ENOT_FOUND : -errno;
