@@ -3,6 +3,7 @@
  * stop accepting, finish the requests in flight, close Raft, close the store, exit 0. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -541,6 +542,28 @@ static void print_ready(struct daemon *d)
 	fflush(stdout);
 }
 
+static void no_work(uv_work_t *req)
+{
+	(void)req;
+}
+
+/* Starts libuv's thread pool here, under a name of its own: its threads take the name of
+ * the thread that first queues work, which would otherwise be the raft thread's, and
+ * `top -H` would show five of those. */
+static void start_thread_pool(void)
+{
+	uv_loop_t loop;
+	uv_work_t req;
+
+	pthread_setname_np(pthread_self(), "kmipd-uvpool");
+	if (uv_loop_init(&loop) == 0) {
+		if (uv_queue_work(&loop, &req, no_work, NULL) == 0)
+			uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+	}
+	pthread_setname_np(pthread_self(), "kmipd");
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d;
@@ -565,6 +588,7 @@ int main(int argc, char **argv)
 	if (!d.config.dev)
 		crypto_disable_core_dumps();
 	signal(SIGPIPE, SIG_IGN);
+	start_thread_pool();
 
 	uv_loop_init(&d.loop);
 	mailbox_init(&d.replies, &d.loop, on_reply, &d);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +343,7 @@ static void *admin_main(void *arg)
 {
 	struct admin *admin = arg;
 
+	pthread_setname_np(pthread_self(), "kmipd-admin");
 	uv_run(&admin->loop, UV_RUN_DEFAULT);
 	audit_flush();
 	return NULL;

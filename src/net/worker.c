@@ -233,8 +233,11 @@ static void on_turn_end(uv_check_t *check)
 static void *worker_main(void *arg)
 {
 	struct worker *worker = arg;
+	char name[16];
 	int rv;
 
+	snprintf(name, sizeof(name), "kmipd-kmip-%u", worker->index);
+	pthread_setname_np(pthread_self(), name);
 	rv = uv_run(&worker->loop, UV_RUN_DEFAULT);
 	(void)rv;
 	return NULL;

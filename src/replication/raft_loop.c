@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -396,6 +397,8 @@ static void *write_back(void *arg)
 	struct replication *repl = arg;
 	struct timespec pause = {0, WRITE_BACK_MS * 1000000L};
 
+	pthread_setname_np(pthread_self(), "kmipd-writeback");
+
 	while (!atomic_load(&repl->write_back_stop)) {
 		nanosleep(&pause, NULL);
 		(void)store_write_back(repl->config.store);
@@ -486,6 +489,7 @@ static void *snapshot_copy(void *arg)
 	struct replication *repl = arg;
 	uint64_t started = uv_hrtime();
 
+	pthread_setname_np(pthread_self(), "kmipd-snapshot");
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SNAPSHOT_COPY_NICE);
 	if (repl->snapshot_checkpoint) {
 		if (repl->snapshot_rv == 0) /* pinned by snapshot_put */
@@ -624,6 +628,7 @@ static void *send_copy(void *arg)
 	struct snapshot_send *send = arg;
 	uint64_t started = uv_hrtime();
 
+	pthread_setname_np(pthread_self(), "kmipd-snap-send");
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SNAPSHOT_COPY_NICE);
 	send->rv = store_snapshot(send->repl->config.store, &send->image, &send->index);
 	send->ns = uv_hrtime() - started;
@@ -1773,6 +1778,7 @@ static void *loop_main(void *arg)
 	uv_timer_t wait_leader;
 	int rv;
 
+	pthread_setname_np(pthread_self(), "kmipd-raft");
 	rv = mailbox_init(&repl->inbox, &repl->loop, on_proposal, repl);
 	if (rv == 0)
 		rv = mailbox_init(&repl->control, &repl->loop, on_admin_task, repl);
