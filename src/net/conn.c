@@ -28,6 +28,7 @@
 #include "kmipd/log.h"
 #include "kmipd/metrics.h"
 #include "kmipd/pki.h"
+#include "kmipd/stream_write.h"
 #include "kmipd/tls.h"
 #include "kmipd/trust.h"
 #include "net_internal.h"
@@ -59,12 +60,6 @@ struct conn {
 	uint64_t serial;     /* this connection's number on its worker */
 	uint64_t started_ns; /* when the message being answered began */
 	char peer[64];
-};
-
-struct write_req {
-	uv_write_t req;
-	uv_buf_t buf;
-	uint8_t data[];
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -109,10 +104,9 @@ static void on_handle_closed(uv_handle_t *handle)
 
 static void on_write(uv_write_t *req, int status)
 {
-	struct write_req *w = (struct write_req *)req;
 	struct conn *c = req->handle->data;
 
-	free(w);
+	free(req);
 	if (status != 0 && c->state != CONN_CLOSING)
 		conn_close(c, uv_strerror(status));
 	else if (c->state == CONN_READING &&

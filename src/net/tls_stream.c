@@ -10,6 +10,7 @@
 #include "kmipd/buf.h"
 #include "kmipd/error.h"
 #include "kmipd/net.h"
+#include "kmipd/stream_write.h"
 #include "kmipd/tls.h"
 #include "kmipd/tls_stream.h"
 
@@ -35,12 +36,6 @@ struct tls_stream {
 	 * handshake has finished it waits for it. */
 	struct buf out;
 	char why[160];
-};
-
-struct write_req {
-	uv_write_t req;
-	uv_buf_t buf;
-	uint8_t bytes[];
 };
 
 /* Sent at once rather than at the end of the loop's turn: bounds what one stream holds. */
@@ -109,26 +104,7 @@ static void on_write(uv_write_t *req, int status)
 /* Sends what OpenSSL has produced. */
 static int flush(struct tls_stream *s)
 {
-	size_t pending;
-
-	while ((pending = BIO_ctrl_pending(s->wbio)) > 0) {
-		struct write_req *w = malloc(sizeof(*w) + pending);
-		int n;
-
-		if (w == NULL)
-			return KMIPD_ENOMEM;
-		n = BIO_read(s->wbio, w->bytes, (int)pending);
-		if (n <= 0) {
-			free(w);
-			return KMIPD_EIO;
-		}
-		w->buf = uv_buf_init((char *)w->bytes, (unsigned)n);
-		if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &w->buf, 1, on_write) != 0) {
-			free(w);
-			return KMIPD_EIO;
-		}
-	}
-	return 0;
+	return stream_write_bio((uv_stream_t *)&s->tcp, s->wbio, on_write);
 }
 
 static int write_plain(struct tls_stream *s, const void *data, size_t len)

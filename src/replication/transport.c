@@ -22,6 +22,7 @@
 #include "kmipd/log.h"
 #include "kmipd/peer_proto.h"
 #include "kmipd/pki.h"
+#include "kmipd/stream_write.h"
 #include "kmipd/tls_stream.h"
 #include "transport.h"
 
@@ -65,12 +66,6 @@ struct link {
 	uv_timer_t timer;
 	bool timer_active; /* initialised, close callback not run yet */
 	struct link *prev, *next;
-};
-
-struct pipe_write {
-	uv_write_t req;
-	uv_buf_t buf;
-	uint8_t bytes[];
 };
 
 /* "A.B.C.D:PORT" or "[IPv6]:PORT". libraft's TCP transport also resolves host names; the
@@ -243,17 +238,13 @@ static void on_pipe_written(uv_write_t *req, int status)
 /* Passes @len bytes from the peer (copied) to libraft's end. */
 static int pipe_write(struct link *link, const uint8_t *data, size_t len)
 {
-	struct pipe_write *w = malloc(sizeof(*w) + len);
+	struct stream_write *w = stream_write_new(len);
 
 	if (w == NULL)
 		return KMIPD_ENOMEM;
 	memcpy(w->bytes, data, len);
-	w->buf = uv_buf_init((char *)w->bytes, (unsigned)len);
-	if (uv_write(&w->req, (uv_stream_t *)&link->pipe, &w->buf, 1, on_pipe_written) != 0) {
-		free(w);
-		return KMIPD_EIO;
-	}
-	return 0;
+	return stream_write((uv_stream_t *)&link->pipe, w, len, on_pipe_written) != 0 ? KMIPD_EIO
+										      : 0;
 }
 
 static void free_raft_handle(uv_handle_t *handle)
