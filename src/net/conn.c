@@ -117,27 +117,7 @@ static void on_write(uv_write_t *req, int status)
 /* Sends whatever OpenSSL has produced. */
 static int flush(struct conn *c)
 {
-	size_t pending;
-
-	while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
-		struct write_req *w = malloc(sizeof(*w) + pending);
-		int n, rv;
-
-		if (w == NULL)
-			return KMIPD_ENOMEM;
-		n = BIO_read(c->wbio, w->data, (int)pending);
-		if (n <= 0) {
-			free(w);
-			return KMIPD_EIO;
-		}
-		w->buf = uv_buf_init((char *)w->data, (unsigned)n);
-		rv = uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->buf, 1, on_write);
-		if (rv != 0) {
-			free(w);
-			return KMIPD_EIO;
-		}
-	}
-	return 0;
+	return stream_write_bio((uv_stream_t *)&c->tcp, c->wbio, on_write);
 }
 
 static void on_timeout(uv_timer_t *timer)
@@ -150,6 +130,11 @@ static void on_timeout(uv_timer_t *timer)
 static void arm_timer(struct conn *c, unsigned ms)
 {
 	uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+static size_t max_message(struct conn *c)
+{
+	return config_of(c)->max_message ? config_of(c)->max_message : 1u << 20;
 }
 
 static unsigned idle_ms(struct conn *c)
@@ -277,7 +262,8 @@ static void process(struct conn *c)
 	c->state = CONN_PROCESSING;
 	c->started_ns = uv_hrtime();
 	uv_timer_stop(&c->timer);
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	/* Reading goes on: stopping and restarting it cost two epoll_ctl calls per request.
+	 * What arrives meanwhile waits in OpenSSL's buffer, up to a message's worth. */
 	rv = kmip_exchange_begin(&c->exchange, c->in.data, c->message_len, (int64_t)time(NULL));
 	if (rv != 0) {
 		conn_close(c, "request is not a KMIP message");
@@ -508,6 +494,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = stream->data;
 
+	if (nread == UV_EOF && c->state == CONN_PROCESSING)
+		return; /* libuv has stopped reading; the next read after the response sees it */
 	if (nread < 0) {
 		if (nread == UV_EOF)
 			conn_close(c, c->state == CONN_HANDSHAKE ? "closed before the handshake"
@@ -528,7 +516,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	else if (c->state == CONN_READING) {
 		arm_timer(c, idle_ms(c));
 		read_plaintext(c);
-	}
+	} else if (BIO_ctrl_pending(c->rbio) > max_message(c))
+		uv_read_stop(stream); /* a client sending ahead; conn_read_more resumes */
 }
 
 /* Resumes reading after a response (or after the client read its backlog). */

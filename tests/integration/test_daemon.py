@@ -12,7 +12,8 @@ import pytest
 from kmip.core import enums
 from kmip.core.messages import payloads
 
-from node import Node, exchange, free_port, recv_exact
+import ttlv
+from node import Node, exchange, free_port, recv_exact, wait_closed
 from test_message_layer import request, response
 
 
@@ -196,6 +197,51 @@ def test_client_disconnecting_mid_message(shared_node):
     s = shared_node.connect()
     s.sendall(data[:20])
     s.close()
+    assert_serves(shared_node)
+
+
+def create_aes(batch_id):
+    """A raw Create of an AES-256 key, which waits for Raft before it is answered."""
+    return ttlv.request([(ttlv.OP["CREATE"], [
+        ttlv.item(ttlv.T["OBJECT_TYPE"], ttlv.ENUM, 2),
+        ttlv.item(ttlv.T["TEMPLATE_ATTRIBUTE"], ttlv.STRUCTURE, [
+            ttlv.attribute("Cryptographic Algorithm", ttlv.ENUM, 3),
+            ttlv.attribute("Cryptographic Length", ttlv.INTEGER, 256)])], batch_id)])
+
+
+def read_message(sock):
+    header = recv_exact(sock, 8)
+    return header + recv_exact(sock, int.from_bytes(header[4:8], "big"))
+
+
+def test_requests_sent_ahead_are_answered_once_each_in_order(shared_node):
+    """A client that sends its next requests before the first is answered (the server
+    goes on reading while a Create waits for Raft) gets one answer per request, in the
+    order it asked."""
+    ids = [b"c1", b"c2", b"c3", b"c4", b"c5"]
+    with shared_node.connect() as s:
+        s.sendall(b"".join(create_aes(i) for i in ids))
+        answers = [ttlv.results(read_message(s))[1] for _ in ids]
+        assert [a[0]["batch_id"] for a in answers] == ids
+        assert all(a[0]["status"] == 0 for a in answers), answers
+        uids = {ttlv.find(a[0]["payload"], "UNIQUE_IDENTIFIER")[2] for a in answers}
+        assert len(uids) == len(ids)
+        out = discover_versions(s)  # and the connection goes on
+        assert out.batch_items[0].result_status.value == enums.ResultStatus.SUCCESS
+
+
+def test_client_that_stops_sending_after_its_request_still_gets_the_answer(shared_node):
+    """A client may shut down its sending side once its request is out: the Create in
+    flight is answered before the server closes the connection."""
+    s = shared_node.connect()
+    try:
+        s.sendall(create_aes(b"last"))
+        socket.socket.shutdown(s, socket.SHUT_WR)  # TCP only: SSLSocket.shutdown drops TLS
+        (answer,) = ttlv.results(read_message(s))[1]
+        assert answer["status"] == 0 and answer["batch_id"] == b"last", answer
+        assert wait_closed(s)
+    finally:
+        s.close()
     assert_serves(shared_node)
 
 
