@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kmipd/crypto.h"
@@ -439,6 +440,59 @@ static void sealed_material_names_its_kek_version(void **state)
 	buf_free(&seven);
 }
 
+#define DRAWS 2000
+
+static int compare_draws(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/* Small draws come from a pool per thread: across many refills none repeats. */
+static void random_draws_never_repeat_across_refills(void **state)
+{
+	static uint8_t draws[DRAWS][32];
+	static const uint8_t zero[32];
+	uint8_t big[300];
+
+	(void)state;
+	for (size_t i = 0; i < DRAWS; i++) {
+		assert_int_equal(crypto_random(draws[i], i % 2 ? 32 : 20), 0);
+		if (i % 2 == 0)
+			memset(draws[i] + 20, (int)(i & 0xff), 12);
+		assert_memory_not_equal(draws[i], zero, 20);
+	}
+	qsort(draws, DRAWS, sizeof(draws[0]), compare_draws);
+	for (size_t i = 1; i < DRAWS; i++)
+		assert_memory_not_equal(draws[i - 1], draws[i], 32);
+	assert_int_equal(crypto_random(big, sizeof(big)), 0); /* too big to pool: drawn at once */
+}
+
+/* A child forked after its parent drew from the pool must not hand out the same bytes. */
+static void a_forked_child_does_not_draw_what_its_parent_draws(void **state)
+{
+	uint8_t first[16], parent[32], child[32];
+	int fds[2], status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(crypto_random(first, sizeof(first)), 0); /* the pool is filled */
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int ok = crypto_random(child, sizeof(child)) == 0 &&
+			 write(fds[1], child, sizeof(child)) == (ssize_t)sizeof(child);
+		_exit(ok ? 0 : 1);
+	}
+	close(fds[1]);
+	assert_int_equal(crypto_random(parent, sizeof(parent)), 0);
+	assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_memory_not_equal(parent, child, sizeof(child));
+}
+
 static void core_dumps_are_disabled(void **state)
 {
 	struct rlimit rl;
@@ -472,6 +526,8 @@ int main(void)
 		T(root_key_directory_is_refused),
 		T(kek_wraps_and_unwraps_for_its_tenant_only),
 		T(sealed_material_names_its_kek_version),
+		T(random_draws_never_repeat_across_refills),
+		T(a_forked_child_does_not_draw_what_its_parent_draws),
 		T(core_dumps_are_disabled),
 #undef T
 	};
