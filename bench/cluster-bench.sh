@@ -243,8 +243,8 @@ declare -A MED
 echo
 echo "== Create AES-256 (durable, replicated on 3 nodes except 'single'), ${DURATION} s per run after 1 s warm-up," \
 	"$ROUNDS round(s); leader node $L"
-printf '%-9s %5s %9s %8s %8s %8s %8s %6s %7s %7s %6s %5s %9s' mode conns ops/s p50_ms p99_ms p99.9_ms \
-	max_ms errors srv_cpu cli_cpu others snaps vs_single
+printf '%-9s %5s %9s %8s %8s %8s %8s %6s %7s %7s %6s %5s %6s %5s %5s %9s' mode conns ops/s p50_ms \
+	p99_ms p99.9_ms max_ms errors srv_cpu cli_cpu others snaps cpu_us sw/op io/op vs_single
 [ "$ROUNDS" -gt 1 ] && printf ' %13s' "ops/s range"
 printf '\n'
 for c in $CONNS; do
@@ -259,17 +259,20 @@ for c in $CONNS; do
 			vs=$(awk -v a="$ops" -v b="$(field ops_per_s "${MED[single.$c]}")" \
 				'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
 		fi
-		printf '%-9s %5s %9.0f %8s %8s %8s %8s %6s %6s%% %6s%% %5s%% %5s %9s' "$m" "$c" "$ops" \
-			"$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field p999_ms "$line")" \
+		printf '%-9s %5s %9.0f %8s %8s %8s %8s %6s %6s%% %6s%% %5s%% %5s %6s %5s %5s %9s' "$m" "$c" \
+			"$ops" "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field p999_ms "$line")" \
 			"$(field max_ms "$line")" "$(field errors "$line")" "$(field server_cpu_pct "$line")" \
 			"$(field client_cpu_pct "$line")" "$(field other_cpu_pct "$line")" \
-			"$(field snapshots "$line")" "$vs"
+			"$(field snapshots "$line")" "$(field server_cpu_us_per_op "$line")" \
+			"$(field server_switches_per_op "$line")" "$(field server_io_calls_per_op "$line")" "$vs"
 		[ "$ROUNDS" -gt 1 ] && printf ' %13s' "$(range "$m" "$c")"
 		printf '\n'
 	done
 done
 echo "(srv_cpu: all three nodes for the cluster rows; 100% = one core. snaps: store snapshots the"
-echo " leader (or the single node) took during the run. Columns: bench/README.md.)"
+echo " leader (or the single node) took during the run. cpu_us, sw/op, io/op: the servers' CPU"
+echo " microseconds, context switches and read/write system calls per Create. Columns:"
+echo " bench/README.md.)"
 echo
 for c in $CONNS; do
 	for m in $MODES; do
@@ -279,6 +282,9 @@ for c in $CONNS; do
 			"p50_ms=$(field p50_ms "$line") p99_ms=$(field p99_ms "$line")" \
 			"p999_ms=$(field p999_ms "$line") max_ms=$(field max_ms "$line")" \
 			"errors=$(field errors "$line") server_cpu_pct=$(field server_cpu_pct "$line")" \
+			"server_cpu_us_per_op=$(field server_cpu_us_per_op "$line")" \
+			"server_switches_per_op=$(field server_switches_per_op "$line")" \
+			"server_io_calls_per_op=$(field server_io_calls_per_op "$line")" \
 			"snapshots=$(field snapshots "$line") seconds=$DURATION rounds=$ROUNDS leader=$L"
 	done
 done

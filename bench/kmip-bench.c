@@ -17,6 +17,7 @@
  * and the slot stays on the endpoint that worked. --timeline writes ops, errors and latency
  * per 100 ms to a CSV file. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -1478,6 +1479,52 @@ static double server_cpu_seconds(void)
 	return total;
 }
 
+/* What the processes in opt.server_pids have done so far that costs more than it looks:
+ * context switches (all threads, from /proc/PID/task/N/status) and read- and write-like
+ * system calls (/proc/PID/io, which counts threads that have ended too). -1 if unknown. */
+static void server_counters(double *switches, double *io_calls)
+{
+	char *copy, *save = NULL;
+
+	*switches = *io_calls = -1;
+	if (opt.server_pids == NULL || (copy = strdup(opt.server_pids)) == NULL)
+		return;
+	for (char *tok = strtok_r(copy, ", ", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", ", &save)) {
+		char path[300], line[256];
+		unsigned long long v;
+		struct dirent *e;
+		DIR *tasks;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%s/io", tok);
+		if ((f = fopen(path, "r")) != NULL) {
+			while (fgets(line, sizeof(line), f) != NULL)
+				if (sscanf(line, "syscr: %llu", &v) == 1 ||
+				    sscanf(line, "syscw: %llu", &v) == 1)
+					*io_calls = (*io_calls < 0 ? 0 : *io_calls) + (double)v;
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/proc/%s/task", tok);
+		if ((tasks = opendir(path)) == NULL)
+			continue;
+		while ((e = readdir(tasks)) != NULL) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/task/%s/status", tok, e->d_name);
+			if ((f = fopen(path, "r")) == NULL)
+				continue;
+			while (fgets(line, sizeof(line), f) != NULL)
+				if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1 ||
+				    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+					*switches = (*switches < 0 ? 0 : *switches) + (double)v;
+			fclose(f);
+		}
+		closedir(tasks);
+	}
+	free(copy);
+}
+
 static double own_cpu_seconds(void)
 {
 	struct timespec ts;
@@ -1517,10 +1564,12 @@ static void machine_cpu_seconds(double *busy, double *steal)
  * server's and ours is what other processes took: a disturbed measurement. */
 struct cpu_sample {
 	double server, client, machine, steal;
+	double switches, io_calls; /* the server's, as server_counters(); -1 if unknown */
 };
 
 static void cpu_start(struct cpu_sample *cpu)
 {
+	server_counters(&cpu->switches, &cpu->io_calls);
 	cpu->server = server_cpu_seconds();
 	cpu->client = own_cpu_seconds();
 	machine_cpu_seconds(&cpu->machine, &cpu->steal);
@@ -1531,7 +1580,12 @@ static void cpu_end(struct cpu_sample *cpu)
 	double machine, steal;
 
 	machine_cpu_seconds(&machine, &steal);
+	double switches, io_calls;
+
 	cpu->server = cpu->server < 0 ? -1 : server_cpu_seconds() - cpu->server;
+	server_counters(&switches, &io_calls);
+	cpu->switches = cpu->switches < 0 || switches < 0 ? -1 : switches - cpu->switches;
+	cpu->io_calls = cpu->io_calls < 0 || io_calls < 0 ? -1 : io_calls - cpu->io_calls;
 	cpu->client = own_cpu_seconds() - cpu->client;
 	cpu->machine = machine - cpu->machine;
 	cpu->steal = steal - cpu->steal;
@@ -1794,6 +1848,12 @@ static void print_result(const char *tag, const char *op, uint64_t ok, uint64_t 
 		printf(" client_cpu_pct=%.0f", 100.0 * cpu->client / secs);
 		if (cpu->server >= 0)
 			printf(" other_cpu_pct=%.0f", 100.0 * (other > 0 ? other : 0) / secs);
+		if (cpu->server >= 0 && ok > 0)
+			printf(" server_cpu_us_per_op=%.0f", 1e6 * cpu->server / (double)ok);
+		if (cpu->switches >= 0 && ok > 0)
+			printf(" server_switches_per_op=%.2f", cpu->switches / (double)ok);
+		if (cpu->io_calls >= 0 && ok > 0)
+			printf(" server_io_calls_per_op=%.2f", cpu->io_calls / (double)ok);
 		printf(" steal_pct=%.0f", 100.0 * cpu->steal / secs);
 	}
 	printf("\n");
@@ -1951,7 +2011,7 @@ int main(int argc, char **argv)
 	struct phase *ph = calloc(1, sizeof(*ph));
 	uint64_t ok = 0, err = 0, failovers = 0, recovered = 0;
 	bool timeline_failed = false;
-	struct cpu_sample cpu = {0, 0, 0, 0};
+	struct cpu_sample cpu = {0, 0, 0, 0, -1, -1};
 	double secs;
 	int64_t t0;
 
