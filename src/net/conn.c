@@ -31,6 +31,7 @@
 #include "kmipd/stream_write.h"
 #include "kmipd/tls.h"
 #include "kmipd/trust.h"
+#include "kmipd/ttlv.h"
 #include "net_internal.h"
 
 enum conn_state {
@@ -134,7 +135,7 @@ static void arm_timer(struct conn *c, unsigned ms)
 
 static size_t max_message(struct conn *c)
 {
-	return config_of(c)->max_message ? config_of(c)->max_message : 1u << 20;
+	return config_of(c)->max_message ? config_of(c)->max_message : TTLV_DEFAULT_MAX_MESSAGE;
 }
 
 static unsigned idle_ms(struct conn *c)
@@ -275,7 +276,7 @@ static void process(struct conn *c)
 /* Pulls plaintext until the current message is complete or OpenSSL needs more bytes. */
 static void read_plaintext(struct conn *c)
 {
-	size_t max = config_of(c)->max_message;
+	size_t max = max_message(c);
 
 	while (c->state == CONN_READING) {
 		struct ttlv_error err;

@@ -442,10 +442,11 @@ static void probe_checkpoints(struct replication *repl)
  * Either way the slow part is not done on this thread: copying 136 MB here held every
  * node's raft loop 66 to 490 ms at once. libraft gets placeholder buffers, and its I/O's
  * put of this snapshot (snapshot_put) pins the checkpoint, then waits while a thread of
- * its own flushes it or copies the store; then the buffers are filled in and libraft's own put
- * writes them. The store may hold entries applied after the index libraft records for the snapshot:
- * the record or the copy gives the index it was taken at, restoring sets the store to that, and the
- * entries between are then skipped as already applied, as after any restore. */
+ * its own flushes it or copies the store; then the buffers are filled in and libraft's
+ * own put writes them. The store may hold entries applied after the index libraft
+ * records for the snapshot: the record or the copy gives the index it was taken at,
+ * restoring sets the store to that, and the entries between are then skipped as already
+ * applied, as after any restore. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	struct replication *repl = fsm->data;
