@@ -1445,80 +1445,79 @@ static void *worker_main(void *arg)
 
 /* ---- CPU use in the measured window ----------------------------------------------------- */
 
-/* CPU seconds used so far by the processes in opt.server_pids (all their threads), from
- * /proc/PID/stat; -1 if none could be read. */
-static double server_cpu_seconds(void)
+/* What the processes in opt.server_pids have used so far, all threads counted; each
+ * figure -1 if it could not be read. */
+struct server_usage {
+	double cpu_seconds; /* /proc/PID/stat */
+	double switches;    /* context switches, /proc/PID/task/N/status */
+	double io_calls; /* read- and write-like system calls, /proc/PID/io (ended threads too) */
+};
+
+static void add(double *sum, double v)
 {
-	char *copy, *save = NULL;
-	double total = -1;
-	long tck = sysconf(_SC_CLK_TCK);
-
-	if (opt.server_pids == NULL || (copy = strdup(opt.server_pids)) == NULL)
-		return -1;
-	for (char *tok = strtok_r(copy, ", ", &save); tok != NULL;
-	     tok = strtok_r(NULL, ", ", &save)) {
-		char path[64], line[1024], *p;
-		unsigned long utime, stime;
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%s/stat", tok);
-		f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		p = fgets(line, sizeof(line), f);
-		fclose(f);
-		if (p == NULL || (p = strrchr(line, ')')) == NULL)
-			continue;
-		/* After the command: state (3) ... utime (14), stime (15). */
-		if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-			   &stime) != 2)
-			continue;
-		total = (total < 0 ? 0 : total) + (double)(utime + stime) / (double)tck;
-	}
-	free(copy);
-	return total;
+	*sum = (*sum < 0 ? 0 : *sum) + v;
 }
 
-/* What the processes in opt.server_pids have done so far that costs more than it looks:
- * context switches (all threads, from /proc/PID/task/N/status) and read- and write-like
- * system calls (/proc/PID/io, which counts threads that have ended too). -1 if unknown. */
-static void server_counters(double *switches, double *io_calls)
+/* Adds to @sum the values of the "KEY: N" lines of @path named @a or @b. */
+static void add_fields(const char *path, const char *a, const char *b, double *sum)
+{
+	char line[256];
+	FILE *f = fopen(path, "r");
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if ((strncmp(line, a, la) == 0 && line[la] == ':') ||
+		    (strncmp(line, b, lb) == 0 && line[lb] == ':'))
+			add(sum, strtod(strchr(line, ':') + 1, NULL));
+	fclose(f);
+}
+
+static void add_cpu_seconds(const char *pid, double *sum)
+{
+	char path[64], line[1024], *p;
+	unsigned long utime, stime;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	p = fgets(line, sizeof(line), f);
+	fclose(f);
+	if (p == NULL || (p = strrchr(line, ')')) == NULL)
+		return;
+	/* After the command: state (3) ... utime (14), stime (15). */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) ==
+	    2)
+		add(sum, (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK));
+}
+
+static void server_usage(struct server_usage *u)
 {
 	char *copy, *save = NULL;
 
-	*switches = *io_calls = -1;
+	u->cpu_seconds = u->switches = u->io_calls = -1;
 	if (opt.server_pids == NULL || (copy = strdup(opt.server_pids)) == NULL)
 		return;
-	for (char *tok = strtok_r(copy, ", ", &save); tok != NULL;
-	     tok = strtok_r(NULL, ", ", &save)) {
-		char path[300], line[256];
-		unsigned long long v;
+	for (char *pid = strtok_r(copy, ", ", &save); pid != NULL;
+	     pid = strtok_r(NULL, ", ", &save)) {
+		char path[300];
 		struct dirent *e;
 		DIR *tasks;
-		FILE *f;
 
-		snprintf(path, sizeof(path), "/proc/%s/io", tok);
-		if ((f = fopen(path, "r")) != NULL) {
-			while (fgets(line, sizeof(line), f) != NULL)
-				if (sscanf(line, "syscr: %llu", &v) == 1 ||
-				    sscanf(line, "syscw: %llu", &v) == 1)
-					*io_calls = (*io_calls < 0 ? 0 : *io_calls) + (double)v;
-			fclose(f);
-		}
-		snprintf(path, sizeof(path), "/proc/%s/task", tok);
+		add_cpu_seconds(pid, &u->cpu_seconds);
+		snprintf(path, sizeof(path), "/proc/%s/io", pid);
+		add_fields(path, "syscr", "syscw", &u->io_calls);
+		snprintf(path, sizeof(path), "/proc/%s/task", pid);
 		if ((tasks = opendir(path)) == NULL)
 			continue;
 		while ((e = readdir(tasks)) != NULL) {
 			if (e->d_name[0] == '.')
 				continue;
-			snprintf(path, sizeof(path), "/proc/%s/task/%s/status", tok, e->d_name);
-			if ((f = fopen(path, "r")) == NULL)
-				continue;
-			while (fgets(line, sizeof(line), f) != NULL)
-				if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1 ||
-				    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
-					*switches = (*switches < 0 ? 0 : *switches) + (double)v;
-			fclose(f);
+			snprintf(path, sizeof(path), "/proc/%s/task/%s/status", pid, e->d_name);
+			add_fields(path, "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches",
+				   &u->switches);
 		}
 		closedir(tasks);
 	}
@@ -1564,28 +1563,37 @@ static void machine_cpu_seconds(double *busy, double *steal)
  * server's and ours is what other processes took: a disturbed measurement. */
 struct cpu_sample {
 	double server, client, machine, steal;
-	double switches, io_calls; /* the server's, as server_counters(); -1 if unknown */
+	double switches, io_calls; /* the server's, as struct server_usage; -1 if unknown */
 };
 
 static void cpu_start(struct cpu_sample *cpu)
 {
-	server_counters(&cpu->switches, &cpu->io_calls);
-	cpu->server = server_cpu_seconds();
+	struct server_usage u;
+
+	server_usage(&u);
+	cpu->server = u.cpu_seconds;
+	cpu->switches = u.switches;
+	cpu->io_calls = u.io_calls;
 	cpu->client = own_cpu_seconds();
 	machine_cpu_seconds(&cpu->machine, &cpu->steal);
 }
 
+/* -1 if either end is unknown. */
+static double used(double start, double end)
+{
+	return start < 0 || end < 0 ? -1 : end - start;
+}
+
 static void cpu_end(struct cpu_sample *cpu)
 {
+	struct server_usage u;
 	double machine, steal;
 
 	machine_cpu_seconds(&machine, &steal);
-	double switches, io_calls;
-
-	cpu->server = cpu->server < 0 ? -1 : server_cpu_seconds() - cpu->server;
-	server_counters(&switches, &io_calls);
-	cpu->switches = cpu->switches < 0 || switches < 0 ? -1 : switches - cpu->switches;
-	cpu->io_calls = cpu->io_calls < 0 || io_calls < 0 ? -1 : io_calls - cpu->io_calls;
+	server_usage(&u);
+	cpu->server = used(cpu->server, u.cpu_seconds);
+	cpu->switches = used(cpu->switches, u.switches);
+	cpu->io_calls = used(cpu->io_calls, u.io_calls);
 	cpu->client = own_cpu_seconds() - cpu->client;
 	cpu->machine = machine - cpu->machine;
 	cpu->steal = steal - cpu->steal;
