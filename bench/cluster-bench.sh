@@ -4,8 +4,9 @@
 # ("cluster-bench.sh").
 #
 #   bench/cluster-bench.sh [--build DIR] [--seconds S] [--connections "1 16 64"]
-#                          [--modes "single leader spread follower"] [--rounds N]
-#                          [--out DIR] [--keep] [--wait-idle S] [--quick] [-- KMIPD_ARGS...]
+#                          [--modes "single leader spread follower"] [--rates "max"]
+#                          [--rounds N] [--out DIR] [--keep] [--wait-idle S] [--quick]
+#                          [-- KMIPD_ARGS...]
 #
 # Modes (every one runs at every connection count; within a round they take turns):
 #   single    a single kmipd node (its own Raft of one), all connections to it
@@ -14,10 +15,14 @@
 #             connection i on endpoint i mod 3 (1 connection: the leader only); writes
 #             through a follower are forwarded to the leader
 #   follower  the cluster, all connections to one follower
+# Rates: "max" (each connection sends its next Create as soon as the last is answered: the
+# cluster's saturation throughput and the latency at it), or R Creates/s offered on a fixed
+# schedule over the same connections (kmip-bench --rate R: the latency at that throughput,
+# counted from when each Create was due). Every rate runs in every mode.
 # KMIPD_ARGS go to every kmipd, the single node's too (e.g. -- --cluster.heartbeat_ms=5).
-# The issue's target (>= 3,000 Creates/s at 64 connections with p99 <= 25 ms) is judged on
-# the spread rows. Exit status: 0 when every run was free of errors, 3 otherwise, 1 when the
-# servers could not be started.
+# The target (>= 3,000 Creates/s at 64 connections with p99 <= 25 ms) is judged on the
+# leader and spread rows at 64 connections, at every rate. Exit status: 0 when every run
+# was free of errors, 3 otherwise, 1 when the servers could not be started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ME=cluster-bench.sh
@@ -28,6 +33,7 @@ BUILD=build
 DURATION=10
 CONNS="1 16 64"
 MODES="single leader spread follower"
+RATES=max
 ROUNDS=1
 OUT=
 KEEP=0
@@ -36,7 +42,7 @@ TARGET_OPS=3000
 TARGET_P99=25
 KMIPD_ARGS=()
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -44,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--seconds) DURATION=$2; shift 2 ;;
 	--connections) CONNS=$2; shift 2 ;;
 	--modes) MODES=$2; shift 2 ;;
+	--rates) RATES=$2; shift 2 ;;
 	--rounds) ROUNDS=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
@@ -60,6 +67,12 @@ for m in $MODES; do
 		exit 2
 		;;
 	esac
+done
+for r in $RATES; do
+	[[ $r == max || $r =~ ^[0-9]+$ ]] || {
+		echo "cluster-bench.sh: a rate is 'max' or Creates per second, not '$r'" >&2
+		exit 2
+	}
 done
 
 KMIPD=$BUILD/kmipd
@@ -178,40 +191,45 @@ snapshots() { # LOGS...: the number of store snapshots taken so far
 	cat "$@" | grep -c -E 'raft: (snapshot|checkpoint) of the key store' || true
 }
 
-declare -A RES # RES[mode.conns.round] = the RESULT line (plus snapshots=N)
+declare -A RES # RES[mode.conns.rate.round] = the RESULT line (plus snapshots=N)
 status=0
 for ((round = 1; round <= ROUNDS; round++)); do
 	for c in $CONNS; do
-		for m in $MODES; do
-			case $m in
-			single) target=(--host 127.0.0.1 --port "$SPORT" "${SCLIENT[@]}") pids=$SPID
-				logs=("$TMP/single.log") ;;
-			leader) target=(--host "127.0.0.$L" --port "$PORT" "${CCLIENT[@]}") ;;
-			spread) target=(--endpoints "127.0.0.$L:$PORT,127.0.0.$F1:$PORT,127.0.0.$F2:$PORT"
-				--spread "${CCLIENT[@]}") ;;
-			follower) target=(--host "127.0.0.$F1" --port "$PORT" "${CCLIENT[@]}") ;;
-			esac
-			[ "$m" = single ] || { pids=$CPIDS; logs=("$TMP/node$L.log"); }
-			out="$TMP/create-$m-c$c-r$round.out"
-			snaps_before=$(snapshots "${logs[@]}")
-			rc=0
-			# (in the background: a signal to the script then runs the traps at once)
-			"$BENCH" "${target[@]}" --mix create --connections "$c" --duration "$DURATION" \
-				--warmup 1 --server-pid "$pids" --name "$m-c$c" >"$out" 2>&1 &
-			BENCH_PID=$!
-			wait "$BENCH_PID" || rc=$?
-			BENCH_PID=
-			line=$(grep '^RESULT ' "$out" || true)
-			if [ -z "$line" ]; then
-				echo "cluster-bench.sh: $m with $c connections gave no result (exit $rc):" >&2
-				sed 's/^/    /' "$out" >&2
-				status=3
-				continue
-			fi
-			[ "$rc" = 0 ] || { status=3; grep -E '^error|^failover' "$out" | sed "s/^/    $m c$c: /" >&2 || true; }
-			RES[$m.$c.$round]="$line snapshots=$(($(snapshots "${logs[@]}") - snaps_before))"
-			printf '   round %s  %-8s %3s conns  %9s ops/s  p99 %8s ms  errors %s\n' "$round" "$m" "$c" \
-				"$(field ops_per_s "$line")" "$(field p99_ms "$line")" "$(field errors "$line")"
+		for rate in $RATES; do
+			paced=()
+			[ "$rate" = max ] || paced=(--rate "$rate")
+			for m in $MODES; do
+				case $m in
+				single) target=(--host 127.0.0.1 --port "$SPORT" "${SCLIENT[@]}") pids=$SPID
+					logs=("$TMP/single.log") ;;
+				leader) target=(--host "127.0.0.$L" --port "$PORT" "${CCLIENT[@]}") ;;
+				spread) target=(--endpoints "127.0.0.$L:$PORT,127.0.0.$F1:$PORT,127.0.0.$F2:$PORT"
+					--spread "${CCLIENT[@]}") ;;
+				follower) target=(--host "127.0.0.$F1" --port "$PORT" "${CCLIENT[@]}") ;;
+				esac
+				[ "$m" = single ] || { pids=$CPIDS; logs=("$TMP/node$L.log"); }
+				out="$TMP/create-$m-c$c-$rate-r$round.out"
+				snaps_before=$(snapshots "${logs[@]}")
+				rc=0
+				# (in the background: a signal to the script then runs the traps at once)
+				"$BENCH" "${target[@]}" --mix create --connections "$c" --duration "$DURATION" \
+					--warmup 1 "${paced[@]}" --server-pid "$pids" --name "$m-c$c-$rate" >"$out" 2>&1 &
+				BENCH_PID=$!
+				wait "$BENCH_PID" || rc=$?
+				BENCH_PID=
+				line=$(grep '^RESULT ' "$out" || true)
+				if [ -z "$line" ]; then
+					echo "cluster-bench.sh: $m with $c connections at rate $rate gave no result (exit $rc):" >&2
+					sed 's/^/    /' "$out" >&2
+					status=3
+					continue
+				fi
+				[ "$rc" = 0 ] || { status=3; grep -E '^error|^failover' "$out" | sed "s/^/    $m c$c $rate: /" >&2 || true; }
+				grep -E '^kmip-bench: warning' "$out" | sed "s/^/    $m c$c $rate: /" >&2 || true
+				RES[$m.$c.$rate.$round]="$line snapshots=$(($(snapshots "${logs[@]}") - snaps_before))"
+				printf '   round %s  %-8s %3s conns  %-6s %9s ops/s  p99 %8s ms  errors %s\n' "$round" "$m" \
+					"$c" "$rate" "$(field ops_per_s "$line")" "$(field p99_ms "$line")" "$(field errors "$line")"
+			done
 		done
 	done
 done
@@ -224,78 +242,95 @@ fi
 
 # ---- the table ---------------------------------------------------------------------------
 
-# The round with the median ops/s of MODE at CONNS (the lower middle one for an even count).
+# The round with the median of MODE at CONNS and RATE (the lower middle one for an even
+# count): by ops/s at rate max, by p99 at a fixed rate (where ops/s is the rate).
 median_round() {
-	local r
+	local r key=ops_per_s
+	[ "$3" = max ] || key=p99_ms
 	for ((r = 1; r <= ROUNDS; r++)); do
-		[ -n "${RES[$1.$2.$r]:-}" ] && printf '%s %s\n' "$(field ops_per_s "${RES[$1.$2.$r]}")" "$r"
-	done | sort -n | awk '{ v[NR] = $2 } END { if (NR) print v[int((NR + 1) / 2)] }'
+		[ -n "${RES[$1.$2.$3.$r]:-}" ] && printf '%s %s\n' "$(field $key "${RES[$1.$2.$3.$r]}")" "$r"
+	done | sort -g | awk '{ v[NR] = $2 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
 
-range() {
-	local r
+range() { # MODE CONNS RATE: the lowest and highest ops/s (max) or p99 (a fixed rate)
+	local r key=ops_per_s fmt=%.0f-%.0f
+	[ "$3" = max ] || { key=p99_ms fmt=%.1f-%.1fms; }
 	for ((r = 1; r <= ROUNDS; r++)); do
-		[ -n "${RES[$1.$2.$r]:-}" ] && field ops_per_s "${RES[$1.$2.$r]}"
-	done | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.0f-%.0f", lo, hi }'
+		[ -n "${RES[$1.$2.$3.$r]:-}" ] && field $key "${RES[$1.$2.$3.$r]}"
+	done | sort -g | awk -v f="$fmt" 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf f, lo, hi }'
 }
 
 declare -A MED
 echo
 echo "== Create AES-256 (durable, replicated on 3 nodes except 'single'), ${DURATION} s per run after 1 s warm-up," \
 	"$ROUNDS round(s); leader node $L"
-printf '%-9s %5s %9s %8s %8s %8s %8s %6s %7s %7s %6s %5s %6s %5s %5s %9s' mode conns ops/s p50_ms \
-	p99_ms p99.9_ms max_ms errors srv_cpu cli_cpu others snaps cpu_us sw/op io/op vs_single
-[ "$ROUNDS" -gt 1 ] && printf ' %13s' "ops/s range"
+printf '%-9s %5s %7s %9s %8s %8s %8s %8s %6s %7s %7s %6s %5s %6s %5s %5s %9s' mode conns offered \
+	ops/s p50_ms p99_ms p99.9_ms max_ms errors srv_cpu cli_cpu others snaps cpu_us sw/op io/op \
+	vs_single
+[ "$ROUNDS" -gt 1 ] && printf ' %15s' "range"
 printf '\n'
 for c in $CONNS; do
-	for m in $MODES; do
-		r=$(median_round "$m" "$c")
-		[ -n "$r" ] || continue
-		line=${RES[$m.$c.$r]}
-		MED[$m.$c]=$line
-		ops=$(field ops_per_s "$line")
-		vs=-
-		if [ "$m" != single ] && [ -n "${MED[single.$c]:-}" ]; then
-			vs=$(awk -v a="$ops" -v b="$(field ops_per_s "${MED[single.$c]}")" \
-				'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
-		fi
-		printf '%-9s %5s %9.0f %8s %8s %8s %8s %6s %6s%% %6s%% %5s%% %5s %6s %5s %5s %9s' "$m" "$c" \
-			"$ops" "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field p999_ms "$line")" \
-			"$(field max_ms "$line")" "$(field errors "$line")" "$(field server_cpu_pct "$line")" \
-			"$(field client_cpu_pct "$line")" "$(field other_cpu_pct "$line")" \
-			"$(field snapshots "$line")" "$(field server_cpu_us_per_op "$line")" \
-			"$(field server_switches_per_op "$line")" "$(field server_io_calls_per_op "$line")" "$vs"
-		[ "$ROUNDS" -gt 1 ] && printf ' %13s' "$(range "$m" "$c")"
-		printf '\n'
+	for rate in $RATES; do
+		for m in $MODES; do
+			r=$(median_round "$m" "$c" "$rate")
+			[ -n "$r" ] || continue
+			line=${RES[$m.$c.$rate.$r]}
+			MED[$m.$c.$rate]=$line
+			ops=$(field ops_per_s "$line")
+			vs=-
+			if [ "$m" != single ] && [ "$rate" = max ] && [ -n "${MED[single.$c.max]:-}" ]; then
+				vs=$(awk -v a="$ops" -v b="$(field ops_per_s "${MED[single.$c.max]}")" \
+					'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
+			fi
+			printf '%-9s %5s %7s %9.0f %8s %8s %8s %8s %6s %6s%% %6s%% %5s%% %5s %6s %5s %5s %9s' "$m" "$c" \
+				"$rate" "$ops" "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field p999_ms "$line")" \
+				"$(field max_ms "$line")" "$(field errors "$line")" "$(field server_cpu_pct "$line")" \
+				"$(field client_cpu_pct "$line")" "$(field other_cpu_pct "$line")" \
+				"$(field snapshots "$line")" "$(field server_cpu_us_per_op "$line")" \
+				"$(field server_switches_per_op "$line")" "$(field server_io_calls_per_op "$line")" "$vs"
+			[ "$ROUNDS" -gt 1 ] && printf ' %15s' "$(range "$m" "$c" "$rate")"
+			printf '\n'
+		done
 	done
 done
-echo "(srv_cpu: all three nodes for the cluster rows; 100% = one core. snaps: store snapshots the"
-echo " leader (or the single node) took during the run. cpu_us, sw/op, io/op: the servers' CPU"
-echo " microseconds, context switches and read/write system calls per Create. Columns:"
-echo " bench/README.md.)"
+echo "(offered: max = back to back, the saturation throughput; a number = Creates/s offered on a"
+echo " fixed schedule, latency counted from when each was due. range: of ops/s at max, of p99 at"
+echo " a fixed rate. srv_cpu: all three nodes for the cluster rows; 100% = one core. snaps: store"
+echo " snapshots the leader (or the single node) took during the run. cpu_us, sw/op, io/op: the"
+echo " servers' CPU microseconds, context switches and read/write system calls per Create."
+echo " Columns: bench/README.md.)"
 echo
 for c in $CONNS; do
-	for m in $MODES; do
-		line=${MED[$m.$c]:-}
-		[ -n "$line" ] || continue
-		echo "RESULT_CLUSTER mode=$m connections=$c ops_per_s=$(field ops_per_s "$line")" \
-			"p50_ms=$(field p50_ms "$line") p99_ms=$(field p99_ms "$line")" \
-			"p999_ms=$(field p999_ms "$line") max_ms=$(field max_ms "$line")" \
-			"errors=$(field errors "$line") server_cpu_pct=$(field server_cpu_pct "$line")" \
-			"server_cpu_us_per_op=$(field server_cpu_us_per_op "$line")" \
-			"server_switches_per_op=$(field server_switches_per_op "$line")" \
-			"server_io_calls_per_op=$(field server_io_calls_per_op "$line")" \
-			"snapshots=$(field snapshots "$line") seconds=$DURATION rounds=$ROUNDS leader=$L"
+	for rate in $RATES; do
+		for m in $MODES; do
+			line=${MED[$m.$c.$rate]:-}
+			[ -n "$line" ] || continue
+			echo "RESULT_CLUSTER mode=$m connections=$c rate=$rate ops_per_s=$(field ops_per_s "$line")" \
+				"p50_ms=$(field p50_ms "$line") p99_ms=$(field p99_ms "$line")" \
+				"p999_ms=$(field p999_ms "$line") max_ms=$(field max_ms "$line")" \
+				"errors=$(field errors "$line") server_cpu_pct=$(field server_cpu_pct "$line")" \
+				"server_cpu_us_per_op=$(field server_cpu_us_per_op "$line")" \
+				"server_switches_per_op=$(field server_switches_per_op "$line")" \
+				"server_io_calls_per_op=$(field server_io_calls_per_op "$line")" \
+				"late_pct=$(field late_pct "$line")" \
+				"snapshots=$(field snapshots "$line") seconds=$DURATION rounds=$ROUNDS leader=$L"
+		done
 	done
 done
 
-for m in spread leader; do
-	line=${MED[$m.64]:-}
-	[ -n "$line" ] || continue
-	verdict=$(awk -v o="$(field ops_per_s "$line")" -v p="$(field p99_ms "$line")" \
-		-v e="$(field errors "$line")" -v to=$TARGET_OPS -v tp=$TARGET_P99 \
-		'BEGIN { print (o >= to && p <= tp && e == 0) ? "met" : "NOT met" }')
-	echo "target ($m, 64 connections): >= $TARGET_OPS Creates/s with p99 <= $TARGET_P99 ms:" \
-		"$verdict ($(field ops_per_s "$line")/s, p99 $(field p99_ms "$line") ms)"
+# A fixed rate counts when at least 99% of it was answered.
+for rate in $RATES; do
+	for m in spread leader; do
+		line=${MED[$m.64.$rate]:-}
+		[ -n "$line" ] || continue
+		verdict=$(awk -v o="$(field ops_per_s "$line")" -v p="$(field p99_ms "$line")" \
+			-v e="$(field errors "$line")" -v to=$TARGET_OPS -v tp=$TARGET_P99 -v r="$rate" \
+			'BEGIN { ok = o >= to && p <= tp && e == 0
+				 if (r != "max" && o < 0.99 * r) ok = 0
+				 print ok ? "met" : "NOT met" }')
+		echo "target ($m, 64 connections, $([ "$rate" = max ] && echo "back to back" ||
+			echo "$rate/s offered")): >= $TARGET_OPS Creates/s with p99 <= $TARGET_P99 ms:" \
+			"$verdict ($(field ops_per_s "$line")/s, p99 $(field p99_ms "$line") ms)"
+	done
 done
 exit $status

@@ -150,7 +150,7 @@ static struct {
 	const char *ca, *cert, *key, *ciphers, *name, *server_pids;
 	const char *endpoints, *timeline, *request_log;
 	unsigned connections, threads, keys, per_conn, kmip_version, timeout_ms;
-	double duration, warmup;
+	double duration, warmup, rate;
 	long requests;
 	unsigned weights[OP_COUNT];
 	bool new_conn, resume, tls12, tls13, quiet, spread;
@@ -178,6 +178,11 @@ static const char usage[] =
 	"  --duration S         measure for S seconds (10), after a warm-up of --warmup S\n"
 	"                       (default 1; 0 with --requests)\n"
 	"  --requests N         instead of a duration: stop after N requests\n"
+	"  --rate R             offer R requests/s in all, on a fixed schedule, whether or not\n"
+	"                       earlier ones were answered (default: each connection sends\n"
+	"                       its next request when the last is answered); latency counts\n"
+	"                       from when a request was due, so time spent waiting for a\n"
+	"                       free connection is included\n"
 	"  --mix SPEC           operation weights, e.g. get=90,create=10 (discover=100);\n"
 	"                       ops: discover query create get getattr activate\n"
 	"  --keys K             keys created before the run for get/getattr (1000) and,\n"
@@ -246,6 +251,7 @@ static void parse_args(int argc, char **argv)
 		O_DURATION,
 		O_WARMUP,
 		O_REQUESTS,
+		O_RATE,
 		O_MIX,
 		O_KEYS,
 		O_NEWCONN,
@@ -276,6 +282,7 @@ static void parse_args(int argc, char **argv)
 		{"duration", required_argument, NULL, O_DURATION},
 		{"warmup", required_argument, NULL, O_WARMUP},
 		{"requests", required_argument, NULL, O_REQUESTS},
+		{"rate", required_argument, NULL, O_RATE},
 		{"mix", required_argument, NULL, O_MIX},
 		{"keys", required_argument, NULL, O_KEYS},
 		{"new-connection", no_argument, NULL, O_NEWCONN},
@@ -336,6 +343,13 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_REQUESTS:
 			opt.requests = strtol(optarg, NULL, 10);
+			break;
+		case O_RATE:
+			opt.rate = strtod(optarg, NULL);
+			if (!(opt.rate > 0)) {
+				fprintf(stderr, "kmip-bench: --rate wants requests per second\n");
+				exit(2);
+			}
 			break;
 		case O_MIX:
 			if (parse_mix(optarg) != 0)
@@ -421,6 +435,11 @@ static void parse_args(int argc, char **argv)
 		opt.threads = opt.connections;
 	if (opt.new_conn && opt.per_conn == 0)
 		opt.per_conn = 1;
+	if (opt.rate > 0 && opt.new_conn) {
+		fprintf(stderr, "kmip-bench: --rate paces requests on open connections; it does "
+				"not go with --new-connection\n");
+		exit(2);
+	}
 	if (opt.warmup < 0)
 		opt.warmup = opt.requests > 0 ? 0 : 1;
 }
@@ -553,9 +572,11 @@ struct phase {
 	int64_t end_ns;	     /* 0: until the tickets run out */
 	atomic_long tickets; /* requests left when limited */
 	bool limited;
+	double rate; /* --rate: requests/s offered in all (0: each connection back to back) */
 };
 
-enum cstate { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_SEND, C_READ, C_DONE };
+/* C_PACED: --rate, the connection is free and waits for the next request to be due. */
+enum cstate { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_SEND, C_READ, C_PACED, C_DONE };
 
 struct worker;
 
@@ -583,6 +604,8 @@ struct conn {
 	unsigned retries;  /* failovers of the request in hand */
 	int64_t t_first;   /* when the request in hand was first started */
 	int64_t t_attempt; /* --timeout: when the connect or the request started */
+	bool queued;	   /* --rate: in its worker's queue of free connections */
+	bool was_ready;	   /* --rate: counted in its worker's @ready */
 };
 
 /* --timeline, --request-log: one record per request answered or failed, and per failover. */
@@ -619,6 +642,16 @@ struct worker {
 	struct tl_rec *tl;
 	size_t tl_len, tl_cap;
 	int64_t next_timeout_check;
+	/* --rate: this thread's share of the schedule, one request every @interval ns, which
+	 * starts (next_due, INT64_MAX until then) @stagger ns after its connections are up
+	 * (@ready of them), or a second after the thread started if some never come up; the
+	 * free connections waiting for the next request (a ring of nconns); requests sent
+	 * more than 1 ms after they were due, for want of a free connection or of the CPU */
+	int64_t interval, next_due, stagger, started;
+	unsigned ready;
+	struct conn **free_ring;
+	unsigned free_head, free_len;
+	uint64_t late, paced;
 };
 
 static void tl_push(struct conn *c, int64_t t, uint64_t lat, unsigned op, enum tl_kind kind)
@@ -1149,6 +1182,61 @@ static bool on_response(struct conn *c)
 
 /* ---- the connection state machine ----------------------------------------------------- */
 
+static void drive(struct conn *c, uint32_t events);
+
+/* --rate: the first request of @w's schedule is due a stagger after @t. */
+static void start_schedule(struct worker *w, int64_t t)
+{
+	if (w->next_due == INT64_MAX)
+		w->next_due = t + w->stagger;
+}
+
+/* --rate: gives @c the next request of its thread's schedule and sets @due to when that
+ * request was due; false if none is due yet, and @c waits in the free ring (C_PACED). */
+static bool pace(struct conn *c, int64_t *due)
+{
+	struct worker *w = c->w;
+	int64_t t = now_ns();
+
+	if (!c->was_ready) {
+		c->was_ready = true;
+		if (++w->ready == w->nconns)
+			start_schedule(w, t);
+	}
+	if (w->next_due > t) {
+		c->st = C_PACED;
+		if (!c->queued) {
+			w->free_ring[(w->free_head + w->free_len++) % w->nconns] = c;
+			c->queued = true;
+		}
+		return false;
+	}
+	*due = w->next_due;
+	w->next_due += w->interval;
+	if (in_window(w->ph, t)) {
+		w->paced++;
+		if (t - *due > 1000000)
+			w->late++;
+	}
+	return true;
+}
+
+/* --rate: sends the requests that are due on the connections that wait for them. */
+static void release_due(struct worker *w)
+{
+	while (w->free_len > 0 && w->next_due <= now_ns()) {
+		struct conn *c = w->free_ring[w->free_head];
+
+		w->free_head = (w->free_head + 1) % w->nconns;
+		w->free_len--;
+		c->queued = false;
+		if (c->st != C_PACED)
+			continue; /* failed and restarted meanwhile */
+		c->st = C_SEND;
+		drive(c, 0);
+	}
+}
+
 /* Moves @c on as far as it goes without waiting. @events: what epoll reported (0 when
  * called directly). */
 static void drive(struct conn *c, uint32_t events)
@@ -1229,8 +1317,17 @@ static void drive(struct conn *c, uint32_t events)
 				conn_fail(c, "TLS handshake failed");
 				return;
 			}
+		case C_PACED:
+			if (c->eof)
+				conn_fail(c, "server closed a connection waiting for its next "
+					     "request");
+			return;
 		case C_SEND:
 			if (!c->prepared) {
+				int64_t due = 0;
+
+				if (w->interval > 0 && !pace(c, &due))
+					return;
 				if (!c->ticket && !take_ticket(w->ph)) {
 					conn_finish(c);
 					return;
@@ -1240,7 +1337,7 @@ static void drive(struct conn *c, uint32_t events)
 					conn_fail(c, "building the request failed");
 					return;
 				}
-				c->t_req = now_ns();
+				c->t_req = due != 0 ? due : now_ns();
 			}
 			if (opt.timeout_ms > 0)
 				c->t_attempt = now_ns();
@@ -1403,6 +1500,7 @@ static void *worker_main(void *arg)
 	while (w->live > 0) {
 		int64_t now = now_ns();
 		int timeout = 100, n;
+		struct timespec ts;
 
 		if (w->ph->end_ns != 0 && now >= w->ph->end_ns)
 			break;
@@ -1417,6 +1515,8 @@ static void *worker_main(void *arg)
 				}
 			}
 		}
+		if (w->next_due == INT64_MAX && now - w->started >= 1000000000)
+			start_schedule(w, now); /* some connections are still not up */
 		if (opt.timeout_ms > 0 && now >= w->next_timeout_check) {
 			check_timeouts(w, now);
 			w->next_timeout_check = now + 10000000;
@@ -1429,9 +1529,24 @@ static void *worker_main(void *arg)
 		}
 		if (opt.timeout_ms > 0 && timeout > 10)
 			timeout = 10;
-		n = epoll_wait(w->ep, events, 64, timeout);
+		ts.tv_sec = timeout / 1000;
+		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
+		if (w->free_len > 0) {
+			/* --rate: wake when the next request is due, to the microsecond */
+			int64_t wait = w->next_due - now;
+
+			if (wait < 0)
+				wait = 0;
+			if (wait < (int64_t)timeout * 1000000) {
+				ts.tv_sec = wait / 1000000000;
+				ts.tv_nsec = (long)(wait % 1000000000);
+			}
+		}
+		n = epoll_pwait2(w->ep, events, 64, &ts, NULL);
 		for (int i = 0; i < n; i++)
 			drive(events[i].data.ptr, events[i].events);
+		if (w->interval > 0)
+			release_due(w);
 	}
 	for (unsigned i = 0; i < w->nconns; i++) {
 		struct conn *c = &w->conns[i];
@@ -1608,6 +1723,7 @@ static void run_phase(struct phase *ph, struct worker *total, struct cpu_sample 
 	unsigned threads = opt.threads < ph->connections ? opt.threads : ph->connections;
 	struct worker *workers = calloc(threads, sizeof(*workers));
 	struct conn *conns = calloc(ph->connections, sizeof(*conns));
+	int64_t start = now_ns();
 
 	if (workers == NULL || conns == NULL) {
 		fprintf(stderr, "kmip-bench: out of memory\n");
@@ -1636,6 +1752,19 @@ static void run_phase(struct phase *ph, struct worker *total, struct cpu_sample 
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		for (unsigned i = 0; i < w->nconns; i++)
 			w->conns[i].w = w;
+		if (ph->rate > 0) {
+			/* each thread offers its connections' share of the rate; the threads'
+			 * schedules are staggered so that together they are evenly spaced */
+			w->interval = (int64_t)(1e9 * ph->connections / (ph->rate * w->nconns));
+			w->stagger = w->interval * t / threads;
+			w->next_due = INT64_MAX;
+			w->started = start;
+			w->free_ring = calloc(w->nconns, sizeof(*w->free_ring));
+			if (w->free_ring == NULL) {
+				fprintf(stderr, "kmip-bench: out of memory\n");
+				exit(1);
+			}
+		}
 	}
 	for (unsigned t = 0; t < threads; t++)
 		pthread_create(&workers[t].thread, NULL, worker_main, &workers[t]);
@@ -1692,6 +1821,9 @@ static void run_phase(struct phase *ph, struct worker *total, struct cpu_sample 
 		total->resumed += w->resumed;
 		total->conn_errors += w->conn_errors;
 		total->activate_fallbacks += w->activate_fallbacks;
+		total->late += w->late;
+		total->paced += w->paced;
+		free(w->free_ring);
 		if (w->last_done > total->last_done)
 			total->last_done = w->last_done;
 		close(w->ep);
@@ -1843,6 +1975,9 @@ static void print_result(const char *tag, const char *op, uint64_t ok, uint64_t 
 	if (opt.endpoints != NULL)
 		printf(" endpoints=%u failovers=%" PRIu64 " recovered=%" PRIu64, n_endpoints,
 		       failovers, recovered);
+	if (r != NULL && opt.rate > 0)
+		printf(" rate=%.1f late_pct=%.2f", opt.rate,
+		       r->paced ? 100.0 * (double)r->late / (double)r->paced : 0.0);
 	if (r != NULL && r->handshakes > 0)
 		printf(" handshakes_per_s=%.1f resumed_pct=%.1f handshake_p99_ms=%.3f",
 		       (double)r->handshakes / secs,
@@ -2081,6 +2216,7 @@ int main(int argc, char **argv)
 	ph->new_conn = opt.new_conn;
 	ph->record = true;
 	ph->feed_activate = opt.weights[OP_ACTIVATE] > 0;
+	ph->rate = opt.rate;
 	t0 = now_ns();
 	ph->start_ns = t0 + (int64_t)(opt.warmup * 1e9);
 	if (opt.requests > 0) {
@@ -2151,6 +2287,11 @@ int main(int argc, char **argv)
 		if (opt.new_conn)
 			printf("latency counts from the connect: TCP + TLS handshake + request + "
 			       "response\n");
+		if (opt.rate > 0)
+			printf("offered %.1f requests/s on a fixed schedule (from when the "
+			       "connections were up); latency counts from when each was due; "
+			       "%" PRIu64 " of %" PRIu64 " went out more than 1 ms late\n",
+			       opt.rate, total->late, total->paced);
 		if (total->handshakes > 0)
 			printf("handshakes %" PRIu64
 			       " (%.1f/s), resumed %.1f%%, handshake p50 %.3f "
@@ -2202,6 +2343,11 @@ int main(int argc, char **argv)
 				     &total->lat[i], NULL, NULL, total->failovers[i],
 				     total->recovered[i]);
 	print_result("RESULT", "total", ok, err, secs, all, total, &cpu, failovers, recovered);
+	if (opt.rate > 0 && (double)ok / secs < 0.97 * opt.rate)
+		fprintf(stderr,
+			"kmip-bench: warning: offered %.1f requests/s, %.1f/s were answered: the "
+			"server (or this client) could not keep up\n",
+			opt.rate, (double)ok / secs);
 	if (opt.resume && total->handshakes > 0 && total->resumed * 2 < total->handshakes)
 		fprintf(stderr,
 			"kmip-bench: warning: --resume but only %" PRIu64 " of %" PRIu64
