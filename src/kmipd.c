@@ -60,9 +60,9 @@ static const char usage[] =
 	"keyprotect.{url,instance_id,iam_url,api_key_file,api_key_env,ca_file,timeout_ms,\n"
 	"retries,backoff_ms,backoff_max_ms} and the same under hpcs., raft.{id,address,role},\n"
 	"cluster.{id,members,election_timeout_ms,heartbeat_ms,write_timeout_ms,\n"
-	"snapshot_threshold,snapshot_trailing,format_level}, admin.{listen,public_metrics}, "
-	"audit.file. The\n"
-	"peer channel listens on the port after raft.address's. raft.role is voter\n"
+	"batch_hold_ms,snapshot_threshold,snapshot_trailing,format_level},\n"
+	"admin.{listen,public_metrics}, audit.file. The peer channel listens on the port\n"
+	"after raft.address's. raft.role is voter\n"
 	"(default) or witness (votes, keeps the state, serves no KMIP). audit.file gets one\n"
 	"JSON line per KMIP operation and admin change ('-': standard output); SIGHUP\n"
 	"reopens it.\n";
@@ -406,6 +406,7 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		.election_timeout_ms = c->election_timeout_ms,
 		.heartbeat_ms = c->heartbeat_ms,
 		.write_timeout_ms = c->write_timeout_ms,
+		.batch_hold_ms = c->batch_hold_ms,
 		.snapshot_threshold = c->snapshot_threshold,
 		.snapshot_trailing = c->snapshot_trailing,
 		.peer_server_tls = d->peer_server_tls,

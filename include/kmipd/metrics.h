@@ -23,6 +23,8 @@ void metrics_tls_handshake(int ok);
 void metrics_connections(int delta);
 /* A write this node forwarded to the leader ended: @ok, or failed (no leader, refused). */
 void metrics_forwarded(int ok);
+/* This node, the leader, appended a Raft entry carrying @writes writes (batching). */
+void metrics_appended(unsigned writes);
 /* A root-key operation (@operation "wrap", "unwrap", "rewrap" or "metadata") by @provider
  * ("local", "keyprotect", "hpcs") ended: @ok, or failed (a provider's call counts once,
  * after its retries). */

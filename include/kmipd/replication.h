@@ -35,6 +35,9 @@ struct replication_config {
 	 * alone. Every initial voter must be given the same list. */
 	const char *members;
 	unsigned write_timeout_ms; /* a write not confirmed by then fails; 0 = 5000 */
+	/* While an entry is in flight, the leader holds new writes for up to this long after
+	 * its last append, so that under load they go out together; 0: no hold. */
+	unsigned batch_hold_ms;
 	/* Entries between snapshots (0 = 1024), and entries of log kept behind one, for
 	 * nodes a little behind to catch up by log rather than by a copy (0 = 8192). */
 	unsigned snapshot_threshold;

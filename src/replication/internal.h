@@ -189,6 +189,8 @@ struct replication {
 	struct proposal_list wait_leader;
 	struct proposal_list batching; /* to be appended as one entry at the end of the turn */
 	uv_idle_t batch_idle;	       /* keeps the loop from blocking while some wait */
+	uv_timer_t batch_hold;	       /* ends a hold (config.batch_hold_ms) */
+	uint64_t last_append_ns;       /* uv_hrtime() of the last batch appended */
 	struct proposal_list inflight; /* ascending index */
 	struct proposal_list batched;  /* members of batch entries in flight */
 	struct command cmds[COMMAND_BATCH_MAX]; /* the entry being applied */

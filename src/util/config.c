@@ -38,6 +38,7 @@ void config_defaults(struct config *config)
 	config->election_timeout_ms = 1000;
 	config->heartbeat_ms = 25;
 	config->write_timeout_ms = 5000;
+	config->batch_hold_ms = 2;
 	config->snapshot_threshold = 1024;
 	config->snapshot_trailing = 8192;
 	config->format_level = COMMAND_LEVEL;
@@ -238,6 +239,7 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	NUMBER("cluster.election_timeout_ms", election_timeout_ms, 60000)
 	NUMBER("cluster.heartbeat_ms", heartbeat_ms, 10000)
 	NUMBER("cluster.write_timeout_ms", write_timeout_ms, 600000)
+	NUMBER("cluster.batch_hold_ms", batch_hold_ms, 1000)
 	NUMBER("cluster.snapshot_threshold", snapshot_threshold, 100000000)
 	NUMBER("cluster.snapshot_trailing", snapshot_trailing, 100000000)
 	if (strcmp(name, "cluster.format_level") == 0) {

@@ -31,7 +31,8 @@ static struct {
 	struct histogram latency[OPS];
 	atomic_uint_fast64_t handshakes[2]; /* failed, ok */
 	atomic_int_fast64_t connections;
-	atomic_uint_fast64_t forwarded[2];		       /* failed, ok */
+	atomic_uint_fast64_t forwarded[2]; /* failed, ok */
+	atomic_uint_fast64_t entries_appended, writes_appended;
 	atomic_uint_fast64_t root_key[PROVIDERS][ROOT_OPS][2]; /* provider, operation, failed/ok */
 	atomic_uint_fast64_t admin[6];			       /* 1xx..5xx by hundreds; [0] other */
 } m;
@@ -82,6 +83,12 @@ void metrics_connections(int delta)
 void metrics_forwarded(int ok)
 {
 	atomic_fetch_add_explicit(&m.forwarded[ok != 0], 1, memory_order_relaxed);
+}
+
+void metrics_appended(unsigned writes)
+{
+	atomic_fetch_add_explicit(&m.entries_appended, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m.writes_appended, writes, memory_order_relaxed);
 }
 
 void metrics_root_key(const char *provider, const char *operation, int ok)
@@ -203,6 +210,18 @@ int metrics_render(struct buf *out)
 			 "kmipd_forwarded_writes_total{result=\"failed\"} %llu\n",
 			 (unsigned long long)get(&m.forwarded[1]),
 			 (unsigned long long)get(&m.forwarded[0]));
+	rc |= buf_printf(
+		out,
+		"# HELP kmipd_raft_entries_appended_total Raft entries this node appended "
+		"as the leader to carry writes.\n"
+		"# TYPE kmipd_raft_entries_appended_total counter\n"
+		"kmipd_raft_entries_appended_total %llu\n"
+		"# HELP kmipd_raft_writes_appended_total Writes those entries carried (more "
+		"than one an entry: writes batched).\n"
+		"# TYPE kmipd_raft_writes_appended_total counter\n"
+		"kmipd_raft_writes_appended_total %llu\n",
+		(unsigned long long)get(&m.entries_appended),
+		(unsigned long long)get(&m.writes_appended));
 	rc |= buf_printf(out, "# HELP kmipd_root_key_operations_total Root-key operations, by "
 			      "provider, operation and outcome.\n"
 			      "# TYPE kmipd_root_key_operations_total counter\n");

@@ -1,0 +1,68 @@
+"""How the leader groups writes into Raft entries (cluster.batch_hold_ms): a lone write
+goes out at once; writes that arrive together share entries, and every one is answered.
+The /metrics counters kmipd_raft_entries_appended_total and
+kmipd_raft_writes_appended_total show it."""
+import re
+import subprocess
+import time
+
+from node import Node
+
+
+def appended(node):
+    status, text = node.admin("GET", "/metrics")
+    assert status == 200
+    values = {}
+    for name in ("entries", "writes"):
+        m = re.search(rf"^kmipd_raft_{name}_appended_total (\d+)$", text, re.M)
+        assert m, text
+        values[name] = int(m.group(1))
+    return values["entries"], values["writes"]
+
+
+def create_key(client):
+    from kmip.core import enums
+    return client.create(enums.CryptographicAlgorithm.AES, 256)
+
+
+def test_a_lone_write_is_not_held_and_goes_in_an_entry_of_its_own(build, tmp_path):
+    # A hold of a second: a lone write that waited for it would take that long.
+    n = Node(build, tmp_path / "n", ["--cluster.batch_hold_ms", "1000"]).start()
+    try:
+        entries, writes = appended(n)
+        with n.pykmip() as client:
+            for _ in range(5):
+                start = time.monotonic()
+                create_key(client)
+                assert time.monotonic() - start < 0.5
+        assert appended(n) == (entries + 5, writes + 5)
+    finally:
+        n.stop()
+
+
+def test_writes_sent_together_share_entries_and_are_all_answered(build, tmp_path):
+    n = Node(build, tmp_path / "n", ["--cluster.batch_hold_ms", "1000"]).start()
+    try:
+        entries, writes = appended(n)
+        pki = n.pki
+        run = subprocess.run(
+            [str(build / "bench" / "kmip-bench"), "--ca", str(pki / "ca.pem"),
+             "--cert", str(pki / "client.pem"), "--key", str(pki / "client-key.pem"),
+             "--host", n.host, "--port", str(n.port), "--mix", "create",
+             "--connections", "32", "--requests", "200", "--quiet"],
+            capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert " ok=200 errors=0 " in run.stdout
+        new_entries, new_writes = appended(n)
+        assert new_writes - writes == 200
+        assert new_entries - entries < 100
+    finally:
+        n.stop()
+
+
+def test_a_hold_that_is_not_a_number_of_milliseconds_is_refused(build, tmp_path):
+    run = subprocess.run([str(build / "kmipd"), "--dev", "--data-dir", str(tmp_path / "n"),
+                          "--cluster.batch_hold_ms", "2s"],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode != 0
+    assert "cluster.batch_hold_ms: '2s' is not a number from 0 to 1000" in run.stderr
