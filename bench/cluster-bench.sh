@@ -227,8 +227,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 				[ "$rc" = 0 ] || { status=3; grep -E '^error|^failover' "$out" | sed "s/^/    $m c$c $rate: /" >&2 || true; }
 				grep -E '^kmip-bench: warning' "$out" | sed "s/^/    $m c$c $rate: /" >&2 || true
 				RES[$m.$c.$rate.$round]="$line snapshots=$(($(snapshots "${logs[@]}") - snaps_before))"
-				printf '   round %s  %-8s %3s conns  %-6s %9s ops/s  p99 %8s ms  errors %s\n' "$round" "$m" \
-					"$c" "$rate" "$(field ops_per_s "$line")" "$(field p99_ms "$line")" "$(field errors "$line")"
+				printf '   round %s  %-8s %3s conns  %-6s %9s ops/s  p99 %8s ms  errors %s%s\n' "$round" "$m" \
+					"$c" "$rate" "$(field ops_per_s "$line")" "$(field p99_ms "$line")" "$(field errors "$line")" \
+					"$([ "$rate" = max ] || echo "  (client late: p99 $(field send_delay_p99_ms "$line") ms)")"
 			done
 		done
 	done
@@ -312,7 +313,7 @@ for c in $CONNS; do
 				"server_cpu_us_per_op=$(field server_cpu_us_per_op "$line")" \
 				"server_switches_per_op=$(field server_switches_per_op "$line")" \
 				"server_io_calls_per_op=$(field server_io_calls_per_op "$line")" \
-				"late_pct=$(field late_pct "$line")" \
+				"late_pct=$(field late_pct "$line") send_delay_p99_ms=$(field send_delay_p99_ms "$line")" \
 				"snapshots=$(field snapshots "$line") seconds=$DURATION rounds=$ROUNDS leader=$L"
 		done
 	done

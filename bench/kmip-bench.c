@@ -605,6 +605,7 @@ struct conn {
 	int64_t t_first;   /* when the request in hand was first started */
 	int64_t t_attempt; /* --timeout: when the connect or the request started */
 	bool queued;	   /* --rate: in its worker's queue of free connections */
+	int64_t t_sent;	   /* --rate: when the request in hand went out (t_req: was due) */
 	bool was_ready;	   /* --rate: counted in its worker's @ready */
 };
 
@@ -652,6 +653,7 @@ struct worker {
 	struct conn **free_ring;
 	unsigned free_head, free_len;
 	uint64_t late, paced;
+	struct hist send_delay; /* --rate: from due to sent, of the requests answered ok */
 };
 
 static void tl_push(struct conn *c, int64_t t, uint64_t lat, unsigned op, enum tl_kind kind)
@@ -1142,6 +1144,8 @@ static bool on_response(struct conn *c)
 
 			w->ok[c->op]++;
 			hist_add(&w->lat[c->op], lat);
+			if (w->interval > 0 && c->retries == 0)
+				hist_add(&w->send_delay, (uint64_t)(c->t_sent - c->t_req));
 			tl_push(c, t, lat, c->op, TL_OK);
 			if (c->retries)
 				w->recovered[c->op]++;
@@ -1337,7 +1341,8 @@ static void drive(struct conn *c, uint32_t events)
 					conn_fail(c, "building the request failed");
 					return;
 				}
-				c->t_req = due != 0 ? due : now_ns();
+				c->t_sent = now_ns();
+				c->t_req = due != 0 ? due : c->t_sent;
 			}
 			if (opt.timeout_ms > 0)
 				c->t_attempt = now_ns();
@@ -1822,6 +1827,7 @@ static void run_phase(struct phase *ph, struct worker *total, struct cpu_sample 
 		total->conn_errors += w->conn_errors;
 		total->activate_fallbacks += w->activate_fallbacks;
 		total->late += w->late;
+		hist_merge(&total->send_delay, &w->send_delay);
 		total->paced += w->paced;
 		free(w->free_ring);
 		if (w->last_done > total->last_done)
@@ -1976,8 +1982,9 @@ static void print_result(const char *tag, const char *op, uint64_t ok, uint64_t 
 		printf(" endpoints=%u failovers=%" PRIu64 " recovered=%" PRIu64, n_endpoints,
 		       failovers, recovered);
 	if (r != NULL && opt.rate > 0)
-		printf(" rate=%.1f late_pct=%.2f", opt.rate,
-		       r->paced ? 100.0 * (double)r->late / (double)r->paced : 0.0);
+		printf(" rate=%.1f late_pct=%.2f send_delay_p99_ms=%.3f", opt.rate,
+		       r->paced ? 100.0 * (double)r->late / (double)r->paced : 0.0,
+		       hist_pct_ms(&r->send_delay, 99));
 	if (r != NULL && r->handshakes > 0)
 		printf(" handshakes_per_s=%.1f resumed_pct=%.1f handshake_p99_ms=%.3f",
 		       (double)r->handshakes / secs,
@@ -2290,8 +2297,13 @@ int main(int argc, char **argv)
 		if (opt.rate > 0)
 			printf("offered %.1f requests/s on a fixed schedule (from when the "
 			       "connections were up); latency counts from when each was due; "
-			       "%" PRIu64 " of %" PRIu64 " went out more than 1 ms late\n",
-			       opt.rate, total->late, total->paced);
+			       "%" PRIu64 " of %" PRIu64
+			       " went out more than 1 ms late; from due to "
+			       "sent: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+			       opt.rate, total->late, total->paced,
+			       hist_pct_ms(&total->send_delay, 50),
+			       hist_pct_ms(&total->send_delay, 99),
+			       (double)total->send_delay.max / 1e6);
 		if (total->handshakes > 0)
 			printf("handshakes %" PRIu64
 			       " (%.1f/s), resumed %.1f%%, handshake p50 %.3f "

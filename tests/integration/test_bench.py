@@ -30,15 +30,18 @@ def test_a_fixed_rate_sends_what_the_schedule_says_whatever_the_connections(buil
     assert r["errors"] == "0"
     # The connections' handshakes take up the start of the window, so a few fewer.
     assert 330 <= int(r["ok"]) <= 401, run.stdout
-    assert float(r["late_pct"]) >= 0
+    # How late the client itself sent them: never negative, never more than the latency.
+    assert 0 <= float(r["send_delay_p99_ms"]) <= float(r["p99_ms"])
+    assert 0 <= float(r["late_pct"]) <= 100
     assert "offered 200.0 requests/s on a fixed schedule" in run.stdout
+    assert "from due to sent: p50" in run.stdout
 
 
 def test_without_a_rate_the_connections_go_back_to_back(build, shared_node):
     run = bench(build, shared_node, "--connections", "8", "--duration", "1", "--warmup", "0")
     assert run.returncode == 0, run.stderr
     r = result(run.stdout)
-    assert "rate" not in r and "late_pct" not in r
+    assert "rate" not in r and "late_pct" not in r and "send_delay_p99_ms" not in r
     assert "fixed schedule" not in run.stdout
 
 
