@@ -187,7 +187,8 @@ struct replication {
 	struct replication_status status;
 
 	struct proposal_list wait_leader;
-	struct proposal_list batching; /* to be appended as one entry at the end of the turn */
+	struct proposal_list batching; /* to be appended as one entry at the end of the turn,
+					* or held a little longer (batch_held in raft_loop.c) */
 	uv_idle_t batch_idle;	       /* keeps the loop from blocking while some wait */
 	uv_timer_t batch_hold;	       /* ends a hold (config.batch_hold_ms) */
 	uint64_t last_append_ns;       /* uv_hrtime() of the last batch appended */

@@ -294,8 +294,8 @@ static void append_now(struct replication *repl);
 static void on_batch_idle(uv_idle_t *idle);
 static void on_batch_hold(uv_timer_t *timer);
 
-/* The end of a loop turn: what arrived in it goes to Raft as one entry, then what was
- * applied is committed and answered. */
+/* The end of a loop turn: what arrived in it goes to Raft as one entry (unless it is held
+ * while another is in flight), then what was applied is committed and answered. */
 static void on_check(uv_check_t *check)
 {
 	append_batches(check->data);
