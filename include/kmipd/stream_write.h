@@ -33,4 +33,8 @@ int stream_write(uv_stream_t *stream, struct stream_write *w, size_t len, uv_wri
  * 0, KMIPD_ENOMEM, or KMIPD_EIO when the stream is broken. */
 int stream_write_bio(uv_stream_t *stream, BIO *bio, uv_write_cb cb);
 
+/* A uv_alloc_cb: a read buffer of libuv's suggested size from malloc (an empty one when
+ * out of memory, which libuv reports as UV_ENOBUFS); the read callback frees it. */
+void stream_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+
 #endif

@@ -28,6 +28,13 @@ int stream_write(uv_stream_t *stream, struct stream_write *w, size_t len, uv_wri
 	return rv;
 }
 
+void stream_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+	(void)handle;
+	buf->base = malloc(suggested);
+	buf->len = buf->base != NULL ? suggested : 0;
+}
+
 int stream_write_bio(uv_stream_t *stream, BIO *bio, uv_write_cb cb)
 {
 	size_t pending;

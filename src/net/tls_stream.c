@@ -215,13 +215,6 @@ static void pump(struct tls_stream *s)
 	}
 }
 
-static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-	(void)handle;
-	buf->base = malloc(suggested);
-	buf->len = buf->base ? suggested : 0;
-}
-
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct tls_stream *s = stream->data;
@@ -297,7 +290,7 @@ int tls_stream_accept(uv_stream_t *server, SSL_CTX *ctx, const struct tls_stream
 	}
 	watch_for_silence(s);
 	SSL_set_accept_state(s->ssl);
-	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+	uv_read_start((uv_stream_t *)&s->tcp, stream_alloc, on_read);
 	return 0;
 }
 
@@ -310,7 +303,7 @@ static void on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	watch_for_silence(s);
-	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+	uv_read_start((uv_stream_t *)&s->tcp, stream_alloc, on_read);
 	pump(s); /* sends the ClientHello */
 }
 

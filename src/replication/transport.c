@@ -205,13 +205,6 @@ static void connect_done(struct link *link, uv_stream_t *stream, int status)
 	req->cb(req, stream, status);
 }
 
-static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-	(void)handle;
-	buf->base = malloc(suggested);
-	buf->len = buf->base != NULL ? suggested : 0;
-}
-
 /* libraft wrote to its end: on to the peer. */
 static void on_pipe_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
@@ -277,7 +270,7 @@ static int open_pair(struct link *link, uv_stream_t **out)
 	}
 	if (rv == 0) {
 		fds[1] = -1;
-		rv = uv_read_start((uv_stream_t *)&link->pipe, on_alloc, on_pipe_read);
+		rv = uv_read_start((uv_stream_t *)&link->pipe, stream_alloc, on_pipe_read);
 	}
 	if (rv != 0) {
 		if (fds[0] >= 0)

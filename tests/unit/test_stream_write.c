@@ -74,13 +74,6 @@ static void on_written(uv_write_t *req, int status)
 	p->last_status = status;
 }
 
-static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-	(void)handle;
-	buf->base = malloc(suggested);
-	buf->len = buf->base != NULL ? suggested : 0;
-}
-
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct pair *p = stream->data;
@@ -131,7 +124,7 @@ static void the_rest_is_queued_and_later_writes_wait_behind_it(void **state)
 	assert_int_equal(stream_write((uv_stream_t *)&p->writer, filled("tail", 4), 4, on_written),
 			 0);
 	p->want = BIG + 4;
-	assert_int_equal(uv_read_start((uv_stream_t *)&p->reader, on_alloc, on_read), 0);
+	assert_int_equal(uv_read_start((uv_stream_t *)&p->reader, stream_alloc, on_read), 0);
 	uv_run(&p->loop, UV_RUN_DEFAULT);
 	assert_int_equal(p->received.len, BIG + 4);
 	assert_memory_equal(p->received.data, big, BIG);

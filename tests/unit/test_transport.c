@@ -25,6 +25,7 @@
 #include "kmipd/error.h"
 #include "kmipd/peer_proto.h"
 #include "kmipd/pki.h"
+#include "kmipd/stream_write.h"
 #include "kmipd/tls.h"
 #include "kmipd/tls_stream.h"
 
@@ -284,13 +285,6 @@ static void node_connect(struct node *n, struct attempt *a, raft_id id, const ch
 	assert_int_equal(n->t.connect(&n->t, &a->req, id, address, on_connected), 0);
 }
 
-static void on_sink_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-	(void)handle;
-	buf->base = malloc(suggested);
-	buf->len = buf->base != NULL ? suggested : 0;
-}
-
 static void on_sink_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct sink *s = stream->data;
@@ -306,7 +300,7 @@ static void sink_start(uv_stream_t *stream, struct sink *s)
 {
 	memset(s, 0, sizeof(*s));
 	stream->data = s;
-	assert_int_equal(uv_read_start(stream, on_sink_alloc, on_sink_read), 0);
+	assert_int_equal(uv_read_start(stream, stream_alloc, on_sink_read), 0);
 }
 
 static void on_sent(uv_write_t *req, int status)
