@@ -295,11 +295,17 @@ static void on_batch_idle(uv_idle_t *idle);
 static void on_batch_hold(uv_timer_t *timer);
 
 /* The end of a loop turn: what arrived in it goes to Raft as one entry (unless it is held
- * while another is in flight), then what was applied is committed and answered. */
+ * while another is in flight), and followers that this turn's commit has not reached
+ * with that entry get the commit index on its own; then what was applied is committed
+ * and answered. */
 static void on_check(uv_check_t *check)
 {
-	append_batches(check->data);
-	commit_applied(check->data);
+	struct replication *repl = check->data;
+
+	append_batches(repl);
+	if (repl->raft_started)
+		(void)raft_send_commit_index(&repl->raft);
+	commit_applied(repl);
 }
 
 static int load_tenants(struct replication *repl);

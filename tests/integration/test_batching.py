@@ -6,7 +6,7 @@ import re
 import subprocess
 import time
 
-from node import Node
+from node import Cluster, Node
 
 
 def appended(node):
@@ -58,6 +58,32 @@ def test_writes_sent_together_share_entries_and_are_all_answered(build, tmp_path
         assert new_entries - entries < 100
     finally:
         n.stop()
+
+
+def test_a_write_through_a_follower_is_answered_without_waiting_for_a_heartbeat(
+        build, tmp_path):
+    # A follower answers a write once it has applied it, so it has to learn that the entry
+    # is committed. With heartbeats half a second apart, a follower that learnt it only
+    # from them would answer each of these sequential writes up to half a second late:
+    # seconds for the twenty.
+    c = Cluster(build, tmp_path / "c", extra_args=[
+        "--cluster.heartbeat_ms", "500", "--cluster.election_timeout_ms", "3000"]).start()
+    try:
+        leader = c.leader()
+        follower = next(n for n in c.nodes if n is not leader)
+        entries, writes = appended(leader)
+        with follower.pykmip() as client:
+            start = time.monotonic()
+            uids = [create_key(client) for _ in range(20)]
+            elapsed = time.monotonic() - start
+        print(f"20 writes through a follower: {elapsed:.2f} s")
+        assert elapsed < 3, f"20 writes through a follower took {elapsed:.1f} s"
+        assert appended(leader) == (entries + 20, writes + 20)
+        with leader.pykmip() as client:
+            for uid in uids:
+                assert len(client.get(uid).value) == 32
+    finally:
+        c.stop()
 
 
 def test_a_hold_that_is_not_a_number_of_milliseconds_is_refused(build, tmp_path):
