@@ -61,8 +61,8 @@ static const char usage[] =
 	"retries,backoff_ms,backoff_max_ms} and the same under hpcs., raft.{id,address,role},\n"
 	"cluster.{id,members,election_timeout_ms,heartbeat_ms,write_timeout_ms,\n"
 	"batch_hold_ms,snapshot_threshold,snapshot_trailing,format_level},\n"
-	"admin.{listen,public_metrics}, audit.file. The peer channel listens on the port\n"
-	"after raft.address's. raft.role is voter\n"
+	"store.map_window_ms, admin.{listen,public_metrics}, audit.file. The peer channel\n"
+	"listens on the port after raft.address's. raft.role is voter\n"
 	"(default) or witness (votes, keeps the state, serves no KMIP). audit.file gets one\n"
 	"JSON line per KMIP operation and admin change ('-': standard output); SIGHUP\n"
 	"reopens it.\n";
@@ -409,6 +409,7 @@ static int start(struct daemon *d, char *errmsg, size_t errlen)
 		.batch_hold_ms = c->batch_hold_ms,
 		.snapshot_threshold = c->snapshot_threshold,
 		.snapshot_trailing = c->snapshot_trailing,
+		.map_window_ms = c->map_window_ms,
 		.peer_server_tls = d->peer_server_tls,
 		.peer_client_tls = d->peer_client_tls,
 		.cluster_id = c->cluster_id,

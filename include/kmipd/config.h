@@ -65,6 +65,8 @@ struct config {
 	unsigned batch_hold_ms;	     /* the leader holds writes this long while one is in flight */
 	unsigned snapshot_threshold; /* entries between snapshots */
 	unsigned snapshot_trailing;  /* entries of log kept behind a snapshot */
+	/* [store] */
+	unsigned map_window_ms; /* store pages not read for this long are unmapped; 0 = never */
 	/* The highest command level (command.h) this node lets the cluster use; the cluster
 	 * uses the lowest of its members'. Set it to the old level on every node during an
 	 * upgrade that may be rolled back. Default: COMMAND_LEVEL. */

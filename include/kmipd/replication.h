@@ -42,6 +42,9 @@ struct replication_config {
 	 * nodes a little behind to catch up by log rather than by a copy (0 = 8192). */
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;
+	/* A page of the store that no read has touched for about this long is unmapped from
+	 * the process (store_unmap()), by the thread that writes the store back; 0: never. */
+	unsigned map_window_ms;
 	/* The peer channel (forwarding writes to the leader), on the port after the Raft
 	 * port: mutual TLS with node certificates from the cluster CA. */
 	SSL_CTX *peer_server_tls;

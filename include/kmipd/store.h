@@ -192,6 +192,16 @@ void store_checkpoint_settle(struct store *store, bool kept);
  * early costs nothing more. Any thread. 0, -errno or KMIPD_ESTATE. */
 int store_write_back(struct store *store);
 
+/* Unmaps part @part of @parts (0 <= @part < @parts) of the store's pages from this
+ * process: madvise(MADV_DONTNEED) on LMDB's read-only shared map drops the page-table
+ * entries and nothing else (the page cache keeps every page; the next read maps it again).
+ * Called for each part in turn, it bounds the mapped pages to those read since their part
+ * was last unmapped. Kernel memory scanners pay per mapping of each page they look at: on
+ * this project's test machines, the kernel's access monitor (DAMON) took 15-25 ms of a CPU
+ * every half second in non-preemptible code with a few hundred megabytes of store mapped,
+ * and every client of the node waited that long. Any thread. 0, -errno or KMIPD_ESTATE. */
+int store_unmap(struct store *store, unsigned part, unsigned parts);
+
 /* true when @data (@len bytes) is a checkpoint record, not a store image; its applied
  * index is read by store_snapshot_index(). */
 bool store_snapshot_is_checkpoint(const uint8_t *data, size_t len);

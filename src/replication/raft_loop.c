@@ -398,19 +398,28 @@ static bool checkpoints(const struct replication *repl)
 }
 
 /* Between checkpoints the store's new pages are written back as they come, a tenth of a
- * second at a time, instead of all at the next checkpoint's flush. */
+ * second at a time, instead of all at the next checkpoint's flush. The same thread unmaps
+ * one part of the store on each turn, the parts in order, so that a page unread for
+ * config.map_window_ms is not mapped (store_unmap()). */
 #define WRITE_BACK_MS 100
 
 static void *write_back(void *arg)
 {
 	struct replication *repl = arg;
 	struct timespec pause = {0, WRITE_BACK_MS * 1000000L};
+	unsigned parts = repl->config.map_window_ms / WRITE_BACK_MS, part = 0;
 
 	pthread_setname_np(pthread_self(), "kmipd-writeback");
 
+	if (repl->config.map_window_ms > 0 && parts == 0)
+		parts = 1;
 	while (!atomic_load(&repl->write_back_stop)) {
 		nanosleep(&pause, NULL);
 		(void)store_write_back(repl->config.store);
+		if (parts > 0) {
+			(void)store_unmap(repl->config.store, part, parts);
+			part = (part + 1) % parts;
+		}
 	}
 	return NULL;
 }

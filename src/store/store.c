@@ -86,6 +86,7 @@ struct store {
 	MDB_txn *pinned;  /* the last checkpoint written */
 	MDB_txn *pinning; /* one taken, not settled yet */
 	size_t map_size;
+	uint8_t *map; /* where the environment is mapped (find_map); NULL: not known */
 	char *dir;
 	EVP_MD *sha256;
 	pthread_mutex_t writer;	  /* see "Locking" above */
@@ -250,6 +251,8 @@ fail:
 	return map_error(rc);
 }
 
+static uint8_t *find_map(struct store *s);
+
 /* Opens the environment in s->dir with the store's settings, clears stale reader slots and
  * opens the databases: store_open() and store_restore() share it. On failure s->env is
  * NULL. */
@@ -281,6 +284,7 @@ static int open_env(struct store *s, char *errmsg, size_t errlen)
 	rc = open_databases(s, dir, errmsg, errlen);
 	if (rc != 0)
 		goto err;
+	s->map = find_map(s);
 	return 0;
 fail:
 	errmsgf(errmsg, errlen, "opening LMDB environment in %s: %s", dir, mdb_strerror(rc));
@@ -2088,6 +2092,7 @@ static int swap_files(struct store *s, const char *copy, char *errmsg, size_t er
 	release_pins(s);
 	mdb_env_close(s->env);
 	s->env = NULL;
+	s->map = NULL;
 	if (rename(copy, data) != 0) {
 		rc = -errno;
 		errmsgf(errmsg, errlen, "renaming %s to %s: %s", copy, data, strerror(-rc));
@@ -2336,6 +2341,74 @@ int store_write_back(struct store *s)
 	rc = s->env == NULL ? KMIPD_ESTATE : map_error(mdb_env_get_fd(s->env, &fd));
 	if (rc == 0 && sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
 		rc = -errno;
+	pthread_rwlock_unlock(&s->readers);
+	return rc;
+}
+
+/* Where the environment's map starts in this process. LMDB keeps the address to itself
+ * (mdb_env_info() reports it only for MDB_FIXEDMAP), but a record it returns points into the
+ * map, into a page that begins with its page number (LMDB 0.9's page header): that page's
+ * address less its number of pages is the start. Accepted only if the start holds meta page
+ * 0 (its header, then LMDB's magic), read only once mincore() has said that it is mapped:
+ * with a library of another layout the store finds no map and unmaps nothing. NULL then. */
+static uint8_t *find_map(struct store *s)
+{
+	static const char key[] = "format";
+	MDB_val k = {sizeof(key) - 1, (void *)key}, v;
+	uint8_t header[LMDB_META_AT], *map = NULL, *start;
+	unsigned char resident;
+	MDB_envinfo info;
+	MDB_stat stat;
+	MDB_txn *txn;
+	uintptr_t page;
+	uint64_t pgno;
+
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &stat) != 0 ||
+	    mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+		return NULL;
+	if (mdb_get(txn, s->meta, &k, &v) == 0) {
+		page = (uintptr_t)v.mv_data & ~(uintptr_t)(stat.ms_psize - 1);
+		pgno = get_le((const uint8_t *)page, 8);
+		start = (uint8_t *)(page - pgno * stat.ms_psize);
+		meta_header(header, 0);
+		if (pgno > 0 && pgno <= info.me_last_pgno && pgno * stat.ms_psize <= page &&
+		    mincore(start, stat.ms_psize, &resident) == 0 &&
+		    memcmp(start, header, LMDB_META_AT) == 0 &&
+		    get_le(start + LMDB_META_AT, 4) == LMDB_MAGIC)
+			map = start;
+	}
+	mdb_txn_abort(txn);
+	return map;
+}
+
+int store_unmap(struct store *s, unsigned part, unsigned parts)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), pages, from, to;
+	struct stat st;
+	int fd, rc = 0;
+
+	if (s == NULL || parts == 0 || part >= parts)
+		return KMIPD_EINVAL;
+	if (pthread_rwlock_rdlock(&s->readers) != 0)
+		return KMIPD_EAGAIN;
+	/* What can be mapped is the file, to its end: reads map the pages around the one they
+	 * fault on, beyond LMDB's last page too. */
+	if (s->env == NULL || s->map == NULL || mdb_env_get_fd(s->env, &fd) != 0) {
+		rc = KMIPD_ESTATE;
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	pages = ((size_t)st.st_size + page - 1) / page;
+	if (pages * page > s->map_size)
+		pages = s->map_size / page;
+	from = pages * part / parts;
+	to = pages * (part + 1) / parts;
+	if (to > from && madvise(s->map + from * page, (to - from) * page, MADV_DONTNEED) != 0)
+		rc = -errno;
+out:
 	pthread_rwlock_unlock(&s->readers);
 	return rc;
 }

@@ -41,6 +41,7 @@ void config_defaults(struct config *config)
 	config->batch_hold_ms = 2;
 	config->snapshot_threshold = 1024;
 	config->snapshot_trailing = 8192;
+	config->map_window_ms = 0;
 	config->format_level = COMMAND_LEVEL;
 	config->check_interval_ms = 300000;
 	provider_defaults(&config->keyprotect, "keyprotect");
@@ -242,6 +243,7 @@ int config_set(struct config *config, const char *name, const char *value, char 
 	NUMBER("cluster.batch_hold_ms", batch_hold_ms, 1000)
 	NUMBER("cluster.snapshot_threshold", snapshot_threshold, 100000000)
 	NUMBER("cluster.snapshot_trailing", snapshot_trailing, 100000000)
+	NUMBER("store.map_window_ms", map_window_ms, 3600000)
 	if (strcmp(name, "cluster.format_level") == 0) {
 		if (parse_unsigned(value, COMMAND_LEVEL, &number) != 0 || number < 2) {
 			snprintf(errmsg, errlen,

@@ -1373,6 +1373,97 @@ static void restore_beside_readers(void **state)
 	buf_free(&z);
 }
 
+/* ---- Unmapping (store_unmap) ---- */
+
+/* Kilobytes of @dir/data.mdb mapped into this process (the Rss of its mappings). */
+static unsigned long mapped_kb(const char *dir)
+{
+	char path[160], line[512];
+	unsigned long kb = 0, n;
+	bool in = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	f = fopen("/proc/self/smaps", "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long from, to;
+
+		if (sscanf(line, "%lx-%lx ", &from, &to) == 2) { /* a mapping's first line */
+			const char *at = strstr(line, path);
+
+			in = at != NULL && strcmp(at + strlen(path), "\n") == 0;
+		} else if (in && sscanf(line, "Rss: %lu kB", &n) == 1) {
+			kb += n;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
+/* Reads each of the @n objects fill() put under @tenant in @store. */
+static void read_all(struct fixture *f, struct store *store, const char *tenant, unsigned n)
+{
+	char uid[OBJECT_UID_LEN + 1];
+	struct store_txn *t;
+	struct object obj;
+
+	assert_int_equal(store_txn_begin(store, false, &t), 0);
+	for (unsigned j = 0; j < n; j++) {
+		make_uid(uid, j + 1);
+		assert_int_equal(store_object_get(t, tenant, uid, &f->arena, &obj), 0);
+		assert_string_equal(obj.uid, uid);
+		assert_string_equal(obj.tenant, tenant);
+	}
+	COMMIT(t);
+	arena_reset(&f->arena);
+}
+
+/* Unmapping every part leaves nothing of the file mapped, and every record readable; the
+ * store finds its new map after a restore. Nothing else reads the store meanwhile, so what
+ * is mapped after the calls is exactly what they left. */
+static void unmap_drops_the_mapping_and_keeps_the_data(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const mine[] = {"acme", NULL};
+	static const char *const theirs[] = {"zulu", NULL};
+	struct buf snap = BUF_INIT;
+	unsigned part;
+
+	assert_int_equal(store_unmap(f->store, 0, 0), KMIPD_EINVAL);
+	assert_int_equal(store_unmap(f->store, 4, 4), KMIPD_EINVAL);
+
+	fill(f, f->store, mine, 3000, "A", 7);
+	read_all(f, f->store, "acme", 3000);
+	assert_true(mapped_kb(f->path) >= 256);
+	for (part = 0; part < 4; part++)
+		assert_int_equal(store_unmap(f->store, part, 4), 0);
+	assert_int_equal(mapped_kb(f->path), 0);
+	read_all(f, f->store, "acme", 3000);
+	assert_true(mapped_kb(f->path) >= 256);
+	assert_true(applied_in(f->store) == 7);
+
+	/* One part of two leaves some of the file mapped, and not all of it. */
+	unsigned long all = mapped_kb(f->path);
+
+	assert_int_equal(store_unmap(f->store, 0, 2), 0);
+	assert_true(mapped_kb(f->path) > 0 && mapped_kb(f->path) < all);
+
+	/* A restore maps a new file: unmapping follows it. */
+	open_other(f);
+	fill(f, f->other, theirs, 2000, "Z", 9);
+	take_snapshot(f->other, &snap, 9);
+	assert_int_equal(store_restore(f->store, snap.data, snap.len, f->errmsg, sizeof(f->errmsg)),
+			 0);
+	read_all(f, f->store, "zulu", 2000);
+	assert_true(mapped_kb(f->path) >= 128);
+	assert_int_equal(store_unmap(f->store, 0, 1), 0);
+	assert_int_equal(mapped_kb(f->path), 0);
+	read_all(f, f->store, "zulu", 2000);
+	assert_true(count(f, "acme") == 0);
+	buf_free(&snap);
+}
+
 /* ---- Lazy flushing (store_config.lazy) ---- */
 
 static int open_lazy(struct fixture *f)
@@ -1783,6 +1874,7 @@ int main(void)
 		T(write_transaction_excludes_restore_not_snapshot),
 		T(snapshots_beside_the_writer_match_their_index),
 		T(restore_beside_readers),
+		T(unmap_drops_the_mapping_and_keeps_the_data),
 		T(lazy_store_marks_itself_while_open),
 		T(lazy_store_of_another_boot_is_set_aside),
 		T(checkpoint_rolls_a_torn_store_back),
