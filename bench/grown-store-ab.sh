@@ -3,29 +3,32 @@
 # three-node clusters (cluster/local.sh), alternating, so a change to the write path is
 # judged on the same machine in the same minutes.
 #
-#   bench/grown-store-ab.sh [--rounds N] [--connections C] [--old-args "FLAGS"]
-#                           [--new-args "FLAGS"] OLD_KMIPD NEW_KMIPD
+#   bench/grown-store-ab.sh [--rounds N] [--connections C] [--fill S] [--rate R]
+#                           [--old-args "FLAGS"] [--new-args "FLAGS"] OLD_KMIPD NEW_KMIPD
 #
 # (the two may be the same binary with different kmipd flags)
 #
-# Per round and binary: a fresh cluster, 30 s of Creates spread over the three endpoints
-# (about 200,000 keys on this machine), then three 10 s runs on the grown store; each
+# Per round and binary: a fresh cluster, S s (default 30) of Creates back to back spread
+# over the three endpoints (about 200,000 keys in 30 s on this machine), then three 10 s
+# runs on the grown store, back to back or offered at R Creates/s (--rate); each
 # prints kmip-bench's RESULT line prefixed with the label (old/new), the round and the run;
 # then the megabytes written to the machine's disks over the four runs, and each node's
 # store file size and how many copies and checkpoints it wrote.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=3 conns=64 old_args="" new_args=""
+rounds=3 conns=64 fill=30 rate="" old_args="" new_args=""
 while [ $# -gt 2 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift 2 ;;
 	--connections) conns=$2; shift 2 ;;
+	--fill) fill=$2; shift 2 ;;
+	--rate) rate=$2; shift 2 ;;
 	--old-args) old_args=$2; shift 2 ;;
 	--new-args) new_args=$2; shift 2 ;;
-	*) sed -n 2,14p "$0"; exit 2 ;;
+	*) sed -n 2,15p "$0"; exit 2 ;;
 	esac
 done
-[ $# -eq 2 ] || { sed -n 2,14p "$0"; exit 2; }
+[ $# -eq 2 ] || { sed -n 2,15p "$0"; exit 2; }
 old=$(realpath "$1") new=$(realpath "$2")
 bench=build/bench/kmip-bench
 endpoints=127.0.0.1:5696,127.0.0.2:5696,127.0.0.3:5696
@@ -47,9 +50,10 @@ run() { # binary label round flags
 	# shellcheck disable=SC2086 # the flags are words
 	KMIPD=$1 cluster/local.sh --dir "$d" up 3 -- $4 >/dev/null
 	for run in 0 1 2 3; do
-		local secs=10
-		[ "$run" = 0 ] && secs=30
-		"$bench" --endpoints "$endpoints" --spread --mix create=100 \
+		local secs=10 offer=()
+		[ "$run" = 0 ] && secs=$fill
+		[ "$run" != 0 ] && [ -n "$rate" ] && offer=(--rate "$rate")
+		"$bench" --endpoints "$endpoints" --spread --mix create=100 "${offer[@]}" \
 			--connections "$conns" --duration "$secs" --quiet \
 			--ca "$d/pki/ca.pem" --cert "$d/pki/client.pem" --key "$d/pki/client-key.pem" |
 			grep '^RESULT ' | sed "s/^/$2 round=$3 run=$run /"
