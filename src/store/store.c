@@ -56,8 +56,9 @@
 #include "kmipd/error.h"
 #include "kmipd/fsutil.h"
 
-#define STORE_FORMAT  1 /* the layout above; a newer one is refused */
-#define TENANT_FORMAT 1 /* the tenant record's "v" */
+#define STORE_FORMAT  1	       /* the layout above; a newer one is refused */
+#define FORMAT_KEY    "format" /* its key in "meta" */
+#define TENANT_FORMAT 1	       /* the tenant record's "v" */
 #define HASH_LEN      32
 #define CERT_FORMAT   1 /* the certificate record's "v" */
 #define MAX_DBS	      8
@@ -196,8 +197,7 @@ static int order_requests(MDB_txn *txn, struct store *s)
 /* Opens the databases and checks or writes the format, in one write transaction. */
 static int open_databases(struct store *s, const char *dir, char *errmsg, size_t errlen)
 {
-	static const char format_key[] = "format";
-	MDB_val k = {sizeof(format_key) - 1, (void *)format_key};
+	MDB_val k = {sizeof(FORMAT_KEY) - 1, (void *)FORMAT_KEY};
 	uint8_t bytes[4];
 	MDB_val v;
 	MDB_txn *txn;
@@ -2011,8 +2011,7 @@ static int write_file(const char *path, const uint8_t *data, size_t len)
 static int check_image(const struct store *s, const char *path, size_t len, uint64_t index,
 		       char *errmsg, size_t errlen)
 {
-	static const char format_key[] = "format";
-	MDB_val k = {sizeof(format_key) - 1, (void *)format_key};
+	MDB_val k = {sizeof(FORMAT_KEY) - 1, (void *)FORMAT_KEY};
 	MDB_env *env;
 	MDB_envinfo info;
 	MDB_stat st;
@@ -2353,8 +2352,7 @@ int store_write_back(struct store *s)
  * with a library of another layout the store finds no map and unmaps nothing. NULL then. */
 static uint8_t *find_map(struct store *s)
 {
-	static const char key[] = "format";
-	MDB_val k = {sizeof(key) - 1, (void *)key}, v;
+	MDB_val k = {sizeof(FORMAT_KEY) - 1, (void *)FORMAT_KEY}, v;
 	uint8_t header[LMDB_META_AT], *map = NULL, *start;
 	unsigned char resident;
 	MDB_envinfo info;
