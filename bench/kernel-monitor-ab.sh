@@ -4,7 +4,7 @@
 # running and stopped, alternating. A diagnostic: it stops and restarts the kernel's
 # monitors (root only), and puts back the state it found when it exits, however it exits.
 #
-#   bench/kernel-monitor-ab.sh [--rounds N] [--fill S] [--rate R] [KMIPD_ARGS...]
+#   bench/kernel-monitor-ab.sh [--rounds N] [--fill S] [--rate R] [-- KMIPD_ARGS...]
 #
 # Per round and state (on, then off): a fresh cluster, S s (default 60) of Creates back to
 # back spread over the three endpoints, then two 10 s runs offered at R Creates/s (default
@@ -19,6 +19,7 @@ while [ $# -gt 0 ]; do
 	--fill) fill=$2; shift 2 ;;
 	--rate) rate=$2; shift 2 ;;
 	-h | --help) sed -n 2,12p "$0"; exit 0 ;;
+	--) shift; break ;;
 	*) break ;;
 	esac
 done
