@@ -11,7 +11,8 @@
 # Per round and binary: a fresh cluster, S s (default 30) of Creates back to back spread
 # over the three endpoints (about 200,000 keys in 30 s on this machine), then three 10 s
 # runs on the grown store, back to back or offered at R Creates/s (--rate); each
-# prints kmip-bench's RESULT line prefixed with the label (old/new), the round and the run;
+# prints kmip-bench's RESULT line prefixed with the label (old/new), the round, the run and
+# the CPU the kernel's DAMON threads (kdamond) used during it (0 where none runs);
 # then the megabytes written to the machine's disks over the four runs, and each node's
 # store file size and how many copies and checkpoints it wrote.
 set -euo pipefail
@@ -30,6 +31,9 @@ while [ $# -gt 2 ]; do
 done
 [ $# -eq 2 ] || { sed -n 2,15p "$0"; exit 2; }
 old=$(realpath "$1") new=$(realpath "$2")
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+hz=$(getconf CLK_TCK)
 bench=build/bench/kmip-bench
 endpoints=127.0.0.1:5696,127.0.0.2:5696,127.0.0.3:5696
 
@@ -53,10 +57,13 @@ run() { # binary label round flags
 		local secs=10 offer=()
 		[ "$run" = 0 ] && secs=$fill
 		[ "$run" != 0 ] && [ -n "$rate" ] && offer=(--rate "$rate")
-		"$bench" --endpoints "$endpoints" --spread --mix create=100 "${offer[@]}" \
+		local ticks line
+		ticks=$(kdamond_ticks)
+		line=$("$bench" --endpoints "$endpoints" --spread --mix create=100 "${offer[@]}" \
 			--connections "$conns" --duration "$secs" --quiet \
 			--ca "$d/pki/ca.pem" --cert "$d/pki/client.pem" --key "$d/pki/client-key.pem" |
-			grep '^RESULT ' | sed "s/^/$2 round=$3 run=$run /"
+			grep '^RESULT ')
+		echo "$2 round=$3 run=$run kdamond_cpu_ms=$((($(kdamond_ticks) - ticks) * 1000 / hz)) $line"
 	done
 	# A clean stop flushes what the kernel still held: counted, so that writes put off are
 	# not missed.

@@ -12,6 +12,8 @@
 # the round and the run, and the CPU the kdamond threads used during it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 rounds=2 fill=60 rate=3000
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -47,15 +49,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Clock ticks the kdamond threads have used so far.
-kdamond_ticks() {
-	local sum=0 pid
-	for pid in $(pgrep -x 'kdamond\.[0-9]+' || true); do
-		sum=$((sum + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$sum"
-}
-
 bench=build/bench/kmip-bench
 endpoints=127.0.0.1:5696,127.0.0.2:5696,127.0.0.3:5696
 hz=$(getconf CLK_TCK)
@@ -69,11 +62,11 @@ for round in $(seq "$rounds"); do
 		"$bench" --endpoints "$endpoints" --spread --mix create=100 --connections 64 \
 			--duration "$fill" --quiet "${tls[@]}" >/dev/null
 		for run in 1 2; do
-			before=$(kdamond_ticks)
+			ticks=$(kdamond_ticks)
 			line=$("$bench" --endpoints "$endpoints" --spread --mix create=100 \
 				--connections 64 --rate "$rate" --duration 10 --quiet "${tls[@]}" |
 				grep '^RESULT ')
-			echo "monitor=$state round=$round run=$run kdamond_cpu_ms=$((($(kdamond_ticks) - before) * 1000 / hz)) $line"
+			echo "monitor=$state round=$round run=$run kdamond_cpu_ms=$((($(kdamond_ticks) - ticks) * 1000 / hz)) $line"
 		done
 		cluster/local.sh --dir "$dir" down >/dev/null
 		rm -rf "$dir"

@@ -13,6 +13,15 @@ cpu_busy() {
 	if [ $total -gt 0 ]; then echo $((100 * (total - idle) / total)); else echo 0; fi
 }
 
+# Clock ticks the kdamond threads have used so far.
+kdamond_ticks() {
+	local sum=0 pid
+	for pid in $(pgrep -x 'kdamond\.[0-9]+' || true); do
+		sum=$((sum + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$sum"
+}
+
 # Prints the machine, then waits up to $1 seconds for it to be idle, and says whether the
 # figures that follow were taken on an idle machine. $2: more to print about the machine.
 check_machine() {

@@ -38,7 +38,7 @@ struct replication_config {
 	/* While an entry is in flight, the leader holds new writes for up to this long after
 	 * its last append, so that under load they go out together; 0: no hold. */
 	unsigned batch_hold_ms;
-	/* Entries between snapshots (0 = 1024), and entries of log kept behind one, for
+	/* Entries between snapshots (0 = 128), and entries of log kept behind one, for
 	 * nodes a little behind to catch up by log rather than by a copy (0 = 8192). */
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;

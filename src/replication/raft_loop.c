@@ -1954,7 +1954,7 @@ int replication_start(struct replication **out, const struct replication_config 
 	if (repl->config.write_timeout_ms == 0)
 		repl->config.write_timeout_ms = 5000;
 	if (repl->config.snapshot_threshold == 0)
-		repl->config.snapshot_threshold = 1024;
+		repl->config.snapshot_threshold = 128;
 	if (repl->config.snapshot_trailing == 0)
 		repl->config.snapshot_trailing = 8192;
 	repl->dir = strdup(config->dir);

@@ -39,7 +39,7 @@ void config_defaults(struct config *config)
 	config->heartbeat_ms = 25;
 	config->write_timeout_ms = 5000;
 	config->batch_hold_ms = 2;
-	config->snapshot_threshold = 1024;
+	config->snapshot_threshold = 128;
 	config->snapshot_trailing = 8192;
 	config->map_window_ms = 0;
 	config->format_level = COMMAND_LEVEL;
