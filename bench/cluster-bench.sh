@@ -138,11 +138,14 @@ check_machine "$WAIT_IDLE"
 read -r PORT RPORT <<<"$(free_ports)"
 MEMBERS="1@127.0.0.1:$RPORT,2@127.0.0.2:$RPORT,3@127.0.0.3:$RPORT"
 NODE_PID=()
+# At debug every checkpoint is logged (at info one a minute): `snaps` counts them.
+LOG_ARGS=(--server.log_level debug)
 for i in 1 2 3; do
 	start "$TMP/node$i.log" "$KMIPD" --dev --data-dir "$TMP/node$i" --server.pki_dir "$TMP/pki" \
 		--server.hosts 127.0.0.2,127.0.0.3 --root_key.file "$TMP/root.key" \
 		--listen "127.0.0.$i:$PORT" --raft.id "$i" --raft.address "127.0.0.$i:$RPORT" \
-		--cluster.members "$MEMBERS" $(admin_args "$KMIPD" "127.0.0.$i") "${KMIPD_ARGS[@]}"
+		--cluster.members "$MEMBERS" $(admin_args "$KMIPD" "127.0.0.$i") "${LOG_ARGS[@]}" \
+		"${KMIPD_ARGS[@]}"
 	NODE_PID[i]=$LAST_PID
 	if [ "$i" = 1 ]; then # node 1 makes the PKI and the root key the others share
 		for _ in $(seq 600); do
@@ -174,7 +177,8 @@ SPID=
 if [[ " $MODES " == *" single "* ]]; then
 	read -r SPORT SRPORT <<<"$(free_ports)"
 	start "$TMP/single.log" "$KMIPD" --dev --data-dir "$TMP/single" --listen "127.0.0.1:$SPORT" \
-		--raft.address "127.0.0.1:$SRPORT" $(admin_args "$KMIPD" 127.0.0.1) "${KMIPD_ARGS[@]}"
+		--raft.address "127.0.0.1:$SRPORT" $(admin_args "$KMIPD" 127.0.0.1) "${LOG_ARGS[@]}" \
+		"${KMIPD_ARGS[@]}"
 	SPID=$LAST_PID
 	wait_ready "$TMP/single.log" "$SPID" "the single node"
 	SCLIENT=(--ca "$TMP/single/pki/ca.pem" --cert "$TMP/single/pki/client.pem"

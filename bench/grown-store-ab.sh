@@ -51,8 +51,9 @@ run() { # binary label round flags
 	local d before
 	d=$(mktemp -d /tmp/grown-XXXXXX)
 	before=$(written)
+	# At debug every checkpoint is logged (at info one a minute): counted below.
 	# shellcheck disable=SC2086 # the flags are words
-	KMIPD=$1 cluster/local.sh --dir "$d" up 3 -- $4 >/dev/null
+	KMIPD=$1 cluster/local.sh --dir "$d" up 3 -- --server.log_level debug $4 >/dev/null
 	for run in 0 1 2 3; do
 		local secs=10 offer=()
 		[ "$run" = 0 ] && secs=$fill

@@ -25,6 +25,8 @@ void metrics_connections(int delta);
 void metrics_forwarded(int ok);
 /* This node, the leader, appended a Raft entry carrying @writes writes (batching). */
 void metrics_appended(unsigned writes);
+/* This node took a checkpoint of its store (its Raft snapshot). */
+void metrics_checkpoint(void);
 /* A root-key operation (@operation "wrap", "unwrap", "rewrap" or "metadata") by @provider
  * ("local", "keyprotect", "hpcs") ended: @ok, or failed (a provider's call counts once,
  * after its retries). */

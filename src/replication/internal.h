@@ -170,6 +170,11 @@ struct replication {
 	unsigned snapshot_sends;		    /* copies being made to send (snapshot_get) */
 	int snapshot_rv;			    /* how the copy ended */
 	uint64_t snapshot_ns;			    /* how long the copy took */
+	/* Checkpoints come a few a second under load: each is logged at debug, and at info
+	 * only once a minute, with what came since (log_checkpoint()). */
+	uint64_t checkpoint_logged_ms; /* uv_now() of the last info line; 0: none yet */
+	unsigned checkpoints_unlogged; /* at debug since then */
+	uint64_t slowest_unlogged_ns;  /* the longest flush among them */
 	int (*uv_snapshot_put)(struct raft_io *io, unsigned trailing,
 			       struct raft_io_snapshot_put *req,
 			       const struct raft_snapshot *snapshot,

@@ -537,6 +537,38 @@ static void checkpoint_written(struct raft_io_snapshot_put *own, int status)
 	repl->deferred_put.cb(repl->deferred_put.req, status);
 }
 
+/* Each checkpoint at debug; at info the first, then one a minute saying how many came
+ * between and how long the slowest flush took (under load they come a few a second). */
+#define CHECKPOINT_LOG_MS 60000
+
+static void log_checkpoint(struct replication *repl)
+{
+	uint64_t now = uv_now(&repl->loop);
+	bool quiet = repl->checkpoint_logged_ms != 0 &&
+		     now - repl->checkpoint_logged_ms < CHECKPOINT_LOG_MS;
+	char since[96] = "";
+
+	metrics_checkpoint();
+	if (!quiet && repl->checkpoints_unlogged > 0)
+		snprintf(since, sizeof(since),
+			 "; %u more since the last such line, the slowest flushed in %.1f ms",
+			 repl->checkpoints_unlogged, (double)repl->slowest_unlogged_ns / 1e6);
+	log_write(quiet ? LOG_DEBUG : LOG_INFO,
+		  "raft: checkpoint of the key store at index %llu (flushed in %.1f ms beside the "
+		  "raft loop%s)",
+		  (unsigned long long)repl->checkpoint_index, (double)repl->snapshot_ns / 1e6,
+		  since);
+	if (quiet) {
+		repl->checkpoints_unlogged++;
+		if (repl->snapshot_ns > repl->slowest_unlogged_ns)
+			repl->slowest_unlogged_ns = repl->snapshot_ns;
+		return;
+	}
+	repl->checkpoint_logged_ms = now != 0 ? now : 1;
+	repl->checkpoints_unlogged = 0;
+	repl->slowest_unlogged_ns = 0;
+}
+
 /* The copy is made: fill in the placeholder and let libraft's put write it. */
 static void snapshot_copied(uv_async_t *async)
 {
@@ -561,10 +593,7 @@ static void snapshot_copied(uv_async_t *async)
 	}
 	if (repl->snapshot_checkpoint) {
 		bufs[0] = (struct raft_buffer){repl->checkpoint, sizeof(repl->checkpoint)};
-		log_info("raft: checkpoint of the key store at index %llu (flushed in %.1f ms "
-			 "beside the raft loop)",
-			 (unsigned long long)repl->checkpoint_index,
-			 (double)repl->snapshot_ns / 1e6);
+		log_checkpoint(repl);
 		space_snapshots(repl, 0, repl->deferred_put.snapshot->index);
 	} else {
 		bufs[0] = (struct raft_buffer){image->header, sizeof(image->header)};

@@ -32,7 +32,7 @@ static struct {
 	atomic_uint_fast64_t handshakes[2]; /* failed, ok */
 	atomic_int_fast64_t connections;
 	atomic_uint_fast64_t forwarded[2]; /* failed, ok */
-	atomic_uint_fast64_t entries_appended, writes_appended;
+	atomic_uint_fast64_t entries_appended, writes_appended, checkpoints;
 	atomic_uint_fast64_t root_key[PROVIDERS][ROOT_OPS][2]; /* provider, operation, failed/ok */
 	atomic_uint_fast64_t admin[6];			       /* 1xx..5xx by hundreds; [0] other */
 } m;
@@ -89,6 +89,11 @@ void metrics_appended(unsigned writes)
 {
 	atomic_fetch_add_explicit(&m.entries_appended, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m.writes_appended, writes, memory_order_relaxed);
+}
+
+void metrics_checkpoint(void)
+{
+	atomic_fetch_add_explicit(&m.checkpoints, 1, memory_order_relaxed);
 }
 
 void metrics_root_key(const char *provider, const char *operation, int ok)
@@ -219,9 +224,14 @@ int metrics_render(struct buf *out)
 		"# HELP kmipd_raft_writes_appended_total Writes those entries carried (more "
 		"than one an entry: writes batched).\n"
 		"# TYPE kmipd_raft_writes_appended_total counter\n"
-		"kmipd_raft_writes_appended_total %llu\n",
+		"kmipd_raft_writes_appended_total %llu\n"
+		"# HELP kmipd_raft_checkpoints_total Checkpoints of the key store this node took "
+		"as its Raft snapshots.\n"
+		"# TYPE kmipd_raft_checkpoints_total counter\n"
+		"kmipd_raft_checkpoints_total %llu\n",
 		(unsigned long long)get(&m.entries_appended),
-		(unsigned long long)get(&m.writes_appended));
+		(unsigned long long)get(&m.writes_appended),
+		(unsigned long long)get(&m.checkpoints));
 	rc |= buf_printf(out, "# HELP kmipd_root_key_operations_total Root-key operations, by "
 			      "provider, operation and outcome.\n"
 			      "# TYPE kmipd_root_key_operations_total counter\n");

@@ -439,6 +439,43 @@ def test_bad_cluster_members_are_clear_errors(build, tmp_path, members, message)
     assert message in done.stderr, done.stderr
 
 
+def checkpoints_taken(node):
+    status, text = node.admin("GET", "/metrics")
+    assert status == 200
+    found = [line for line in text.splitlines()
+             if line.startswith("kmipd_raft_checkpoints_total ")]
+    assert len(found) == 1, text
+    return int(found[0].split()[1])
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_checkpoints_are_counted_and_logged_at_info_once_a_minute(build, tmp_path, level):
+    # Under load a node takes a few checkpoints a second: at info the first is logged,
+    # the rest only at debug (until a minute has passed), and /metrics counts them all.
+    n = Node(build, tmp_path / "n", ["--cluster.snapshot_threshold", "16",
+                                     "--server.log_level", level]).start()
+    try:
+        with n.pykmip() as c:
+            for _ in range(120):
+                c.create(enums.CryptographicAlgorithm.AES, 256)
+        # The last checkpoints may still be flushing: wait until the count settles.
+        deadline, taken, last = time.monotonic() + 10, -1, checkpoints_taken(n)
+        while taken != last and time.monotonic() < deadline:
+            time.sleep(0.5)
+            taken, last = last, checkpoints_taken(n)
+        assert taken == last and taken >= 5, (taken, last)
+        lines = [line for line in n.stderr().splitlines()
+                 if "raft: checkpoint of the key store at index" in line]
+        if level == "info":
+            assert len(lines) == 1, lines
+            assert " info " in lines[0], lines
+        else:
+            assert len(lines) == taken, (taken, lines)
+            assert sum(" info " in line for line in lines) == 1, lines
+    finally:
+        n.stop()
+
+
 def test_store_torn_by_a_machine_crash_is_refilled_from_raft(build, tmp_path):
     # kmipd leaves LMDB's pages to the kernel (MDB_NOSYNC): a killed process loses none
     # of them, a machine that stops can. The store's "unflushed" mark carries the boot
