@@ -48,7 +48,7 @@ written() {
 }
 
 run() { # binary label round flags
-	local d before
+	local d before ticks line
 	d=$(mktemp -d /tmp/grown-XXXXXX)
 	before=$(written)
 	# At debug every checkpoint is logged (at info one a minute): counted below.
@@ -58,7 +58,6 @@ run() { # binary label round flags
 		local secs=10 offer=()
 		[ "$run" = 0 ] && secs=$fill
 		[ "$run" != 0 ] && [ -n "$rate" ] && offer=(--rate "$rate")
-		local ticks line
 		ticks=$(kdamond_ticks)
 		line=$("$bench" --endpoints "$endpoints" --spread --mix create=100 "${offer[@]}" \
 			--connections "$conns" --duration "$secs" --quiet \

@@ -548,7 +548,6 @@ static void log_checkpoint(struct replication *repl)
 		     now - repl->checkpoint_logged_ms < CHECKPOINT_LOG_MS;
 	char since[96] = "";
 
-	metrics_checkpoint();
 	if (!quiet && repl->checkpoints_unlogged > 0)
 		snprintf(since, sizeof(since),
 			 "; %u more since the last such line, the slowest flushed in %.1f ms",
@@ -593,6 +592,7 @@ static void snapshot_copied(uv_async_t *async)
 	}
 	if (repl->snapshot_checkpoint) {
 		bufs[0] = (struct raft_buffer){repl->checkpoint, sizeof(repl->checkpoint)};
+		metrics_checkpoint();
 		log_checkpoint(repl);
 		space_snapshots(repl, 0, repl->deferred_put.snapshot->index);
 	} else {
