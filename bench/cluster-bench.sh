@@ -6,7 +6,7 @@
 #   bench/cluster-bench.sh [--build DIR] [--seconds S] [--connections "1 16 64"]
 #                          [--modes "single leader spread follower"] [--rates "max"]
 #                          [--rounds N] [--out DIR] [--keep] [--wait-idle S] [--quick]
-#                          [-- KMIPD_ARGS...]
+#                          [--kernel-monitor on|off] [-- KMIPD_ARGS...]
 #
 # Modes (every one runs at every connection count; within a round they take turns):
 #   single    a single kmipd node (its own Raft of one), all connections to it
@@ -20,6 +20,9 @@
 # schedule over the same connections (kmip-bench --rate R: the latency at that throughput,
 # counted from when each Create was due). Every rate runs in every mode.
 # KMIPD_ARGS go to every kmipd, the single node's too (e.g. -- --cluster.heartbeat_ms=5).
+# If the kernel's memory access monitor (DAMON) runs on the machine, the header says so and
+# each run's kdamond CPU is shown; --kernel-monitor off stops it for the runs (root; it is
+# restarted when the script exits), to see what it costs.
 # The target (>= 3,000 Creates/s at 64 connections with p99 <= 25 ms) is judged on the
 # leader and spread rows at 64 connections, at every rate. Exit status: 0 when every run
 # was free of errors, 3 otherwise, 1 when the servers could not be started.
@@ -41,8 +44,9 @@ WAIT_IDLE=60
 TARGET_OPS=3000
 TARGET_P99=25
 KMIPD_ARGS=()
+KERNEL_MONITOR=on
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -56,6 +60,7 @@ while [ $# -gt 0 ]; do
 	--keep) KEEP=1; shift ;;
 	--wait-idle) WAIT_IDLE=$2; shift 2 ;;
 	--quick) DURATION=2; WAIT_IDLE=0; shift ;;
+	--kernel-monitor) KERNEL_MONITOR=$2; shift 2 ;;
 	--) shift; KMIPD_ARGS=("$@"); break ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "cluster-bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -68,6 +73,10 @@ for m in $MODES; do
 		;;
 	esac
 done
+[[ $KERNEL_MONITOR == on || $KERNEL_MONITOR == off ]] || {
+	echo "cluster-bench.sh: --kernel-monitor is 'on' or 'off', not '$KERNEL_MONITOR'" >&2
+	exit 2
+}
 for r in $RATES; do
 	[[ $r == max || $r =~ ^[0-9]+$ ]] || {
 		echo "cluster-bench.sh: a rate is 'max' or Creates per second, not '$r'" >&2
@@ -85,11 +94,17 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/kmipd-cluster-bench.XXXXXX") # TMPDIR=/dev/shm:
 [ -z "$OUT" ] || { mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd); }
 STARTED=() # every kmipd this script started; each leads its own process group (setsid)
 BENCH_PID=
+MONITORS=()	    # the kernel's memory access monitors running when the script started
+STOPPED_MONITORS=() # those this script stopped, to restart on exit
 
 # shellcheck disable=SC2317 # (run by the traps)
 cleanup() {
 	local pid alive
 	trap - EXIT INT TERM
+	if [ ${#STOPPED_MONITORS[@]} -gt 0 ]; then
+		set_kernel_monitors on "${STOPPED_MONITORS[@]}" ||
+			echo "cluster-bench.sh: could not restart ${STOPPED_MONITORS[*]}" >&2
+	fi
 	if [ -n "$BENCH_PID" ]; then
 		kill -TERM "$BENCH_PID" 2>/dev/null || true
 		wait "$BENCH_PID" 2>/dev/null || true
@@ -134,6 +149,21 @@ start() {
 }
 
 check_machine "$WAIT_IDLE"
+mapfile -t MONITORS < <(kernel_monitors)
+if [ ${#MONITORS[@]} -eq 0 ]; then
+	[ "$KERNEL_MONITOR" = on ] ||
+		echo "== --kernel-monitor off: no kernel memory access monitor (DAMON) runs here anyway"
+elif [ "$KERNEL_MONITOR" = off ]; then
+	[ -w "${MONITORS[0]}/state" ] || { echo "cluster-bench.sh: --kernel-monitor off needs root" >&2; exit 1; }
+	STOPPED_MONITORS=("${MONITORS[@]}")
+	set_kernel_monitors off "${STOPPED_MONITORS[@]}"
+	echo "== the kernel's memory access monitor (DAMON) is stopped for these runs" \
+		"(${MONITORS[*]}); it restarts when the script exits"
+else
+	echo "== the kernel's memory access monitor (DAMON) runs on this machine (${MONITORS[*]});" \
+		"its CPU during each run is the kd_ms column (bench/README.md)"
+fi
+HZ=$(getconf CLK_TCK)
 
 read -r PORT RPORT <<<"$(free_ports)"
 MEMBERS="1@127.0.0.1:$RPORT,2@127.0.0.2:$RPORT,3@127.0.0.3:$RPORT"
@@ -214,6 +244,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 				[ "$m" = single ] || { pids=$CPIDS; logs=("$TMP/node$L.log"); }
 				out="$TMP/create-$m-c$c-$rate-r$round.out"
 				snaps_before=$(snapshots "${logs[@]}")
+				kd_before=$(kdamond_ticks)
 				rc=0
 				# (in the background: a signal to the script then runs the traps at once)
 				"$BENCH" "${target[@]}" --mix create --connections "$c" --duration "$DURATION" \
@@ -230,10 +261,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
 				fi
 				[ "$rc" = 0 ] || { status=3; grep -E '^error|^failover' "$out" | sed "s/^/    $m c$c $rate: /" >&2 || true; }
 				grep -E '^kmip-bench: warning' "$out" | sed "s/^/    $m c$c $rate: /" >&2 || true
-				RES[$m.$c.$rate.$round]="$line snapshots=$(($(snapshots "${logs[@]}") - snaps_before))"
-				printf '   round %s  %-8s %3s conns  %-6s %9s ops/s  p99 %8s ms  errors %s%s\n' "$round" "$m" \
+				kd_ms=$((($(kdamond_ticks) - kd_before) * 1000 / HZ))
+				RES[$m.$c.$rate.$round]="$line snapshots=$(($(snapshots "${logs[@]}") - snaps_before)) kdamond_ms=$kd_ms"
+				printf '   round %s  %-8s %3s conns  %-6s %9s ops/s  p99 %8s ms  errors %s%s%s\n' "$round" "$m" \
 					"$c" "$rate" "$(field ops_per_s "$line")" "$(field p99_ms "$line")" "$(field errors "$line")" \
-					"$([ "$rate" = max ] || echo "  (client late: p99 $(field send_delay_p99_ms "$line") ms)")"
+					"$([ "$rate" = max ] || echo "  (client late: p99 $(field send_delay_p99_ms "$line") ms)")" \
+					"$([ ${#MONITORS[@]} -eq 0 ] || [ "$KERNEL_MONITOR" = off ] || echo "  kdamond $kd_ms ms")"
 			done
 		done
 	done
@@ -269,9 +302,9 @@ declare -A MED
 echo
 echo "== Create AES-256 (durable, replicated on 3 nodes except 'single'), ${DURATION} s per run after 1 s warm-up," \
 	"$ROUNDS round(s); leader node $L"
-printf '%-9s %5s %7s %9s %8s %8s %8s %8s %6s %7s %7s %6s %5s %6s %5s %5s %9s' mode conns offered \
-	ops/s p50_ms p99_ms p99.9_ms max_ms errors srv_cpu cli_cpu others snaps cpu_us sw/op io/op \
-	vs_single
+printf '%-9s %5s %7s %9s %8s %8s %8s %8s %6s %7s %7s %6s %5s %5s %6s %5s %5s %9s' mode conns \
+	offered ops/s p50_ms p99_ms p99.9_ms max_ms errors srv_cpu cli_cpu others kd_ms snaps cpu_us \
+	sw/op io/op vs_single
 [ "$ROUNDS" -gt 1 ] && printf ' %15s' "range"
 printf '\n'
 for c in $CONNS; do
@@ -287,11 +320,11 @@ for c in $CONNS; do
 				vs=$(awk -v a="$ops" -v b="$(field ops_per_s "${MED[single.$c.max]}")" \
 					'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
 			fi
-			printf '%-9s %5s %7s %9.0f %8s %8s %8s %8s %6s %6s%% %6s%% %5s%% %5s %6s %5s %5s %9s' "$m" "$c" \
-				"$rate" "$ops" "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field p999_ms "$line")" \
-				"$(field max_ms "$line")" "$(field errors "$line")" "$(field server_cpu_pct "$line")" \
-				"$(field client_cpu_pct "$line")" "$(field other_cpu_pct "$line")" \
-				"$(field snapshots "$line")" "$(field server_cpu_us_per_op "$line")" \
+			printf '%-9s %5s %7s %9.0f %8s %8s %8s %8s %6s %6s%% %6s%% %5s%% %5s %5s %6s %5s %5s %9s' "$m" \
+				"$c" "$rate" "$ops" "$(field p50_ms "$line")" "$(field p99_ms "$line")" \
+				"$(field p999_ms "$line")" "$(field max_ms "$line")" "$(field errors "$line")" \
+				"$(field server_cpu_pct "$line")" "$(field client_cpu_pct "$line")" \
+				"$(field other_cpu_pct "$line")" "$(field kdamond_ms "$line")" "$(field snapshots "$line")" "$(field server_cpu_us_per_op "$line")" \
 				"$(field server_switches_per_op "$line")" "$(field server_io_calls_per_op "$line")" "$vs"
 			[ "$ROUNDS" -gt 1 ] && printf ' %15s' "$(range "$m" "$c" "$rate")"
 			printf '\n'
@@ -303,6 +336,7 @@ echo " fixed schedule, latency counted from when each was due. range: of ops/s a
 echo " a fixed rate. srv_cpu: all three nodes for the cluster rows; 100% = one core. snaps: store"
 echo " snapshots the leader (or the single node) took during the run. cpu_us, sw/op, io/op: the"
 echo " servers' CPU microseconds, context switches and read/write system calls per Create."
+echo " kd_ms: CPU milliseconds the kernel's memory access monitor (kdamond) used during the run."
 echo " Columns: bench/README.md.)"
 echo
 for c in $CONNS; do
@@ -318,7 +352,9 @@ for c in $CONNS; do
 				"server_switches_per_op=$(field server_switches_per_op "$line")" \
 				"server_io_calls_per_op=$(field server_io_calls_per_op "$line")" \
 				"late_pct=$(field late_pct "$line") send_delay_p99_ms=$(field send_delay_p99_ms "$line")" \
-				"snapshots=$(field snapshots "$line") seconds=$DURATION rounds=$ROUNDS leader=$L"
+				"snapshots=$(field snapshots "$line") kdamond_ms=$(field kdamond_ms "$line")" \
+				"kernel_monitor=$([ ${#MONITORS[@]} -eq 0 ] && echo none || echo "$KERNEL_MONITOR")" \
+				"seconds=$DURATION rounds=$ROUNDS leader=$L"
 		done
 	done
 done

@@ -25,26 +25,16 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
-admin=/sys/kernel/mm/damon/admin/kdamonds
-monitors=()
-for d in "$admin"/[0-9]*; do
-	[ -f "$d/state" ] && [ "$(cat "$d/state")" = on ] && monitors+=("$d")
-done
+mapfile -t monitors < <(kernel_monitors)
 if [ ${#monitors[@]} -eq 0 ]; then
-	echo "kernel-monitor-ab.sh: no DAMON monitor runs on this machine ($admin): nothing to compare" >&2
+	echo "kernel-monitor-ab.sh: no DAMON monitor runs on this machine ($KERNEL_MONITORS): nothing to compare" >&2
 	exit 1
 fi
 [ -w "${monitors[0]}/state" ] || { echo "kernel-monitor-ab.sh: needs root" >&2; exit 1; }
 
-set_monitors() {
-	local d
-	for d in "${monitors[@]}"; do
-		[ "$(cat "$d/state")" = "$1" ] || echo "$1" >"$d/state"
-	done
-}
 dir=""
 cleanup() {
-	set_monitors on
+	set_kernel_monitors on "${monitors[@]}"
 	[ -z "$dir" ] || { cluster/local.sh --dir "$dir" down >/dev/null 2>&1 || true; rm -rf "$dir"; }
 }
 trap cleanup EXIT
@@ -55,7 +45,7 @@ hz=$(getconf CLK_TCK)
 echo "== ${#monitors[@]} DAMON monitor(s) running: ${monitors[*]}"
 for round in $(seq "$rounds"); do
 	for state in on off; do
-		set_monitors "$state"
+		set_kernel_monitors "$state" "${monitors[@]}"
 		dir=$(mktemp -d /tmp/kernel-monitor-XXXXXX)
 		cluster/local.sh --dir "$dir" up 3 -- "$@" >/dev/null
 		tls=(--ca "$dir/pki/ca.pem" --cert "$dir/pki/client.pem" --key "$dir/pki/client-key.pem")

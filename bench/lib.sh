@@ -22,6 +22,28 @@ kdamond_ticks() {
 	echo "$sum"
 }
 
+# The kernel's memory access monitors (DAMON) running now: one sysfs directory a line.
+# Each takes a CPU for tens of milliseconds every sampling interval, and longer the more
+# pages the processes touch: it shows in kmipd's tail at a fixed rate.
+KERNEL_MONITORS=/sys/kernel/mm/damon/admin/kdamonds
+kernel_monitors() {
+	local d
+	for d in "$KERNEL_MONITORS"/[0-9]*; do
+		[ -f "$d/state" ] && [ "$(cat "$d/state")" = on ] && echo "$d"
+	done
+	return 0
+}
+
+# set_kernel_monitors on|off DIR...: starts or stops those monitors (root only); their
+# settings stay in sysfs, so "on" resumes them as they were.
+set_kernel_monitors() {
+	local state=$1 d
+	shift
+	for d in "$@"; do
+		[ "$(cat "$d/state")" = "$state" ] || echo "$state" >"$d/state"
+	done
+}
+
 # Prints the machine, then waits up to $1 seconds for it to be idle, and says whether the
 # figures that follow were taken on an idle machine. $2: more to print about the machine.
 check_machine() {
