@@ -359,15 +359,18 @@ for c in $CONNS; do
 	done
 done
 
-# A fixed rate counts when at least 99% of it was answered.
+# Back to back the throughput must reach the target; a fixed rate must be the target or
+# more, and counts when at least 99% of it was answered (a 10-s run at 3,000/s answers
+# 2,99x/s as often as 3,00x/s: where its window starts and ends).
 for rate in $RATES; do
 	for m in spread leader; do
 		line=${MED[$m.64.$rate]:-}
 		[ -n "$line" ] || continue
 		verdict=$(awk -v o="$(field ops_per_s "$line")" -v p="$(field p99_ms "$line")" \
 			-v e="$(field errors "$line")" -v to=$TARGET_OPS -v tp=$TARGET_P99 -v r="$rate" \
-			'BEGIN { ok = o >= to && p <= tp && e == 0
-				 if (r != "max" && o < 0.99 * r) ok = 0
+			'BEGIN { if (r == "max") ok = o >= to
+				 else ok = r >= to && o >= 0.99 * r
+				 ok = ok && p <= tp && e == 0
 				 print ok ? "met" : "NOT met" }')
 		echo "target ($m, 64 connections, $([ "$rate" = max ] && echo "back to back" ||
 			echo "$rate/s offered")): >= $TARGET_OPS Creates/s with p99 <= $TARGET_P99 ms:" \
