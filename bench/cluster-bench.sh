@@ -324,7 +324,8 @@ for c in $CONNS; do
 				"$c" "$rate" "$ops" "$(field p50_ms "$line")" "$(field p99_ms "$line")" \
 				"$(field p999_ms "$line")" "$(field max_ms "$line")" "$(field errors "$line")" \
 				"$(field server_cpu_pct "$line")" "$(field client_cpu_pct "$line")" \
-				"$(field other_cpu_pct "$line")" "$(field kdamond_ms "$line")" "$(field snapshots "$line")" "$(field server_cpu_us_per_op "$line")" \
+				"$(field other_cpu_pct "$line")" "$(field kdamond_ms "$line")" \
+				"$(field snapshots "$line")" "$(field server_cpu_us_per_op "$line")" \
 				"$(field server_switches_per_op "$line")" "$(field server_io_calls_per_op "$line")" "$vs"
 			[ "$ROUNDS" -gt 1 ] && printf ' %15s' "$(range "$m" "$c" "$rate")"
 			printf '\n'
