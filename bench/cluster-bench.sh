@@ -163,7 +163,6 @@ else
 	echo "== the kernel's memory access monitor (DAMON) runs on this machine (${MONITORS[*]});" \
 		"its CPU during each run is the kd_ms column (bench/README.md)"
 fi
-HZ=$(getconf CLK_TCK)
 
 read -r PORT RPORT <<<"$(free_ports)"
 MEMBERS="1@127.0.0.1:$RPORT,2@127.0.0.2:$RPORT,3@127.0.0.3:$RPORT"
@@ -261,7 +260,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 				fi
 				[ "$rc" = 0 ] || { status=3; grep -E '^error|^failover' "$out" | sed "s/^/    $m c$c $rate: /" >&2 || true; }
 				grep -E '^kmip-bench: warning' "$out" | sed "s/^/    $m c$c $rate: /" >&2 || true
-				kd_ms=$((($(kdamond_ticks) - kd_before) * 1000 / HZ))
+				kd_ms=$(kdamond_ms_since "$kd_before")
 				RES[$m.$c.$rate.$round]="$line snapshots=$(($(snapshots "${logs[@]}") - snaps_before)) kdamond_ms=$kd_ms"
 				printf '   round %s  %-8s %3s conns  %-6s %9s ops/s  p99 %8s ms  errors %s%s%s\n' "$round" "$m" \
 					"$c" "$rate" "$(field ops_per_s "$line")" "$(field p99_ms "$line")" "$(field errors "$line")" \

@@ -33,7 +33,6 @@ done
 old=$(realpath "$1") new=$(realpath "$2")
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-hz=$(getconf CLK_TCK)
 bench=build/bench/kmip-bench
 endpoints=127.0.0.1:5696,127.0.0.2:5696,127.0.0.3:5696
 
@@ -63,7 +62,7 @@ run() { # binary label round flags
 			--connections "$conns" --duration "$secs" --quiet \
 			--ca "$d/pki/ca.pem" --cert "$d/pki/client.pem" --key "$d/pki/client-key.pem" |
 			grep '^RESULT ')
-		echo "$2 round=$3 run=$run kdamond_cpu_ms=$((($(kdamond_ticks) - ticks) * 1000 / hz)) $line"
+		echo "$2 round=$3 run=$run kdamond_cpu_ms=$(kdamond_ms_since "$ticks") $line"
 	done
 	# A clean stop flushes what the kernel still held: counted, so that writes put off are
 	# not missed.

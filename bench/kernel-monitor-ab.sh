@@ -41,7 +41,6 @@ trap cleanup EXIT
 
 bench=build/bench/kmip-bench
 endpoints=127.0.0.1:5696,127.0.0.2:5696,127.0.0.3:5696
-hz=$(getconf CLK_TCK)
 echo "== ${#monitors[@]} DAMON monitor(s) running: ${monitors[*]}"
 for round in $(seq "$rounds"); do
 	for state in on off; do
@@ -56,7 +55,7 @@ for round in $(seq "$rounds"); do
 			line=$("$bench" --endpoints "$endpoints" --spread --mix create=100 \
 				--connections 64 --rate "$rate" --duration 10 --quiet "${tls[@]}" |
 				grep '^RESULT ')
-			echo "monitor=$state round=$round run=$run kdamond_cpu_ms=$((($(kdamond_ticks) - ticks) * 1000 / hz)) $line"
+			echo "monitor=$state round=$round run=$run kdamond_cpu_ms=$(kdamond_ms_since "$ticks") $line"
 		done
 		cluster/local.sh --dir "$dir" down >/dev/null
 		rm -rf "$dir"

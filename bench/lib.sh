@@ -22,6 +22,12 @@ kdamond_ticks() {
 	echo "$sum"
 }
 
+# kdamond_ms_since TICKS: CPU milliseconds the kdamond threads used since kdamond_ticks
+# printed TICKS.
+kdamond_ms_since() {
+	echo $((($(kdamond_ticks) - $1) * 1000 / $(getconf CLK_TCK)))
+}
+
 # The kernel's memory access monitors (DAMON) running now: one sysfs directory a line.
 # Each takes a CPU for tens of milliseconds every sampling interval, and longer the more
 # pages the processes touch: it shows in kmipd's tail at a fixed rate.
