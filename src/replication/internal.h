@@ -144,9 +144,11 @@ struct replication {
 	struct arena arena; /* per applied entry */
 	bool stopping;
 
-	struct store_txn *txn; /* open while entries of this loop turn are applied */
+	struct store_txn *txn; /* open from the first entry applied until commit_applied */
 	raft_index txn_last;   /* last index applied into txn */
 	raft_index committed;  /* last index committed to LMDB */
+	uint64_t txn_begun_ms; /* uv_now() when txn was begun */
+	uv_timer_t commit_due; /* commits a txn that nobody waits for (commit_applied) */
 	/* Bytes and count of the command entries applied: their average sets how far apart
 	 * snapshots are (fsm_snapshot). */
 	uint64_t applied_bytes, applied_entries;

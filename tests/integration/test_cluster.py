@@ -52,6 +52,33 @@ def test_create_anywhere_read_everywhere(cluster):
             c.close()
 
 
+def state_of(c, uid):
+    return c.get_attributes(uid, ["State"])[1][0].attribute_value.value
+
+
+def test_a_change_reaches_every_node_with_no_write_after_it(cluster):
+    """A follower that nobody waits on keeps what it applies uncommitted for a few
+    milliseconds, in case more comes. With nothing coming after the last change, that
+    change must still reach reads through every node: here it is an Activate, of a key
+    every node already has, so no catch-up is involved."""
+    leader = cluster.leader()
+    writer = client(leader)
+    readers = [client(n) for n in cluster.nodes if n is not leader]
+    try:
+        uid = writer.create(enums.CryptographicAlgorithm.AES, 256)
+        for r in readers:
+            assert state_of(r, uid) == enums.State.PRE_ACTIVE
+        writer.activate(uid)
+        activated = time.monotonic()
+        for r in readers:
+            while state_of(r, uid) != enums.State.ACTIVE:
+                assert time.monotonic() - activated < 5, "a follower never showed the change"
+                time.sleep(0.005)
+    finally:
+        for c in [writer] + readers:
+            c.close()
+
+
 def test_kill_leader_during_creates_loses_nothing_acknowledged(cluster):
     leader = cluster.leader()
     others = [n for n in cluster.nodes if n is not leader]
