@@ -148,6 +148,7 @@ struct replication {
 	raft_index txn_last;   /* last index applied into txn */
 	raft_index committed;  /* last index committed to LMDB */
 	uint64_t txn_begun_ms; /* uv_now() when txn was begun */
+	bool txn_urgent;       /* txn holds more than new objects: commit it this turn */
 	uv_timer_t commit_due; /* commits a txn that nobody waits for (commit_applied) */
 	/* Bytes and count of the command entries applied: their average sets how far apart
 	 * snapshots are (fsm_snapshot). */

@@ -226,6 +226,11 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	if (rv != 0)
 		store_failed(index, rv);
 	repl->txn_last = index;
+	for (unsigned i = 0; i < n; i++)
+		if (repl->cmds[i].type != COMMAND_OBJECT_CREATE)
+			repl->txn_urgent = true;
+	if (n == 0)
+		repl->txn_urgent = true;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct proposal *m = carrier == NULL ? NULL : carrier->members[i];
@@ -275,23 +280,26 @@ static void answer_committed(struct replication *repl)
 
 static void on_commit_due(uv_timer_t *timer);
 
-/* Whether the open transaction can take the next turns' entries too: no proposal here
- * waits for what was applied (a write through this node, a catch-up), and it has not
- * been open COMMIT_DEFER_MS yet; if so, a timer commits it then.
+/* Whether the open transaction can take the next turns' entries too: it holds only new
+ * objects, no proposal here waits for what was applied (a write through this node, a
+ * catch-up), and it has not been open COMMIT_DEFER_MS yet; if so, a timer commits it then.
+ * Anything else (a certificate or tenant deleted, a key revoked or destroyed, an
+ * attribute changed) is committed in the turn that applied it, as before: a node must not
+ * keep serving what the cluster has taken away.
  *
  * A follower of a leader that takes the writes has nobody waiting: each of its commits
  * rewrote the same few pages (the ends of "objects", "requests" and "request_order", the
  * tree roots, the free list) for one entry of three or four Creates. At 3,000 Creates/s
  * through the leader that was a commit every millisecond or so. What it costs is that a
- * read through such a node may see a change made elsewhere up to COMMIT_DEFER_MS later:
- * one it does not find is still never "not found", since a read that finds nothing waits
- * for a catch-up, and a catch-up waits here (bench/RESULTS.md, "Fewer commits on a
+ * key created elsewhere may be found through such a node up to COMMIT_DEFER_MS later, and
+ * it is still never "not found": a read that finds nothing waits for a catch-up, and a
+ * catch-up waits here (bench/RESULTS.md, "Fewer commits on a
  * follower"). */
 static bool commit_deferred(struct replication *repl)
 {
 	uint64_t open_ms = uv_now(&repl->loop) - repl->txn_begun_ms;
 
-	if (repl->stopping || open_ms >= COMMIT_DEFER_MS)
+	if (repl->stopping || repl->txn_urgent || open_ms >= COMMIT_DEFER_MS)
 		return false;
 	for (const struct proposal *p = repl->wait_apply.head; p != NULL; p = p->next)
 		if (p->index <= raft_last_applied(&repl->raft))
@@ -325,6 +333,7 @@ static void commit_now(struct replication *repl)
 		uv_timer_stop(&repl->commit_due);
 		rv = store_txn_commit(repl->txn);
 		repl->txn = NULL;
+		repl->txn_urgent = false;
 		if (rv != 0)
 			store_failed(repl->txn_last, rv);
 	}

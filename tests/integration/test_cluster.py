@@ -57,10 +57,10 @@ def state_of(c, uid):
 
 
 def test_a_change_reaches_every_node_with_no_write_after_it(cluster):
-    """A follower that nobody waits on keeps what it applies uncommitted for a few
-    milliseconds, in case more comes. With nothing coming after the last change, that
-    change must still reach reads through every node: here it is an Activate, of a key
-    every node already has, so no catch-up is involved."""
+    """A follower that nobody waits on may keep new keys uncommitted for a few
+    milliseconds, in case more come; a change to a key it has (here an Activate) must
+    still reach reads through every node with nothing written after it. The key exists
+    everywhere already, so no catch-up is involved."""
     leader = cluster.leader()
     writer = client(leader)
     readers = [client(n) for n in cluster.nodes if n is not leader]
