@@ -38,15 +38,17 @@ void crypto_key_return(struct crypto_key *key);
 /* Fills @buf with @len bytes from OpenSSL's DRBG. 0 or KMIPD_ECRYPTO. */
 int crypto_random(void *buf, size_t len);
 
-/* Writes a time-ordered (version 7: 48 bits of Unix milliseconds, 74 random bits) UUID in
- * canonical lower-case form, NUL-terminated, into @out (37 bytes). 0 or KMIPD_ECRYPTO.
- * Identifiers made one after another sort together, so each new object's key lands
- * beside the last one's in the store's B-tree instead of on a page of its own: at
- * 300,000 keys, random UUIDs made every Create dirty a page of its own. */
+/* Writes a time-ordered (version 7: 48 bits of Unix milliseconds, 12 bits of fraction of a
+ * millisecond, 62 random bits) UUID in canonical lower-case form, NUL-terminated, into
+ * @out (37 bytes). 0 or KMIPD_ECRYPTO. Within a process, each one sorts after the one
+ * made before it (across threads too), so each new object's key lands at the right-hand
+ * end of the store's B-tree: at 300,000 keys, random UUIDs made every Create dirty a page
+ * of its own. */
 int crypto_uuid(char out[37]);
 
 /* A request id (struct command.request_id) ordered the same way: 48 bits of Unix
- * milliseconds, then 80 random bits. 0 or KMIPD_ECRYPTO. */
+ * milliseconds, 4 zero bits, 12 bits of fraction, then 64 random bits. 0 or
+ * KMIPD_ECRYPTO. */
 int crypto_request_id(uint8_t out[16]);
 
 /* Seals @len bytes of @plain under @key with AES-256-GCM, binding @aad (@aad_len bytes:

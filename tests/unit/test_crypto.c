@@ -12,10 +12,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kmipd/crypto.h"
@@ -247,13 +249,72 @@ static void uuids_are_v7_unique_and_time_ordered(void **state)
 		}
 		assert_int_equal(ids[i][14], '7');
 		assert_non_null(strchr("89ab", ids[i][19]));
-		/* The first 48 bits are the time: never earlier than the previous one's. */
+		/* Each sorts after the one made before it, even within a millisecond. */
 		if (i > 0)
-			assert_true(strncmp(ids[i - 1], ids[i], 13) <= 0);
+			assert_true(strcmp(ids[i - 1], ids[i]) < 0);
 	}
 	qsort(ids, N, sizeof(*ids), compare_uuids);
 	for (i = 1; i < N; i++)
 		assert_string_not_equal(ids[i - 1], ids[i]);
+	free(ids);
+}
+
+enum { ORDER_THREADS = 4, ORDER_IDS = 20000 };
+
+/* Makes ORDER_IDS request ids one after another into @arg (ORDER_IDS * 16 bytes). */
+static void *make_request_ids(void *arg)
+{
+	uint8_t *ids = arg;
+
+	for (int i = 0; i < ORDER_IDS; i++)
+		if (crypto_request_id(ids + (size_t)i * 16) != 0)
+			return arg;
+	return NULL;
+}
+
+static int compare_request_ids(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/* Threads making request ids at once, far more than one a millisecond each: each thread's
+ * ids increase, and no two ids of any thread are the same in their ordered part (time and
+ * fraction), which the threads share. */
+static void request_ids_increase_across_threads(void **state)
+{
+	uint8_t *ids = calloc((size_t)ORDER_THREADS * ORDER_IDS, 16);
+	pthread_t threads[ORDER_THREADS];
+	size_t n = (size_t)ORDER_THREADS * ORDER_IDS;
+	struct timespec ts;
+	uint64_t now_ms, first_ms = 0;
+
+	(void)state;
+	assert_non_null(ids);
+	for (int t = 0; t < ORDER_THREADS; t++)
+		assert_int_equal(pthread_create(&threads[t], NULL, make_request_ids,
+						ids + (size_t)t * ORDER_IDS * 16),
+				 0);
+	for (int t = 0; t < ORDER_THREADS; t++) {
+		void *failed = ids;
+
+		assert_int_equal(pthread_join(threads[t], &failed), 0);
+		assert_null(failed);
+		for (int i = 1; i < ORDER_IDS; i++) {
+			const uint8_t *id = ids + ((size_t)t * ORDER_IDS + (size_t)i) * 16;
+
+			assert_true(memcmp(id - 16, id, 16) < 0);
+			assert_int_equal(id[6] & 0xf0, 0);
+		}
+	}
+	/* The first 48 bits are the time the first was made, give or take the run. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	for (int i = 0; i < 6; i++)
+		first_ms = first_ms << 8 | ids[i];
+	assert_true(first_ms <= now_ms && now_ms - first_ms < 60000);
+	qsort(ids, n, 16, compare_request_ids);
+	for (size_t i = 1; i < n; i++)
+		assert_memory_not_equal(ids + (i - 1) * 16, ids + i * 16, 8);
 	free(ids);
 }
 
@@ -520,6 +581,7 @@ int main(void)
 		T(short_blob_is_malformed),
 		T(object_aad_layout),
 		T(uuids_are_v7_unique_and_time_ordered),
+		T(request_ids_increase_across_threads),
 		T(root_key_is_created_then_loaded),
 		T(root_key_of_wrong_size_is_refused),
 		T(root_key_open_to_others_is_refused),
