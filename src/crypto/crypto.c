@@ -211,10 +211,10 @@ int crypto_random(void *buf, size_t len)
 static _Atomic uint64_t last_stamp;
 
 /* Writes the next stamp into @out: 48 bits of milliseconds, big-endian, in out[0..5], and
- * 12 bits of fraction in the low nibble of out[6] and all of out[7]. Stamps strictly
- * increase within the process, across threads, even when the clock gives the same
- * fraction twice or steps back (the stamp then runs ahead of the clock until it catches
- * up), so identifiers made one after another sort in that order. The B-trees they key
+ * 12 bits of fraction in the low nibble of out[6] (its high nibble 0) and all of out[7].
+ * Stamps strictly increase within the process, across threads, even when the clock gives
+ * the same fraction twice or steps back (the stamp then runs ahead of the clock until it
+ * catches up), so identifiers made one after another sort in that order. The B-trees they key
  * grow at the right-hand edge, where LMDB splits a full page so that the old one stays
  * full; a key that lands just before the last one splits it in the middle instead, and
  * with ties within a millisecond broken by random bits, the store's pages were left
@@ -233,7 +233,7 @@ static void put_stamp(uint8_t out[8])
 	while (!atomic_compare_exchange_weak_explicit(&last_stamp, &last, next,
 						      memory_order_relaxed, memory_order_relaxed));
 	out[7] = (uint8_t)next;
-	out[6] = (uint8_t)((out[6] & 0xf0) | ((next >> 8) & 0x0f));
+	out[6] = (uint8_t)((next >> 8) & 0x0f);
 	next >>= 12;
 	for (int i = 5; i >= 0; i--, next >>= 8)
 		out[i] = (uint8_t)next;
@@ -248,7 +248,7 @@ int crypto_uuid(char out[37])
 	if (crypto_random(b, sizeof(b)) != 0)
 		return KMIPD_ECRYPTO;
 	put_stamp(b);
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x70); /* version 7 */
+	b[6] |= 0x70;				/* version 7 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
 	for (i = 0; i < sizeof(b); i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)
@@ -264,7 +264,6 @@ int crypto_request_id(uint8_t out[16])
 {
 	if (crypto_random(out, 16) != 0)
 		return KMIPD_ECRYPTO;
-	out[6] = 0;
 	put_stamp(out);
 	return 0;
 }
