@@ -220,21 +220,21 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 				 "the replicated change could not be decoded");
 		}
 		rv = store_set_applied_index(txn, index);
+		repl->txn_urgent = true; /* what it held is not known */
 	} else {
 		rv = command_apply(txn, repl->cmds, n, index, &repl->arena, repl->results);
 	}
 	if (rv != 0)
 		store_failed(index, rv);
 	repl->txn_last = index;
-	for (unsigned i = 0; i < n; i++)
-		if (repl->cmds[i].type != COMMAND_OBJECT_CREATE)
-			repl->txn_urgent = true;
 	if (n == 0)
 		repl->txn_urgent = true;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct proposal *m = carrier == NULL ? NULL : carrier->members[i];
 
+		if (repl->cmds[i].type != COMMAND_OBJECT_CREATE)
+			repl->txn_urgent = true;
 		if (repl->results[i].status == 0 && changes_tenant_keys(repl->cmds[i].type))
 			tenant_changed(repl, txn, repl->cmds[i].tenant);
 		if (repl->results[i].status == 0 && repl->cmds[i].type == COMMAND_TENANT_DELETE) {
