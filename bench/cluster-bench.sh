@@ -271,6 +271,19 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	done
 done
 
+# What the runs left in each node's store: the file's size per object (the tail at a fixed
+# rate grows with the store; bench/RESULTS.md, "Identifiers in strict order").
+for i in 1 2 3; do
+	store=$TMP/node$i/store
+	[ -f "$store/data.mdb" ] || continue
+	read -r objects leaves < <(mdb_stat -s objects "$store" 2>/dev/null |
+		awk '/Entries:/ { e = $2 } /Leaf pages:/ { l = $3 } END { print e + 0, l + 0 }')
+	bytes=$(stat -c %s "$store/data.mdb")
+	[ "$objects" -gt 0 ] && [ "$leaves" -gt 0 ] || continue
+	echo "RESULT_STORE node=$i objects=$objects file_mb=$((bytes / 1000000))" \
+		"bytes_per_object=$((bytes / objects))" \
+		"objects_per_leaf_page=$(awk -v o="$objects" -v l="$leaves" 'BEGIN { printf "%.1f", o / l }')"
+done
 now_leader=$(leader)
 if [ "$now_leader" != "$L" ]; then
 	echo "== WARNING: the leader changed during the runs (node $L, now '${now_leader:-none agreed}'):"
