@@ -55,6 +55,7 @@ struct proposal {
 	struct raft_buffer buf; /* the command's entry; kept for resubmission (it carries a
 				 * request id). A carrier's: the entry appended, raft's. */
 	bool raft_owns;		/* raft_apply accepted it: its callback is still to come */
+	bool behind_entry;	/* leader side: it came while an entry was in flight */
 	/* Leader side, batching: the proposal whose entry carries this one (kept until the
 	 * carrier's callback), and a carrier's members in entry order. */
 	struct proposal *carrier;
