@@ -62,7 +62,7 @@ struct config {
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
 	unsigned write_timeout_ms;   /* a write without quorum fails after this */
-	unsigned batch_hold_ms;	     /* the leader holds writes this long while one is in flight */
+	unsigned batch_hold_ms;	     /* writes behind an entry in flight wait this long */
 	unsigned snapshot_threshold; /* entries between snapshots */
 	unsigned snapshot_trailing;  /* entries of log kept behind a snapshot */
 	/* [store] */
