@@ -1154,7 +1154,7 @@ err:
  * arrive while an entry is in flight are held until batch_hold_ms after the last append,
  * or until they fill a batch. The entry's being applied does not end the hold: that came
  * after about a millisecond, and entries then followed the round trip instead of the hold
- * (2.6-3.7 writes each at 3,000 Creates/s, twice as many entries as now). A write that
+ * (2.4-3.7 writes each at 3,000 Creates/s, twice as many entries as now). A write that
  * arrives with nothing in flight goes at once: a lone client never waits for a hold. */
 static bool batch_held(struct replication *repl)
 {
